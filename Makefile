@@ -1,0 +1,41 @@
+# The two commands of the README.  Both install what is missing first, so they
+# work on a fresh Debian machine (Python 3.11, root) and in CI.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= .data
+# Debian packages skiff needs at run time or in tests (installed only when missing).
+SYSTEM_PACKAGES ?=
+
+.PHONY: up test deps system-deps bench clean lint
+
+$(BIN)/skiff: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+deps: system-deps $(BIN)/skiff
+
+up: deps
+	$(BIN)/skiff up --data-dir $(DATA)
+
+test: deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: deps
+	$(BIN)/mypy
+
+bench: deps
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(DATA) build src/*.egg-info
