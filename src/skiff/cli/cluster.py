@@ -1,0 +1,134 @@
+"""One whole cluster in one process: what ``skiff up`` runs (like k3s).
+
+Start order (stop is the reverse)::
+
+    store (sqlite, data-dir/state.db)
+      └─ API server (HTTPS, data-dir/pki) ─ kubeconfig written ─ "export KUBECONFIG=..." printed
+           └─ components, each a client of the API over loopback HTTPS as admin:
+              simulated nodes (--runtime fake)
+
+Components only talk to the API server, exactly as they would across machines;
+running them as asyncio tasks of one process is a deployment choice, not a
+shortcut.  :class:`Cluster` is also usable from tests (``async with Cluster(cfg)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..apiserver.app import make_app
+from ..apiserver.pki import ClusterPKI, ensure_pki
+from ..apiserver.server import ServingHandle, serve
+from ..storage.sqlite import SqliteBackend
+from .kubeconfig import write_admin_kubeconfig
+
+log = logging.getLogger("skiff")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 6443
+    runtime: str | None = "fake"  # None: control plane only (skiff server)
+    nodes: int = 1
+    compact_retain: int = 10_000
+    extra_sans: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig"
+
+
+class Cluster:
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.pki: ClusterPKI | None = None
+        self.backend: SqliteBackend | None = None
+        self.serving: ServingHandle | None = None
+        self._components: list[asyncio.Task[None]] = []
+        self._client = None  # the in-process components' ApiClient
+
+    @property
+    def url(self) -> str:
+        assert self.serving is not None
+        return self.serving.url
+
+    async def start(self) -> None:
+        cfg = self.config
+        started = time.perf_counter()
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.pki = ensure_pki(cfg.data_dir / "pki", hosts=(cfg.host, *cfg.extra_sans))
+        compact_interval = 1.0 if cfg.compact_retain < 1000 else 60.0
+        self.backend = SqliteBackend(str(cfg.data_dir / "state.db"),
+                                     retain_revisions=cfg.compact_retain,
+                                     compact_interval=compact_interval)
+        await self.backend.start()
+        app = make_app(self.backend)
+        self.serving = await serve(app, host=cfg.host, port=cfg.port,
+                                   ssl_context=self.pki.server_ssl_context())
+        write_admin_kubeconfig(cfg.kubeconfig, self.url, self.pki)
+        log.info("API server listening on %s (ready in %.0f ms)", self.url,
+                 (time.perf_counter() - started) * 1000)
+        if cfg.runtime == "fake" and cfg.nodes > 0:
+            await self._start_fake_nodes()
+
+    async def _start_fake_nodes(self) -> None:
+        from ..client.rest import ApiClient
+        from ..kubelet.fake import run_fake_nodes
+
+        assert self.pki is not None
+        self._client = ApiClient(self.url, ssl_context=self.pki.admin_ssl_context())
+        self._components.append(asyncio.create_task(
+            run_fake_nodes(self._client, self.config.nodes), name="fake-nodes"))
+
+    async def stop(self) -> None:
+        for task in self._components:
+            task.cancel()
+        for task in self._components:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a component that crashed already logged; keep shutting down
+                log.exception("component %s failed", task.get_name())
+        self._components.clear()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        if self.serving is not None:
+            await self.serving.close()
+            self.serving = None
+        if self.backend is not None:
+            await self.backend.close()
+            self.backend = None
+
+    async def __aenter__(self) -> "Cluster":
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def run_until_signalled(config: ClusterConfig) -> int:
+    """Run the cluster until SIGINT/SIGTERM; return the process exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Cluster(config) as cluster:
+        print(f"skiff is up: {cluster.url}", flush=True)
+        print(f"export KUBECONFIG={config.kubeconfig}", flush=True)
+        await stop.wait()
+        log.info("stopping")
+    return 0

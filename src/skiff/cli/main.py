@@ -1,0 +1,79 @@
+"""The ``skiff`` command.
+
+    skiff up      [--data-dir DIR] [--port N] [--runtime runc|process|fake] [--nodes N]
+                  the whole cluster in one process, in the foreground
+    skiff server  [--data-dir DIR] [--port N]
+                  the control plane only (API server, store; later scheduler and controllers)
+
+Both write ``DIR/kubeconfig`` (admin) once the API answers and print the line
+``export KUBECONFIG=DIR/kubeconfig``.  SIGINT/SIGTERM stop them cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from .. import __version__
+from .cluster import ClusterConfig, run_until_signalled
+
+RUNTIMES = ("runc", "process", "fake")
+AVAILABLE_RUNTIMES = ("fake",)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=Path(".data"),
+                   help="where state, certificates and the kubeconfig live (default: .data)")
+    p.add_argument("--host", default="127.0.0.1", help="address the API server binds (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=6443, help="API server port; 0 picks a free one")
+    p.add_argument("--compact-retain", type=int, default=10_000, metavar="N",
+                   help="keep the last N revisions of history for watches (default 10000)")
+    p.add_argument("--log-level", default="INFO")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skiff", description="Kubernetes, rebuilt in Python.")
+    parser.add_argument("--version", action="version", version=f"skiff {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run a whole cluster in the foreground")
+    _common(up)
+    up.add_argument("--runtime", choices=RUNTIMES, default="fake",
+                    help="how nodes run pods (only 'fake' so far: simulated nodes, like KWOK)")
+    up.add_argument("--nodes", type=int, default=1, help="number of nodes (default 1)")
+
+    server = sub.add_parser("server", help="run the control plane only")
+    _common(server)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime = getattr(args, "runtime", None)
+    if runtime is not None and runtime not in AVAILABLE_RUNTIMES:
+        print(f"skiff: runtime {runtime!r} is not available yet (available: "
+              f"{', '.join(AVAILABLE_RUNTIMES)})", file=sys.stderr)
+        return 2
+    config = ClusterConfig(
+        data_dir=args.data_dir.resolve(),
+        host=args.host,
+        port=args.port,
+        runtime=runtime,
+        nodes=getattr(args, "nodes", 0) if runtime else 0,
+        compact_retain=args.compact_retain,
+    )
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio also works
+        pass
+    return asyncio.run(run_until_signalled(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
