@@ -25,7 +25,12 @@ special         JSON form                                     protobuf form
 ``intorstring`` int or string                                 {1: type, 2: intVal, 3: strVal}
 ``raw``         any JSON (RawExtension, JSON)                 {1: raw bytes}
 ``fieldsv1``    any JSON object (managedFields)               {1: raw bytes}
+``list``        a JSON array (named Go slices: ExtraValue,    {1: repeated items}
+                Verbs)
 ==============  ===========================================  ==================
+
+Fields with ``number == 0`` exist only in JSON (``apiVersion``/``kind`` of
+top-level kinds, the Table types); they have no protobuf encoding.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class FieldDef:
     patch_merge_key: str | None = None  # e.g. "name", "containerPort"
     list_type: str | None = None  # "atomic" | "set" | "map"
     list_map_keys: tuple[str, ...] = ()
+    omitempty: bool = False  # Go ``json:",omitempty"``: a zero value is left out of JSON
+    pointer: bool = False  # a Go pointer: absent means unset, so a present zero is kept
 
 
 @dataclass(frozen=True)
