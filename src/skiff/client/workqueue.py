@@ -61,7 +61,7 @@ class ExponentialBackoff(Generic[K]):
         self._failures[key] = failures + 1
         if failures >= 64:  # 2**64 * base is far beyond any cap; avoid huge floats
             return self.cap
-        return min(self.cap, self.base * (2 ** failures))
+        return min(self.cap, self.base * float(2 ** failures))
 
     def num_requeues(self, key: K) -> int:
         return self._failures.get(key, 0)
