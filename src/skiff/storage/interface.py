@@ -76,6 +76,21 @@ class Compacted(StorageError):
         self.compacted = compacted
 
 
+class WatchOverflow(StorageError):
+    """A watcher fell too far behind the live event stream and was ended.
+
+    Backends buffer events per watch up to a bound instead of slowing writers
+    or growing without limit.  ``last_revision`` is the revision of the last
+    event the watcher received (or its start revision); the consumer may
+    re-watch from it, which replays the missed events from history.
+    """
+
+    def __init__(self, last_revision: int, limit: int) -> None:
+        super().__init__(f"watch fell more than {limit} events behind after revision {last_revision}")
+        self.last_revision = last_revision
+        self.limit = limit
+
+
 class FutureRevision(StorageError):
     """The requested revision is newer than the store's current revision."""
 
@@ -154,7 +169,12 @@ class Backend(Protocol):
 
     @property
     def compacted_revision(self) -> int:
-        """Revisions at or below this can no longer be read or watched from."""
+        """History at or below this revision is forgotten (0 = nothing compacted).
+
+        Reads at a revision below it and watches starting below it raise
+        :class:`Compacted`; the state *at* this revision is still readable
+        and a watch from it (events after it) still works, as in etcd.
+        """
 
     async def get(self, key: str, *, revision: int = 0) -> KeyValue | None:
         """The live value of ``key`` at ``revision`` (0 = latest)."""
