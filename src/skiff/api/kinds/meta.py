@@ -40,6 +40,7 @@ from fractions import Fraction
 from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import Cause
+from ..resource import Column
 
 Obj = dict[str, Any]
 
@@ -66,6 +67,9 @@ def format_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (list, tuple)):
         return "[]string{" + ", ".join(format_value(v) for v in value) + "}"
+    if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
+        return "map[string]string{" + ", ".join(
+            f"{format_value(k)}:{format_value(value[k])}" for k in sorted(value)) + "}"
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
@@ -577,6 +581,31 @@ def object_age(obj: Mapping[str, Any], now: datetime | None = None) -> str:
 
 def object_name(obj: Mapping[str, Any]) -> str:
     return str(get_path(obj, "metadata.name", ""))
+
+
+#: The NAME column every printer starts with.
+NAME_COLUMN = Column("Name", format="name", description="Name must be unique within a namespace.")
+#: The AGE column (time since creationTimestamp, as a string cell).
+AGE_COLUMN = Column("Age", description="Time since the object was created.")
+#: The columns kube-apiserver uses for kinds without a printer (cells: name_created_row).
+DEFAULT_COLUMNS = (NAME_COLUMN, Column("Created At", type="date", description="Creation time."))
+
+
+def name_age_row(obj: Mapping[str, Any], now: datetime | None = None) -> list[Any]:
+    return [object_name(obj), object_age(obj, now)]
+
+
+def name_created_row(obj: Mapping[str, Any], now: datetime | None = None) -> list[Any]:
+    """Cells for :data:`DEFAULT_COLUMNS`: name and the RFC 3339 creation time."""
+    created = parse_time(get_path(obj, "metadata.creationTimestamp"))
+    return [object_name(obj), format_time(created) if created else ""]
+
+
+def container_cells(containers: Iterable[Mapping[str, Any]] | None) -> tuple[str, str]:
+    """CONTAINERS and IMAGES cells of workload tables: names and images, comma-joined."""
+    items = list(containers or [])
+    return (",".join(str(c.get("name", "")) for c in items),
+            ",".join(str(c.get("image", "")) for c in items))
 
 
 def format_labels(labels: Mapping[str, Any] | None) -> str:
