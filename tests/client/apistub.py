@@ -80,6 +80,9 @@ class StubApi:
         self.compacted = 0
         self.requests: list[tuple[str, str]] = []
         self.authorization: list[str] = []
+        self.drop_events = False  # True: watchers miss changes (as if disconnected)
+        self.fail_lists = 0  # answer this many list requests with 500
+        self.watch_opened = asyncio.Event()  # set whenever a watch starts streaming
         self._watchers: list[_Watcher] = []
         self._uids = itertools.count(1)
         self.app = web.Application()
@@ -114,7 +117,7 @@ class StubApi:
         else:
             self.objects[key] = obj
         self.history.append((self.rv, key, type_, obj))
-        for w in self._watchers:
+        for w in [] if self.drop_events else self._watchers:
             if self._watched(w, key, obj):
                 w.queue.put_nowait({"type": type_, "object": obj})
 
@@ -193,6 +196,9 @@ class StubApi:
         return web.json_response(body, status=201)
 
     def _list(self, prefix: str, plural: str, namespace: str, q: Any) -> web.Response:
+        if self.fail_lists > 0:
+            self.fail_lists -= 1
+            return _status(500, "InternalError", "Internal error occurred: injected")
         fields, labels = _selector(q.get("fieldSelector", "")), _selector(q.get("labelSelector", ""))
         items = [o for (p, pl, ns, _), o in sorted(self.objects.items())
                  if p == prefix and pl == plural and (not namespace or ns == namespace)
@@ -225,6 +231,7 @@ class StubApi:
             if rv > since and self._watched(w, key, obj):
                 w.queue.put_nowait({"type": type_, "object": obj})
         self._watchers.append(w)
+        self.watch_opened.set()
         try:
             while (event := await w.queue.get()) is not None:
                 await resp.write(orjson.dumps(event) + b"\n")

@@ -335,6 +335,9 @@ class WatchStream:
             decoded = _decode(raw, resp.content_type)
             raise status_error_from_body(resp.status, decoded,
                                          decoded if isinstance(decoded, str) else "")
+        if self._closed:  # aborted while connecting
+            resp.close()
+            raise StopAsyncIteration
         self._response = resp
         self._client._watches.add(self)
         self._events = self._read(resp)
@@ -388,17 +391,24 @@ class WatchStream:
                 continue
             return event
 
-    async def close(self) -> None:
-        """Stop watching and release the connection (idempotent)."""
+    def abort(self) -> None:
+        """Stop watching now, from synchronous code; a pending iteration ends quietly."""
         self._closed = True
         self._client._watches.discard(self)
         if self._response is not None:
             self._response.close()
             self._response = None
 
+    async def close(self) -> None:
+        """Stop watching and release the connection (idempotent)."""
+        self.abort()
+
     async def __aenter__(self) -> "WatchStream":
         if self._events is None and not self._closed:
-            await self._open()
+            try:
+                await self._open()
+            except StopAsyncIteration:
+                pass  # aborted while connecting: iterating yields nothing
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
