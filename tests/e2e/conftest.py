@@ -1,0 +1,93 @@
+"""Fixtures of the end-to-end suite (see e2e_support.py for how a cluster is driven).
+
+* ``cluster``        session-scoped ``skiff up --runtime fake --nodes 1``, shared by every
+                     test that needs no special flags;
+* ``ns``             a fresh namespace per test, created and deleted through kubectl;
+* ``start_cluster``  a factory for private clusters (durability, compaction), each
+                     stopped and removed when the test that made it ends.
+
+Every test in this directory is marked ``e2e``.  A failing test's report gets the
+tail of each involved server's stderr as an extra section.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from e2e_support import SkiffProcess, dns_label, new_base, unique
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[SkiffProcess]:
+    proc = SkiffProcess(new_base("session"))
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.remove()
+
+
+class ClusterFactory:
+    """``start_cluster("--compact-retain", "10")`` -> a started private SkiffProcess."""
+
+    def __init__(self) -> None:
+        self.made: list[SkiffProcess] = []
+
+    def __call__(self, *extra_args: str, nodes: int = 1) -> SkiffProcess:
+        proc = SkiffProcess(new_base("private"), *extra_args, nodes=nodes)
+        self.made.append(proc)
+        proc.start()
+        return proc
+
+    def remove_all(self) -> None:
+        for proc in self.made:
+            proc.remove()
+
+
+@pytest.fixture
+def start_cluster() -> Iterator[ClusterFactory]:
+    factory = ClusterFactory()
+    try:
+        yield factory
+    finally:
+        factory.remove_all()
+
+
+@pytest.fixture
+def ns(request: pytest.FixtureRequest, cluster: SkiffProcess) -> Iterator[str]:
+    """A fresh namespace for one test, created and deleted with kubectl."""
+    name = unique(dns_label("e2e-" + request.node.name.removeprefix("test_")))
+    cluster.kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        if cluster.running:
+            cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found",
+                            check=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    procs: list[SkiffProcess] = []
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, SkiffProcess):
+            procs.append(value)
+        elif isinstance(value, ClusterFactory):
+            procs.extend(value.made)
+    for proc in dict.fromkeys(procs):
+        report.sections.append((f"skiff server stderr ({proc.base.name}, last lines)",
+                                proc.stderr_tail()))
