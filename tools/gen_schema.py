@@ -182,6 +182,7 @@ class GoStruct:
 
 TAG = re.compile(r'(\w+):"([^"]*)"')
 STRUCT_START = re.compile(r"^type (\w+) struct \{\s*$")
+EMPTY_STRUCT = re.compile(r"^type (\w+) struct\s*\{\s*\}\s*$")
 NAMED_FIELD = re.compile(r"^\t(\w+)\s+([^\s`]+)\s*(`[^`]*`)?\s*(//.*)?$")
 EMBEDDED_FIELD = re.compile(r"^\t(\*?[\w.]+)\s*(`[^`]*`)?\s*(//.*)?$")
 BASIC_ALIAS = re.compile(r"^type (\w+) (string|int32|int64|bool|float64|\[\]byte)\s*$")
@@ -221,8 +222,11 @@ def parse_go(text: str) -> tuple[dict[str, GoStruct], dict[str, str], dict[str, 
             continue
         if current is None:
             m = STRUCT_START.match(line)
+            empty = EMPTY_STRUCT.match(line)
             if m:
                 current = GoStruct(m.group(1), markers=markers_of(comments))
+            elif empty:
+                structs[empty.group(1)] = GoStruct(empty.group(1), markers=markers_of(comments))
             else:
                 m = BASIC_ALIAS.match(line)
                 if m:

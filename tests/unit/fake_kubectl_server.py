@@ -27,6 +27,7 @@ from skiff.api.errors import StatusError
 from skiff.api.protobuf import CONTENT_TYPE as PROTOBUF, decode_object
 from skiff.api.resource import ResourceInfo, Subresource
 from skiff.api.schema import builtin_schema
+from skiff.api.schema_load import find_unknown_fields, strict_decoding_message
 
 KUBECTL = shutil.which("kubectl") or "kubectl"
 
@@ -128,6 +129,10 @@ class FakeServer:
                 obj = self._decode(request.content_type, body)
             except StatusError as e:
                 return _json(e.to_status(), e.code)
+            if request.query.get("fieldValidation") == "Strict":
+                problem = _strict_problem(obj)
+                if problem:
+                    return _json(_status(400, "BadRequest", problem), 400)
             obj.setdefault("metadata", {}).setdefault("name", "x")
             if path.endswith("selfsubjectaccessreviews"):
                 obj["status"] = {"allowed": True}
@@ -197,6 +202,18 @@ class FakeServer:
             return _json(_status(404, "NotFound", "not found"), 404)
         doc = openapi_v3_group_version(group, version, self.resources, builtin_schema())
         return _json(doc)
+
+
+def _strict_problem(obj: dict[str, Any]) -> str:
+    """kube-apiserver's answer to unknown fields under fieldValidation=Strict, if any."""
+    schema = builtin_schema()
+    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+    kind = str(obj.get("kind", ""))
+    typedef = schema.for_kind(group, version, kind)
+    if typedef is None:
+        return ""
+    unknown = find_unknown_fields(schema, typedef.name, obj)
+    return strict_decoding_message(kind, version, kind, unknown) if unknown else ""
 
 
 def _gv_path(group: str, version: str) -> str:
