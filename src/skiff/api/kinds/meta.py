@@ -55,8 +55,14 @@ FIELD_IMMUTABLE = "field is immutable"
 IS_NEGATIVE = "must be greater than or equal to 0"
 
 
+class Verbatim(str):
+    """A value printed as-is in an error (Kubernetes prints Quantities unquoted: ``Invalid value: 2``)."""
+
+
 def format_value(value: Any) -> str:
     """Render a bad value the way Kubernetes' field errors do (strings quoted)."""
+    if isinstance(value, Verbatim):
+        return str(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -643,7 +649,8 @@ def format_selector(selector: Mapping[str, Any] | None) -> str:
 
 def selector_from_labels(labels: Mapping[str, Any] | None) -> str:
     """A map selector as a query string (``a=1,b=2``), empty string when there is none."""
-    return ",".join(f"{k}={labels[k]}" for k in sorted(labels or {}))
+    items = labels or {}
+    return ",".join(f"{k}={items[k]}" for k in sorted(items))
 
 
 def join_or_none(values: Iterable[str], sep: str = ",") -> str:
@@ -676,10 +683,9 @@ def parse_quantity(value: Any) -> Fraction | None:
     number = Fraction(m.group(1))
     suffix = m.group(2) or ""
     if suffix in _BINARY_SUFFIXES:
-        return number * (1024 ** _BINARY_SUFFIXES[suffix])
-    if suffix in _DECIMAL_SUFFIXES:
-        return number * Fraction(10) ** _DECIMAL_SUFFIXES[suffix]
-    return number * Fraction(10) ** int(suffix[1:])
+        return number * Fraction(1024 ** _BINARY_SUFFIXES[suffix])
+    exponent = _DECIMAL_SUFFIXES[suffix] if suffix in _DECIMAL_SUFFIXES else int(suffix[1:])
+    return number * Fraction(10) ** exponent
 
 
 def is_valid_quantity(value: Any) -> bool:

@@ -223,15 +223,15 @@ def pod_qos_class(spec: Obj) -> str:
     for name in ("initContainers", "containers"):
         for container in spec.get(name) or []:
             res = container.get("resources") or {}
-            lim = {k: m.parse_quantity(v) for k, v in (res.get("limits") or {}).items()}
-            req = {k: m.parse_quantity(v) for k, v in (res.get("requests") or {}).items()}
+            lim = {k: q for k, v in (res.get("limits") or {}).items() if (q := m.parse_quantity(v)) is not None}
+            req = {k: q for k, v in (res.get("requests") or {}).items() if (q := m.parse_quantity(v)) is not None}
             for k, v in lim.items():
                 req.setdefault(k, v)
             found = set()
             for k in ("cpu", "memory"):
-                if req.get(k) and req[k] > 0:
+                if k in req and req[k] > 0:
                     requests[k] = requests.get(k, 0) + req[k]
-                if lim.get(k) and lim[k] > 0:
+                if k in lim and lim[k] > 0:
                     limits[k] = limits.get(k, 0) + lim[k]
                     found.add(k)
             if found != {"cpu", "memory"}:
