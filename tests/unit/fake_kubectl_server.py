@@ -56,6 +56,10 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  "io.k8s.api.batch.v1.CronJob", short_names=("cj",)),
     ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", True,
                  "io.k8s.api.rbac.v1.Role"),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole",
+                 False, "io.k8s.api.rbac.v1.ClusterRole"),
+    ResourceInfo("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", True,
+                 "io.k8s.api.networking.v1.Ingress", short_names=("ing",)),
     ResourceInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding",
                  True, "io.k8s.api.rbac.v1.RoleBinding"),
     ResourceInfo("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets",
@@ -136,6 +140,8 @@ class FakeServer:
             obj.setdefault("metadata", {}).setdefault("name", "x")
             if path.endswith("selfsubjectaccessreviews"):
                 obj["status"] = {"allowed": True}
+            if path.endswith("/token"):
+                obj["status"] = {"token": "t0ken", "expirationTimestamp": "2030-01-01T00:00:00Z"}
             return _json(obj, 201)
         return _json(_status(405, "MethodNotAllowed", "not supported here"), 405)
 

@@ -171,3 +171,14 @@ async def test_kubectl_apply_validates_on_the_server(tmp_path: Path) -> None:
         f'Error from server (BadRequest): error when creating "{bad}": Deployment in version '
         '"v1" cannot be handled as a Deployment: strict decoding error: '
         'unknown field "spec.replicasx"')
+
+
+def test_named_slices_are_plain_arrays(schema: Schema) -> None:
+    review = ResourceInfo("authorization.k8s.io", "v1", "SubjectAccessReview",
+                          "subjectaccessreviews", "subjectaccessreview", False,
+                          "io.k8s.api.authorization.v1.SubjectAccessReview", verbs=("create",))
+    doc = openapi_v3_group_version("authorization.k8s.io", "v1", [review], schema)
+    spec = doc["components"]["schemas"]["io.k8s.api.authorization.v1.SubjectAccessReviewSpec"]
+    assert spec["properties"]["extra"] == {
+        "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+    assert list(doc["paths"]) == ["/apis/authorization.k8s.io/v1/subjectaccessreviews"]

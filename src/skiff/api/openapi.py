@@ -181,6 +181,9 @@ class _Builder:
         scalar = _SCALAR_SCHEMAS.get(type_name)
         if scalar is not None:
             return dict(scalar)
+        typedef = self.schema.type(type_name)
+        if typedef is not None and typedef.special == "list":
+            return _special_schema(typedef) or {}  # named slices are plain arrays in OpenAPI
         return self.ref(type_name)
 
     # ----------------------------------------------------------------- paths
