@@ -140,6 +140,18 @@ def validate_immutable(new: Any, old: Any, path: str) -> list[Cause]:
     return []
 
 
+def spec_diff(old: Mapping[str, Any], new: Mapping[str, Any], type_name: str) -> str:
+    """A short ``- old / + new`` listing of the top-level fields that differ, appended to
+    "immutable" messages (Kubernetes appends a full go-cmp diff of the Go structs)."""
+    lines = [f"  {type_name}{{"]
+    for k in sorted(set(old) | set(new)):
+        if old.get(k) != new.get(k):
+            lines.append(f"- \t{k}: {json.dumps(old.get(k), sort_keys=True, default=str)},")
+            lines.append(f"+ \t{k}: {json.dumps(new.get(k), sort_keys=True, default=str)},")
+    lines.append("  }")
+    return "\n".join(lines) + "\n"
+
+
 def child(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 

@@ -544,46 +544,40 @@ UPDATE_FORBIDDEN_MESSAGE = (
 def validate_pod_spec_update(new: Obj, old: Obj, path: str = "spec") -> list[Cause]:
     """A running Pod's spec may change only its images, activeDeadlineSeconds (shorter),
     tolerations (additions) and scheduling gates (removals)."""
+    for name in ("containers", "initContainers"):
+        if len(new.get(name) or []) != len(old.get(name) or []):
+            return [m.forbidden(m.child(path, name), "pod updates may not add or remove containers")]
     causes: list[Cause] = []
+    deadline_path = m.child(path, "activeDeadlineSeconds")
     new_deadline, old_deadline = new.get("activeDeadlineSeconds"), old.get("activeDeadlineSeconds")
-    if old_deadline is not None and new_deadline != old_deadline:
-        if new_deadline is None or new_deadline > old_deadline:
-            causes.append(m.invalid(m.child(path, "activeDeadlineSeconds"), new_deadline,
-                                    "must be less than or equal to previous value"))
-    old_tolerations = old.get("tolerations") or []
+    if new_deadline is not None:
+        if not 0 <= new_deadline <= 2**31 - 1:
+            return [m.invalid(deadline_path, new_deadline, m.inclusive_range_error(0, 2**31 - 1))]
+        if old_deadline is not None and old_deadline < new_deadline:
+            return [m.invalid(deadline_path, new_deadline, "must be less than or equal to previous value")]
+    elif old_deadline is not None:
+        causes.append(m.invalid(deadline_path, None, "must not update from a positive integer to nil value"))
     new_tolerations = new.get("tolerations") or []
-    for t in old_tolerations:
+    for t in old.get("tolerations") or []:
         if t not in new_tolerations:
-            causes.append(m.forbidden(m.child(path, "tolerations"), "existing toleration can not be modified "
-                                      "except its tolerationSeconds"))
+            causes.append(m.forbidden(m.child(path, "tolerations"),
+                                      "existing toleration can not be modified except its tolerationSeconds"))
             break
     old_gates = [g.get("name") for g in old.get("schedulingGates") or []]
-    new_gates = [g.get("name") for g in new.get("schedulingGates") or []]
-    if any(g not in old_gates for g in new_gates):
-        causes.append(m.forbidden(m.child(path, "schedulingGates"), "only deletion is allowed, "
-                                  "but found new scheduling gate '"
-                                  + next(g for g in new_gates if g not in old_gates) + "'"))
+    added_gates = [g.get("name") for g in new.get("schedulingGates") or [] if g.get("name") not in old_gates]
+    if added_gates:
+        causes.append(m.forbidden(m.child(path, "schedulingGates"),
+                                  f"only deletion is allowed, but found new scheduling gate '{added_gates[0]}'"))
     munged = copy.deepcopy(new)
-    for name in _CONTAINER_LISTS[:2]:
+    for name in ("containers", "initContainers"):
         for mc, oc in zip(munged.get(name) or [], old.get(name) or []):
             mc["image"] = oc.get("image")
     for f in ("activeDeadlineSeconds", "tolerations", "schedulingGates"):
         munged.pop(f, None)
         if f in old:
             munged[f] = old[f]
-    if old.get("terminationGracePeriodSeconds", 0) < 0 and new.get("terminationGracePeriodSeconds") == 1:
+    if (old.get("terminationGracePeriodSeconds") or 0) < 0 and new.get("terminationGracePeriodSeconds") == 1:
         munged["terminationGracePeriodSeconds"] = old["terminationGracePeriodSeconds"]
     if munged != old:
-        causes.append(m.forbidden(path, UPDATE_FORBIDDEN_MESSAGE + "\n" + _spec_diff(old, munged)))
+        causes.append(m.forbidden(path, UPDATE_FORBIDDEN_MESSAGE + "\n" + m.spec_diff(old, munged, "core.PodSpec")))
     return causes
-
-
-def _spec_diff(old: Obj, new: Obj) -> str:
-    """A short description of which spec fields differ (Kubernetes prints a full diff)."""
-    lines = ["  core.PodSpec{"]
-    for k in sorted(set(old) | set(new)):
-        if old.get(k) != new.get(k):
-            lines.append(f"- \t{k}: {m.format_value(old.get(k))},")
-            lines.append(f"+ \t{k}: {m.format_value(new.get(k))},")
-    lines.append("  }")
-    return "\n".join(lines) + "\n"

@@ -188,7 +188,11 @@ def prepare_pod_create(pod: Obj) -> None:
         spec["priority"] = SYSTEM_PRIORITIES.get(class_name, 0)
     if not spec.get("preemptionPolicy") and (not class_name or class_name in SYSTEM_PRIORITIES):
         spec["preemptionPolicy"] = "PreemptLowerPriority"
-    # DefaultTolerationSeconds admission.
+    add_default_tolerations(spec)
+
+
+def add_default_tolerations(spec: Obj) -> None:
+    """DefaultTolerationSeconds admission: tolerate not-ready/unreachable nodes for 300s."""
     tolerations = spec.get("tolerations") or []
     added = [{"key": key, "operator": "Exists", "effect": "NoExecute",
               "tolerationSeconds": DEFAULT_TOLERATION_SECONDS}
@@ -196,6 +200,16 @@ def prepare_pod_create(pod: Obj) -> None:
              if not _tolerates(tolerations, key)]
     if added:
         spec["tolerations"] = tolerations + added
+
+
+def prepare_pod_update(pod: Obj, old: Obj) -> None:
+    """Admission on update: the priority set at creation is kept when the client omits it,
+    and the default tolerations are added again."""
+    spec, old_spec = pod.setdefault("spec", {}), old.get("spec") or {}
+    for f in ("priority", "preemptionPolicy"):
+        if spec.get(f) is None and old_spec.get(f) is not None:
+            spec[f] = old_spec[f]
+    add_default_tolerations(spec)
 
 
 def validate_pod(pod: Obj, old: Obj | None) -> list[Cause]:
@@ -238,7 +252,7 @@ PODS = ResourceInfo(
         Subresource("status", "Pod"),
     ),
     has_status=True, columns=POD_COLUMNS, row=pod_row, default=default_pod, validate=validate_pod,
-    prepare_create=prepare_pod_create, field_labels=POD_FIELD_LABELS,
+    prepare_create=prepare_pod_create, prepare_update=prepare_pod_update, field_labels=POD_FIELD_LABELS,
 )
 
 

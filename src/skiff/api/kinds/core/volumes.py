@@ -238,7 +238,8 @@ def validate_pvc(obj: Obj, old: Obj | None) -> list[Cause]:
             s.pop("volumeAttributesClassName", None)
         if new_spec != old_spec:
             causes.append(m.forbidden("spec", "spec is immutable after creation except resources.requests "
-                                              "and volumeAttributesClassName for bound claims"))
+                                              "and volumeAttributesClassName for bound claims\n"
+                                      + m.spec_diff(old_spec, new_spec, "core.PersistentVolumeClaimSpec")))
         if new_size is not None and old_size is not None and new_size < old_size:
             causes.append(m.forbidden("spec.resources.requests.storage", "field can not be less than previous value"))
     return causes
