@@ -387,7 +387,7 @@ def build_type(struct: GoStruct, pkg: Package, problems: list[str]) -> dict[str,
     return result
 
 
-def list_wrapper(name: str, go_type: str, pkg: Package) -> dict[str, Any]:
+def list_wrapper(go_type: str, pkg: Package) -> dict[str, Any]:
     """A named slice (``type ExtraValue []string``) is a message {repeated items = 1}."""
     element, _, _ = go_type_to_schema(go_type[2:], pkg)
     return {"special": "list",
@@ -435,7 +435,7 @@ def generate(api: Path, apimachinery: Path) -> tuple[dict[str, dict[str, Any]], 
         for text in texts:
             for m in re.finditer(r"^type (\w+) (\[\]\w+)\s*$", text, re.M):
                 if m.group(1) in pkg.messages:
-                    types[f"{pkg.prefix}.{m.group(1)}"] = list_wrapper(m.group(1), m.group(2), pkg)
+                    types[f"{pkg.prefix}.{m.group(1)}"] = list_wrapper(m.group(2), pkg)
     for name, (special, fields) in SPECIAL_TYPES.items():
         types[name] = {"special": special, "fields": fields}
 

@@ -78,8 +78,9 @@ def decode_object(body: bytes, schema: Schema, type_name: str | None = None) -> 
         api_version = _text(_last_bytes(type_meta, 1))
         kind = _text(_last_bytes(type_meta, 2))
         encoding = _text(_last_bytes(envelope, 3))
-        if encoding:
-            raise _Malformed(f"unsupported content encoding {encoding!r}")
+        content_type = _text(_last_bytes(envelope, 4))
+        if encoding or content_type not in ("", CONTENT_TYPE):
+            raise _Malformed(f"unsupported content {content_type!r} (encoding {encoding!r})")
         typedef = schema.type(type_name) if type_name else _type_for(schema, api_version, kind)
         if typedef is None:
             raise _Malformed(f"no kind {kind!r} is registered for version {api_version!r}")
