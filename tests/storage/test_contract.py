@@ -177,6 +177,29 @@ async def test_range_pages_with_limit_start_after_and_count(backend: Any) -> Non
     assert (await backend.range(PODS, limit=100)).count == 10
 
 
+async def test_large_ranges_are_complete_and_consistent(backend: Any) -> None:
+    names = [f"p{i:05d}" for i in range(2500)]
+    for name in names:
+        await backend.create(PODS + "ns/" + name, name.encode())
+    at = backend.revision
+    for name in names[::100]:
+        await backend.delete(PODS + "ns/" + name)
+    await backend.create(PODS + "ns/p00000a", b"late")
+
+    everything_then = await backend.range(PODS, revision=at)
+    assert [kv.value.decode() for kv in everything_then.kvs] == names
+    assert (everything_then.count, everything_then.more, everything_then.revision) == (2500, False, at)
+
+    now = await backend.range(PODS)
+    live_now = sorted([n for i, n in enumerate(names) if i % 100] + ["p00000a"])
+    assert [kv.key.rsplit("/", 1)[1] for kv in now.kvs] == live_now
+    assert (now.count, now.revision) == (len(live_now), backend.revision)
+
+    big_page = await backend.range(PODS, revision=at, start_after=PODS + "ns/p00099", limit=2000)
+    assert [kv.value.decode() for kv in big_page.kvs] == names[100:2100]
+    assert (big_page.count, big_page.more) == (2400, True)
+
+
 async def test_reads_at_a_past_revision(backend: Any) -> None:
     a, b = PODS + "ns/a", PODS + "ns/b"
     await backend.create(a, b"a1")  # 1

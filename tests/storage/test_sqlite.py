@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from skiff.storage.interface import StorageError, WatchOverflow
-from skiff.storage.sqlite import CHECKPOINT_PAGES, PAGE_SIZE, SqliteBackend, prefix_upper_bound
+from skiff.storage.sqlite import CHECKPOINT_PAGES, PAGE_SIZE, SqliteBackend
+from skiff.storage.sqlite_queries import prefix_upper_bound
 
 PODS = "/registry/pods/"
 
