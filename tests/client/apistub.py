@@ -48,11 +48,13 @@ def _get_path(obj: Obj, dotted: str) -> str:
 
 def _matches(obj: Obj, fields: dict[str, str], labels: dict[str, str]) -> bool:
     obj_labels = obj.get("metadata", {}).get("labels") or {}
-    return (all(_get_path(obj, k) == v for k, v in fields.items())
+    return (all(_get_path(obj, k[:-1]) != v if k.endswith("!") else _get_path(obj, k) == v
+                for k, v in fields.items())
             and all(obj_labels.get(k) == v for k, v in labels.items()))
 
 
 def _selector(raw: str) -> dict[str, str]:
+    """``a=b,c!=d`` -> ``{"a": "b", "c!": "d"}`` (a trailing ``!`` marks "not equal")."""
     out = {}
     for term in filter(None, raw.split(",")):
         k, _, v = term.partition("=")

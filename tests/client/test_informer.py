@@ -205,3 +205,24 @@ async def test_handler_errors_do_not_stop_the_informer(client: ApiClient) -> Non
     finally:
         informer.stop()
         await asyncio.wait_for(task, 5)
+
+
+async def test_factory_shares_one_informer_per_resource(client: ApiClient,
+                                                        stub: tuple[StubApi, str]) -> None:
+    from skiff.client.factory import InformerFactory
+
+    factory = InformerFactory(client, clock=FakeClock())
+    pods = factory.informer(PODS)
+    assert factory.informer(PODS) is pods
+    assert factory.informer(PODS, namespace="x") is not pods
+    task = asyncio.create_task(factory.run())
+    try:
+        await asyncio.wait_for(factory.wait_synced(), 5)
+        nodes = factory.informer(NODES)  # created while running: started too
+        await asyncio.wait_for(nodes.wait_synced(), 5)
+        lists = [p for m, p in stub[0].requests if m == "GET" and p.startswith("/api/v1/pods?")
+                 and "watch=true" not in p]
+        assert len(lists) == 1  # one list for everyone asking for all pods
+    finally:
+        factory.stop()
+        await asyncio.wait_for(task, 5)
