@@ -1,0 +1,164 @@
+"""The API server as an aiohttp application: :func:`make_app`.
+
+One catch-all route feeds every request to :class:`Dispatcher`, which parses
+the path once (memoised), then answers discovery/documents itself or hands
+resource requests to :class:`~skiff.apiserver.handlers.ResourceHandlers`.
+Every :class:`StatusError` becomes its Status JSON; anything else is logged
+and answered with a 500 InternalError Status, never a traceback.
+
+Start-up (``on_startup``): start the backend, rebuild the Service allocators
+from the store, start the watch cache, then :func:`~.bootstrap.bootstrap`.
+Clean-up stops the watch cache (the backend belongs to the caller).
+
+Other components can serve extra subresources (``pods/log``, ``pods/exec`` ...)
+by adding ``(group, plural, subresource) -> handler`` entries to
+``app[SUBRESOURCE_HANDLERS]`` before the app starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from aiohttp import web
+
+from ..api.errors import StatusError, internal_error
+from ..api.kinds import Registry, builtin_registry
+from ..api.schema import Schema
+from ..storage.interface import Backend
+from .allocators import ServiceAllocators
+from .bootstrap import bootstrap
+from .context import ServerContext
+from .discovery import Discovery, aggregated_content_type
+from .documents import Documents
+from .handlers import NO_RESOURCE, ResourceHandlers, SubresourceHandler
+from .lifecycle import NamespaceLifecycle, PodLifecycle
+from .negotiation import JSON, parse_accept, status_response
+from .paths import ApiPath, PathCache, ResourcePath
+from .watchcache import WatchCache
+
+log = logging.getLogger(__name__)
+
+CONTEXT = web.AppKey("skiff.apiserver.context", ServerContext)
+SUBRESOURCE_HANDLERS = web.AppKey("skiff.apiserver.subresource_handlers",
+                                  dict)  # dict[tuple[str, str, str], SubresourceHandler]
+ALLOCATORS = web.AppKey("skiff.apiserver.allocators", ServiceAllocators)
+MAX_BODY = 16 * 1024 * 1024
+
+
+class Dispatcher:
+    def __init__(self, ctx: ServerContext, resources: ResourceHandlers) -> None:
+        self.ctx = ctx
+        self.paths = PathCache()
+        self.discovery = Discovery(ctx.registry)
+        self.documents = Documents(ctx.registry, ctx.schema)
+        self.resources = resources
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            target = self.paths.parse(request.path)
+            if type(target) is ResourcePath:
+                return await self.resources.handle(request, target)
+            assert isinstance(target, ApiPath)
+            return self.document(request, target)
+        except StatusError as err:
+            return status_response(err)
+        except (web.HTTPException, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a bug: log it, answer a Status
+            log.exception("internal error serving %s %s", request.method, request.path_qs)
+            return status_response(internal_error(f"{type(exc).__name__}: {exc}"))
+
+    def document(self, request: web.Request, target: ApiPath) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            if target.kind == "unknown":
+                raise NO_RESOURCE
+            raise StatusError(405, "MethodNotAllowed",
+                              "the server does not allow this method on the requested resource")
+        kind = target.kind
+        d = self.discovery
+        if kind in ("api", "apis"):
+            wanted = parse_accept(request.headers.get("Accept", "")).discovery
+            if wanted:
+                return web.Response(body=d.aggregated[(wanted, kind)],
+                                    headers={"Content-Type": aggregated_content_type(wanted),
+                                             "Vary": "Accept"})
+            return _json(d.api_versions if kind == "api" else d.group_list)
+        if kind == "group" and target.group in d.group:
+            return _json(d.group[target.group])
+        if kind == "groupversion":
+            body = d.resource_list.get((target.group, target.version))
+            if body is not None:
+                return _json(body)
+        if kind == "version":
+            return self.documents.version_response()
+        if kind == "health":
+            return self.documents.health_response()
+        if kind == "openapi":
+            return self.documents.openapi_response(target.rest)
+        raise NO_RESOURCE
+
+
+def _json(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type=JSON)
+
+
+def _default_schema() -> Schema | None:
+    try:
+        from ..api.schema import builtin_schema
+
+        return builtin_schema()
+    except (ImportError, OSError, ValueError):
+        log.warning("no built-in schema available: protobuf bodies, strategic merge and "
+                    "OpenAPI are disabled")
+        return None
+
+
+def make_app(backend: Backend, *, registry: Registry | None = None, schema: Schema | None = None,
+             service_cidr: str = "10.96.0.0/12", node_port_range: tuple[int, int] = (30000, 32767),
+             clock: Callable[[], float] | None = None, bookmark_interval: float = 60.0,
+             watch_window: int = 10000) -> web.Application:
+    """The API server for ``backend``.
+
+    ``registry``: the served kinds (default: every built-in kind).  ``schema``:
+    the type table (default: the built-in one).  ``clock``: seconds since the
+    epoch (default ``time.time``) for timestamps.  ``bookmark_interval``:
+    seconds between watch BOOKMARK events.  ``watch_window``: events kept in
+    memory for watch replay before falling back to the store.
+    """
+    registry = registry if registry is not None else builtin_registry()
+    schema = schema if schema is not None else _default_schema()
+    allocators = ServiceAllocators(service_cidr, node_port_range)
+    ctx = ServerContext(backend=backend, registry=registry, schema=schema,
+                        clock=clock or time.time, bookmark_interval=bookmark_interval)
+    ctx.hooks[("", "services")] = allocators
+    ctx.hooks[("", "pods")] = PodLifecycle()
+    ctx.hooks[("", "namespaces")] = NamespaceLifecycle()
+    ctx.watch_cache = WatchCache(backend, window=watch_window)
+
+    app = web.Application(client_max_size=MAX_BODY)
+    extra: dict[tuple[str, str, str], SubresourceHandler] = {}
+    app[CONTEXT] = ctx
+    app[SUBRESOURCE_HANDLERS] = extra
+    app[ALLOCATORS] = allocators
+    resources = ResourceHandlers(ctx, extra)
+    dispatcher = Dispatcher(ctx, resources)
+    app.router.add_route("*", "/{tail:.*}", dispatcher.handle)
+
+    async def startup(_: web.Application) -> None:
+        await backend.start()
+        await allocators.rebuild(backend)
+        assert ctx.watch_cache is not None
+        await ctx.watch_cache.start()
+        await bootstrap(ctx, resources.writer, allocators.kubernetes_ip)
+
+    async def stop_watches(_: web.Application) -> None:
+        if ctx.watch_cache is not None:  # ends every open watch stream (idempotent)
+            await ctx.watch_cache.stop()
+
+    app.on_startup.append(startup)
+    app.on_shutdown.append(stop_watches)
+    app.on_cleanup.append(stop_watches)
+    return app

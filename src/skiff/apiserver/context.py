@@ -1,0 +1,50 @@
+"""The state one API server shares between its handlers.
+
+Built once by :func:`skiff.apiserver.app.make_app`; nothing here is global,
+so several servers (tests) can live in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..api.kinds import Registry
+from ..api.resource import ResourceInfo
+from ..api.schema import Schema
+from ..storage.interface import Backend
+from .hooks import DEFAULT_HOOKS, KindHooks
+from .objects import ObjectStore
+
+if TYPE_CHECKING:
+    from .watchcache import WatchCache
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class ServerContext:
+    backend: Backend
+    registry: Registry
+    schema: Schema | None
+    clock: Callable[[], float] = time.time
+    hooks: dict[tuple[str, str], KindHooks] = field(default_factory=dict)
+    bookmark_interval: float = 60.0  # seconds between watch BOOKMARK events
+    watch_cache: "WatchCache | None" = None
+    store: ObjectStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = ObjectStore(self.backend)
+
+    def hooks_for(self, info: ResourceInfo) -> KindHooks:
+        return self.hooks.get((info.group, info.plural), DEFAULT_HOOKS)
+
+    def decode_protobuf(self, body: bytes) -> Obj:
+        if self.schema is None:
+            from ..api.errors import unsupported_media_type
+
+            raise unsupported_media_type("application/vnd.kubernetes.protobuf")
+        from ..api.protobuf import decode_object
+
+        return decode_object(body, self.schema)

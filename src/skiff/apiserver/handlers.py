@@ -1,0 +1,211 @@
+"""HTTP verbs on resource paths: request -> generic operation -> response.
+
+::
+
+    GET    collection            list (or watch with ?watch=true / the /watch/ prefix)
+    POST   collection            create                                  201
+    DELETE collection            deletecollection
+    GET    item                  get
+    PUT    item                  update (optimistic concurrency)
+    PATCH  item                  patch (json, merge, strategic, apply)    200 | 201
+    DELETE item                  delete
+    *      item/<subresource>    status, scale, binding, finalize, and handlers
+                                 registered by other components (log, exec ...)
+
+Only this module touches aiohttp request objects for resources; the
+operations themselves live in :mod:`.writes`, :mod:`.lists`, :mod:`.deletion`,
+:mod:`.subresources` and :mod:`.watch`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from ..api.errors import StatusError, bad_request, method_not_allowed, not_found
+from ..api.resource import ResourceInfo
+from .context import ServerContext
+from .deletion import Deleter, parse_delete_options
+from .lists import ListPage, list_objects, parse_list_query
+from .negotiation import (
+    APPLY_PATCH,
+    Accept,
+    decode_body,
+    decode_patch,
+    json_response,
+    media_type,
+    parse_accept,
+)
+from .objects import object_key, with_resource_version
+from .patching import Patcher
+from .paths import ResourcePath
+from .subresources import Subresources
+from .tables import include_object_mode, partial_metadata, partial_metadata_list, table
+from .watch import serve_watch
+from .writes import WriteOptions, Writer, parse_write_options
+
+Obj = dict[str, Any]
+#: A handler for a subresource other components serve (pods/log, pods/exec ...).
+SubresourceHandler = Callable[[web.Request, ResourceInfo, ResourcePath], Awaitable[web.StreamResponse]]
+
+NO_RESOURCE = StatusError(404, "NotFound", "the server could not find the requested resource")
+
+
+class ResourceHandlers:
+    def __init__(self, ctx: ServerContext,
+                 extra_subresources: dict[tuple[str, str, str], SubresourceHandler]) -> None:
+        self.ctx = ctx
+        self.writer = Writer(ctx)
+        self.patcher = Patcher(ctx, self.writer)
+        self.deleter = Deleter(ctx, self.writer)
+        self.subresources = Subresources(ctx, self.writer, self.patcher)
+        self.extra = extra_subresources
+
+    def resolve(self, target: ResourcePath) -> ResourceInfo:
+        info = self.ctx.registry.get(target.group, target.version, target.plural)
+        if info is None or (target.namespace and not info.namespaced):
+            raise NO_RESOURCE
+        return info
+
+    async def handle(self, request: web.Request, target: ResourcePath) -> web.StreamResponse:
+        info = self.resolve(target)
+        method = request.method
+        if target.subresource:
+            extra = self.extra.get((info.group, info.plural, target.subresource))
+            if extra is not None:
+                return await extra(request, info, target)
+            return await self.subresources.handle(request, info, target)
+        if info.namespaced and not target.namespace and (target.name or method == "POST"):
+            raise NO_RESOURCE
+        if not target.name:
+            if method == "GET":
+                if target.watch or request.query.get("watch", "") in ("true", "1"):
+                    self._allow(info, "watch")
+                    return await serve_watch(self.ctx, request, info, target.namespace, "")
+                self._allow(info, "list")
+                return await self.list(request, info, target.namespace)
+            if method == "POST":
+                self._allow(info, "create")
+                return await self.create(request, info, target.namespace)
+            if method == "DELETE":
+                self._allow(info, "deletecollection")
+                return await self.deleter.delete_collection_request(request, info, target.namespace)
+            raise method_not_allowed()
+        if method == "GET":
+            if target.watch or request.query.get("watch", "") in ("true", "1"):
+                self._allow(info, "watch")
+                return await serve_watch(self.ctx, request, info, target.namespace, target.name)
+            self._allow(info, "get")
+            return await self.get(request, info, target.namespace, target.name)
+        if method == "PUT":
+            self._allow(info, "update")
+            return await self.update(request, info, target.namespace, target.name)
+        if method == "PATCH":
+            self._allow(info, "patch")
+            return await self.patch(request, info, target.namespace, target.name)
+        if method == "DELETE":
+            self._allow(info, "delete")
+            return await self.deleter.delete_request(request, info, target.namespace, target.name)
+        raise method_not_allowed()
+
+    @staticmethod
+    def _allow(info: ResourceInfo, verb: str) -> None:
+        if verb not in info.verbs:
+            raise method_not_allowed()
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def get(self, request: web.Request, info: ResourceInfo, namespace: str,
+                  name: str) -> web.StreamResponse:
+        kv = await self.ctx.backend.get(object_key(info, namespace, name))
+        if kv is None:
+            raise not_found(info.plural, info.group, name)
+        accept = parse_accept(request.headers.get("Accept", ""))
+        if accept.table or accept.partial_metadata:
+            from .objects import decode
+
+            obj = decode(kv)
+            if accept.table:
+                return json_response(table(info, [obj], include_object_mode(request.query),
+                                           {"resourceVersion": obj["metadata"]["resourceVersion"]}))
+            return json_response(partial_metadata(obj))
+        return json_response(with_resource_version(kv.value, kv.mod_revision))
+
+    async def list(self, request: web.Request, info: ResourceInfo, namespace: str) -> web.StreamResponse:
+        q = parse_list_query(info, request.query)
+        page = await list_objects(self.ctx.backend, info, namespace, q)
+        accept = parse_accept(request.headers.get("Accept", ""))
+        return json_response(render_list(info, page, accept, request.query))
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def _body(self, request: web.Request, info: ResourceInfo) -> Obj:
+        body = await request.read()
+        return decode_body(body, media_type(request), expected_kind=info.kind,
+                           protobuf_decoder=self.ctx.decode_protobuf)
+
+    async def create(self, request: web.Request, info: ResourceInfo, namespace: str) -> web.StreamResponse:
+        opts = parse_write_options(request.query)
+        obj = await self._body(request, info)
+        warnings: list[str] = []
+        created = await self.writer.create(info, namespace, obj, opts, warnings)
+        return object_response(created, 201, warnings)
+
+    async def update(self, request: web.Request, info: ResourceInfo, namespace: str,
+                     name: str) -> web.StreamResponse:
+        opts = parse_write_options(request.query)
+        obj = await self._body(request, info)
+        warnings: list[str] = []
+        updated = await self.writer.update(info, namespace, name, obj, opts, warnings)
+        return object_response(updated, 200, warnings)
+
+    async def patch(self, request: web.Request, info: ResourceInfo, namespace: str,
+                    name: str) -> web.StreamResponse:
+        opts = parse_write_options(request.query)
+        content_type = media_type(request)
+        patch = decode_patch(await request.read(), content_type)
+        if content_type == APPLY_PATCH and not opts.field_manager:
+            raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
+                              "is required for apply patch")
+        warnings: list[str] = []
+        obj, created = await self.patcher.patch(info, namespace, name, content_type, patch, opts, warnings)
+        return object_response(obj, 201 if created else 200, warnings)
+
+
+def object_response(obj: Obj, status: int, warnings: list[str] | None = None) -> web.Response:
+    headers = None
+    if warnings:
+        from multidict import CIMultiDict
+
+        headers = CIMultiDict(("Warning", f'299 - "{_escape(w)}"') for w in warnings)
+    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def list_meta(page: ListPage) -> Obj:
+    meta: Obj = {"resourceVersion": str(page.revision)}
+    if page.continue_token:
+        meta["continue"] = page.continue_token
+        if page.remaining is not None:
+            meta["remainingItemCount"] = page.remaining
+    return meta
+
+
+def render_list(info: ResourceInfo, page: ListPage, accept: Accept, query: Any) -> bytes:
+    meta = list_meta(page)
+    if accept.table:
+        return orjson.dumps(table(info, page.decoded(), include_object_mode(query), meta))
+    if accept.partial_metadata:
+        return orjson.dumps(partial_metadata_list(page.decoded(), meta))
+    if page.objects is not None:
+        items = b",".join(orjson.dumps(o) for o in page.objects)
+    else:
+        items = b",".join(with_resource_version(kv.value, kv.mod_revision) for kv in page.kvs)
+    head = orjson.dumps({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": meta})
+    return head[:-1] + b',"items":[' + items + b"]}"

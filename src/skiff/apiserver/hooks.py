@@ -1,0 +1,64 @@
+"""Per-kind storage hooks: the few behaviours the generic write path cannot express as data.
+
+A :class:`KindHooks` is looked up by ``(group, plural)``.  The generic write path
+calls, in order::
+
+    create:  admit(obj, None)   -> Reservation ; store.create ; reservation.commit()
+    update:  admit(obj, old)    -> Reservation ; store.update ; reservation.commit()
+                                                  (failure: reservation.abort())
+    delete:  grace_period(obj, requested) ; blocks_removal(obj) ; mark_deleting(obj)
+             then store.update (deletion pending) or store.delete ; removed(obj)
+
+A :class:`Reservation` lets a hook take a resource (a ClusterIP, a NodePort)
+before the write and give it back when the write does not happen (conflict,
+dry run).  Hooks raise :class:`~skiff.api.errors.StatusError` to refuse a write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+Obj = dict[str, Any]
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What to do once the write is durable (commit) or abandoned (abort)."""
+
+    commit: Callable[[], None] = _nothing
+    abort: Callable[[], None] = _nothing
+
+
+NO_RESERVATION = Reservation()
+
+
+class KindHooks:
+    """No-op hooks; subclasses override what their kind needs."""
+
+    def admit(self, obj: Obj, old: Obj | None) -> Reservation:
+        """Check/complete ``obj`` before it is written (``old`` is None on create)."""
+        return NO_RESERVATION
+
+    def removed(self, obj: Obj) -> None:
+        """``obj`` was deleted from the store."""
+        return None
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int:
+        """Seconds a DELETE waits before the object goes (0 = at once, no graceful deletion)."""
+        return 0
+
+    def blocks_removal(self, obj: Obj) -> bool:
+        """Something besides ``metadata.finalizers`` keeps ``obj`` (a Namespace's spec.finalizers)."""
+        return False
+
+    def mark_deleting(self, obj: Obj) -> None:
+        """Adjust an object whose deletion is now pending (a Namespace turns Terminating)."""
+        return None
+
+
+DEFAULT_HOOKS = KindHooks()

@@ -1,0 +1,225 @@
+"""WATCH over HTTP: a chunked stream of newline-delimited JSON events.
+
+::
+
+    GET .../pods?watch=true&resourceVersion=R&allowWatchBookmarks=true&timeoutSeconds=N
+
+    200, Transfer-Encoding: chunked
+    {"type":"ADDED","object":{...}}\\n
+    {"type":"MODIFIED","object":{...}}\\n
+    {"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"42"}}}\\n
+    ...                                   until timeoutSeconds, or the client leaves
+
+Start: ``resourceVersion`` unset or ``"0"`` -> synthetic ADDED events for the
+current state, then changes after it; ``R`` -> every change after R (replayed
+from the watch cache window, else from the store); R older than the compacted
+history -> one ERROR event carrying a 410 Expired Status.
+
+Selectors are applied per event as Kubernetes does: an update that moves an
+object into the selection is sent as ADDED, out of it as DELETED (with the
+previous state), so a client's view stays exact.  With the Table Accept
+(``kubectl get -w``) each object is a one-row Table, column definitions on
+the first only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..api.errors import bad_request, expired
+from ..api.resource import ResourceInfo
+from ..api.selectors import FieldSelector, FieldTerm
+from ..storage.interface import Compacted, WatchOverflow
+from .context import ServerContext
+from .lists import ObjectFilter, parse_filter, parse_revision
+from .negotiation import parse_accept
+from .objects import collection_prefix, decode
+from .tables import include_object_mode, table
+from .watchcache import CacheEvent, Subscription, direct_subscription
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+DEFAULT_TIMEOUT = 1800.0  # kube-apiserver's minRequestTimeout
+IDLE_CHECK = 5.0  # seconds between checks that the client is still there
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+def _flag(query: Any, name: str) -> bool:
+    return query.get(name, "") in ("true", "1", "True")
+
+
+def _timeout(query: Any) -> float:
+    text = query.get("timeoutSeconds", "")
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        return max(0.0, float(int(text)))
+    except ValueError:
+        raise bad_request(f'timeoutSeconds: Invalid value: "{text}": must be an integer') from None
+
+
+class EventEncoder:
+    """Turns cache events into wire lines for one watcher (selectors, Table or plain)."""
+
+    def __init__(self, info: ResourceInfo, flt: ObjectFilter, table_include: str | None) -> None:
+        self.info = info
+        self.filter = flt
+        self.table_include = table_include
+        self.first = True
+
+    def event_line(self, ev: CacheEvent) -> bytes | None:
+        flt = self.filter
+        kind, obj = ev.type, None
+        if not flt.everything:
+            if ev.type != "MODIFIED":
+                if not flt.matches(ev.obj()):
+                    return None
+            else:
+                now_in = flt.matches(ev.obj())
+                prev = ev.prev()
+                was_in = prev is not None and flt.matches(prev)
+                if now_in and not was_in:
+                    kind = "ADDED"
+                elif was_in and not now_in:
+                    kind, obj = "DELETED", prev
+                elif not now_in:
+                    return None
+        if self.table_include is not None:
+            return self.line(kind, self._table(obj if obj is not None else ev.obj()))
+        if obj is not None:
+            return self.line(kind, orjson.dumps(obj))
+        return self.line(kind, ev.object_json())
+
+    def object_line(self, kind: str, obj: Obj) -> bytes:
+        if self.table_include is not None:
+            return self.line(kind, self._table(obj))
+        return self.line(kind, orjson.dumps(obj))
+
+    def _table(self, obj: Obj) -> bytes:
+        first, self.first = self.first, False
+        assert self.table_include is not None
+        return orjson.dumps(table(self.info, [obj], self.table_include,
+                                  {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                                  with_columns=first))
+
+    @staticmethod
+    def line(kind: str, payload: bytes) -> bytes:
+        return b'{"type":"%s","object":%s}\n' % (kind.encode(), payload)
+
+    def bookmark(self, revision: int, initial_end: bool = False) -> bytes:
+        meta: Obj = {"resourceVersion": str(revision)}
+        if initial_end:
+            meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+        return self.line("BOOKMARK", orjson.dumps({"kind": self.info.kind, "apiVersion": self.info.api_version,
+                                                   "metadata": meta}))
+
+
+def _with_name(flt: ObjectFilter, name: str) -> ObjectFilter:
+    terms = flt.field.terms + (FieldTerm("metadata.name", name),)
+    return ObjectFilter(flt.label, FieldSelector(terms), flt.getters)
+
+
+def _subscribe(ctx: ServerContext, prefix: str, after: int, limit: int) -> Subscription:
+    cache = ctx.watch_cache
+    if cache is not None:
+        sub = cache.subscribe(prefix, after)
+        if sub is not None:
+            return sub
+    return direct_subscription(ctx.backend, prefix, after, limit)
+
+
+async def serve_watch(ctx: ServerContext, request: web.Request, info: ResourceInfo,
+                      namespace: str, name: str) -> web.StreamResponse:
+    query = request.query
+    flt = parse_filter(info, query)
+    if name:
+        flt = _with_name(flt, name)
+    rv = query.get("resourceVersion", "")
+    start = parse_revision(rv) if rv else 0
+    bookmarks = _flag(query, "allowWatchBookmarks")
+    send_initial = _flag(query, "sendInitialEvents")
+    timeout = _timeout(query)
+    accept = parse_accept(request.headers.get("Accept", ""))
+    encoder = EventEncoder(info, flt, include_object_mode(query) if accept.table else None)
+    prefix = collection_prefix(info, namespace)
+
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    sub: Subscription | None = None
+    try:
+        initial: list[bytes] = []
+        if start == 0 or send_initial:
+            r = await ctx.backend.range(prefix)
+            start = r.revision
+            sub = _subscribe(ctx, prefix, start, _queue_limit(ctx))
+            for kv in r.kvs:
+                obj = decode(kv)
+                if flt.matches(obj):
+                    initial.append(encoder.object_line("ADDED", obj))
+        else:
+            try:
+                sub = _subscribe(ctx, prefix, start, _queue_limit(ctx))
+            except Compacted as exc:
+                await _write_expired(resp, encoder, exc)
+                return resp
+        if send_initial and bookmarks:
+            initial.append(encoder.bookmark(start, initial_end=True))
+        if initial:
+            await resp.write(b"".join(initial))
+        await _stream(ctx, request, resp, encoder, sub, timeout, bookmarks)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        if sub is not None:
+            await sub.close()
+    return resp
+
+
+def _queue_limit(ctx: ServerContext) -> int:
+    return ctx.watch_cache.queue_limit if ctx.watch_cache is not None else 10000
+
+
+async def _write_expired(resp: web.StreamResponse, encoder: EventEncoder, exc: Compacted) -> None:
+    status = expired(f"too old resource version: {exc.requested} ({exc.compacted})").to_status()
+    await resp.write(encoder.line("ERROR", orjson.dumps(status)))
+
+
+async def _stream(ctx: ServerContext, request: web.Request, resp: web.StreamResponse,
+                  encoder: EventEncoder, sub: Subscription, timeout: float, bookmarks: bool) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    interval = ctx.bookmark_interval
+    next_bookmark = loop.time() + interval
+    while True:
+        now = loop.time()
+        if now >= deadline:
+            return
+        wait = min(deadline - now, IDLE_CHECK)
+        if bookmarks:
+            wait = min(wait, max(0.0, next_bookmark - now))
+        await sub.wait(wait)
+        events = sub.drain()
+        if events:
+            lines = [line for line in map(encoder.event_line, events) if line is not None]
+            if lines:
+                await resp.write(b"".join(lines))
+        if sub.closed:
+            if isinstance(sub.error, Compacted):
+                await _write_expired(resp, encoder, sub.error)
+            elif isinstance(sub.error, WatchOverflow):
+                log.info("ending a watch that fell %d events behind", sub.limit)
+            return
+        if bookmarks and loop.time() >= next_bookmark and not sub.events:
+            await resp.write(encoder.bookmark(sub.progress()))
+            next_bookmark = loop.time() + interval
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return

@@ -1,0 +1,347 @@
+"""Create, update and patch: the generic write path every kind goes through.
+
+Create::
+
+    body ─▶ type check (apiVersion/kind) ─▶ namespace/name (generateName)
+         ─▶ unknown fields (fieldValidation Strict 400 | Warn header | Ignore)
+         ─▶ namespace exists and is not Terminating
+         ─▶ uid, creationTimestamp, generation=1 (kinds with spec)
+         ─▶ kind.prepare_create ─▶ kind.default ─▶ kind.validate (422)
+         ─▶ hooks.admit (ClusterIP/NodePort) ─▶ store.create (409 AlreadyExists)
+
+Update (PUT, PATCH, and internal read-modify-write callers)::
+
+    current (404) ─▶ new object ─▶ keep identity and system fields from current
+         ─▶ main resource: keep status (kinds with a status subresource)
+            status subresource: keep everything but status
+         ─▶ kind.prepare_update ─▶ default ─▶ validate ─▶ generation+1 if spec changed
+         ─▶ nothing changed? answer current, write nothing
+         ─▶ deletionTimestamp set and last finalizer gone? delete instead
+         ─▶ CAS on the current mod revision (409 Conflict when it moved)
+
+Patches without a resourceVersion precondition are retried on CAS conflicts.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Mapping
+
+from ..api.errors import (
+    Cause,
+    bad_request,
+    forbidden,
+    invalid,
+    not_found,
+    stale_conflict,
+)
+from ..api.resource import ResourceInfo
+from ..storage.interface import KeyNotFound, KeyValue, RevisionMismatch
+from .context import ServerContext
+from .objects import decode, format_time, object_key
+
+Obj = dict[str, Any]
+
+GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+GENERATE_NAME_SUFFIX = 5
+MAX_PATCH_RETRIES = 16
+FIELD_VALIDATIONS = ("Strict", "Warn", "Ignore")
+
+# Fields of metadata the server owns: a client write never changes them.
+SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+               "generation", "selfLink")
+_NOT_SPEC = frozenset({"metadata", "status", "apiVersion", "kind"})
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    dry_run: bool = False
+    field_manager: str = ""
+    field_validation: str = "Warn"  # Strict | Warn | Ignore
+    force: bool = False  # server-side apply: take over conflicting fields
+
+
+def parse_write_options(query: Mapping[str, str]) -> WriteOptions:
+    dry = query.get("dryRun", "")
+    if dry and dry != "All":
+        raise bad_request(f'dryRun: Unsupported value: "{dry}": supported values: "All"')
+    validation = query.get("fieldValidation", "") or "Warn"
+    if validation not in FIELD_VALIDATIONS:
+        raise bad_request(f'fieldValidation: Invalid value: "{validation}": '
+                          'fieldValidation must be one of "Ignore", "Warn", or "Strict"')
+    force = query.get("force", "") in ("true", "1")
+    return WriteOptions(dry_run=bool(dry), field_manager=query.get("fieldManager", ""),
+                        field_validation=validation, force=force)
+
+
+def generate_name(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(GENERATE_NAME_ALPHABET) for _ in range(GENERATE_NAME_SUFFIX))
+
+
+def spec_of(obj: Obj) -> dict[str, Any]:
+    """Everything that counts as the object's desired state (for ``metadata.generation``)."""
+    return {k: v for k, v in obj.items() if k not in _NOT_SPEC}
+
+
+def ensure_metadata(obj: Obj) -> Obj:
+    meta = obj.get("metadata")
+    if meta is None:
+        meta = obj["metadata"] = {}
+    elif not isinstance(meta, dict):
+        raise bad_request("metadata must be an object")
+    return meta
+
+
+class Writer:
+    """The write verbs over one :class:`ServerContext`."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    # -- checks shared by create and update ----------------------------------------
+
+    def check_type(self, info: ResourceInfo, obj: Obj) -> None:
+        """The body's apiVersion/kind (when given) must be the endpoint's."""
+        api_version = obj.get("apiVersion") or info.api_version
+        kind = obj.get("kind") or info.kind
+        group = api_version.rpartition("/")[0] if "/" in api_version else ""
+        if group != info.group or api_version != info.api_version:
+            raise bad_request(f"the API version in the data ({api_version}) does not match the "
+                              f"expected API version ({info.api_version})")
+        if kind != info.kind:
+            version = api_version.rpartition("/")[2]
+            raise bad_request(f'{kind} in version "{version}" cannot be handled as a {info.kind}: '
+                              f"no kind \"{kind}\" is registered for version \"{api_version}\"")
+        obj["apiVersion"] = info.api_version
+        obj["kind"] = info.kind
+
+    def check_unknown_fields(self, info: ResourceInfo, obj: Obj, opts: WriteOptions,
+                             warnings: list[str], *, for_patch: bool = False) -> None:
+        if opts.field_validation == "Ignore" or self.ctx.schema is None or not info.schema_type:
+            return
+        from ..api.schema import unknown_fields
+
+        paths = unknown_fields(self.ctx.schema, info.schema_type, obj)
+        if not paths:
+            return
+        quoted = [_unknown(p) for p in paths]
+        if opts.field_validation == "Strict":
+            detail = "strict decoding error: " + ", ".join(quoted)
+            if for_patch:
+                raise bad_request(detail)
+            version = info.version
+            raise bad_request(f'{info.kind} in version "{version}" cannot be handled as a {info.kind}: {detail}')
+        warnings.extend(quoted)
+
+    async def check_namespace(self, info: ResourceInfo, namespace: str) -> None:
+        """The namespace must exist (404) and not be terminating (403) for new objects."""
+        if not info.namespaced:
+            return
+        ns_info = self.ctx.registry.get("", "v1", "namespaces")
+        if ns_info is None:
+            return
+        kv = await self.ctx.backend.get(object_key(ns_info, "", namespace))
+        if kv is None:
+            raise not_found("namespaces", "", namespace)
+        if b'"Terminating"' in kv.value:  # cheap pre-check before decoding
+            phase = decode(kv).get("status", {}).get("phase")
+            if phase == "Terminating":
+                raise forbidden(info.plural, info.group, "",
+                                f"unable to create new content in namespace {namespace} "
+                                "because it is being terminated")
+
+    def validate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
+        causes = info.validate(obj, old)
+        if causes:
+            raise invalid(info.kind, info.group, obj["metadata"].get("name", ""), causes)
+
+    # -- create --------------------------------------------------------------------
+
+    async def create(self, info: ResourceInfo, namespace: str, obj: Obj, opts: WriteOptions,
+                     warnings: list[str]) -> Obj:
+        self.check_type(info, obj)
+        meta = ensure_metadata(obj)
+        if info.namespaced:
+            body_ns = meta.get("namespace") or ""
+            if body_ns and namespace and body_ns != namespace:
+                raise bad_request("the namespace of the provided object does not match the "
+                                  "namespace sent on the request")
+            namespace = namespace or body_ns
+            if not namespace:
+                raise bad_request("the namespace of the provided object does not match the "
+                                  "namespace sent on the request")
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = generate_name(meta["generateName"])
+        self.check_unknown_fields(info, obj, opts, warnings)
+        await self.check_namespace(info, namespace)
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(k, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = format_time(self.ctx.clock())
+        if "spec" in obj:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        info.prepare_create(obj)
+        info.default(obj)
+        if not meta.get("name"):
+            raise invalid(info.kind, info.group, "", [Cause(
+                "FieldValueRequired", "Required value: name or generateName is required", "metadata.name")])
+        self.validate(info, obj, None)
+        hooks = self.ctx.hooks_for(info)
+        reservation = hooks.admit(obj, None)
+        if opts.dry_run:
+            reservation.abort()
+            return obj
+        try:
+            await self.ctx.store.create(info, obj)
+        except BaseException:
+            reservation.abort()
+            raise
+        reservation.commit()
+        return obj
+
+    # -- update --------------------------------------------------------------------
+
+    async def update(self, info: ResourceInfo, namespace: str, name: str, obj: Obj,
+                     opts: WriteOptions, warnings: list[str], *, subresource: str = "") -> Obj:
+        """PUT: replace the object (or its status) with ``obj``; 409 on a stale resourceVersion."""
+        self.check_type(info, obj)
+        meta = ensure_metadata(obj)
+        check_identity(info, namespace, name, meta)
+        self.check_unknown_fields(info, obj, opts, warnings)
+        key = object_key(info, namespace, name)
+        kv = await self.ctx.backend.get(key)
+        if kv is None:
+            raise not_found(info.plural, info.group, name)
+        old = decode(kv)
+        wanted = meta.get("resourceVersion")
+        if wanted and wanted != old["metadata"]["resourceVersion"]:
+            raise stale_conflict(info.plural, info.group, name)
+        try:
+            return await self.finish_update(info, key, kv, old, obj, opts, subresource=subresource)
+        except RevisionMismatch:
+            raise stale_conflict(info.plural, info.group, name) from None
+
+    async def read_modify_write(self, info: ResourceInfo, namespace: str, name: str,
+                                mutate: Callable[[Obj, Obj], Awaitable[Obj] | Obj],
+                                opts: WriteOptions, *, subresource: str = "",
+                                precondition_rv: bool = True) -> Obj:
+        """Apply ``mutate(current_copy, current)`` and write, retrying on CAS conflicts.
+
+        ``mutate`` returns the new object; when it carries a resourceVersion other
+        than the current one (a client precondition), the result is a 409.
+        """
+        key = object_key(info, namespace, name)
+        for _ in range(MAX_PATCH_RETRIES):
+            kv = await self.ctx.backend.get(key)
+            if kv is None:
+                raise not_found(info.plural, info.group, name)
+            old = decode(kv)
+            result = mutate(decode(kv), old)
+            new: Obj = await result if isinstance(result, Awaitable) else result  # type: ignore[misc]
+            meta = ensure_metadata(new)
+            wanted = meta.get("resourceVersion")
+            if precondition_rv and wanted and wanted != old["metadata"]["resourceVersion"]:
+                raise stale_conflict(info.plural, info.group, name)
+            check_identity(info, namespace, name, meta)
+            try:
+                return await self.finish_update(info, key, kv, old, new, opts, subresource=subresource)
+            except RevisionMismatch:
+                continue
+        raise stale_conflict(info.plural, info.group, name)
+
+    async def finish_update(self, info: ResourceInfo, key: str, kv: KeyValue, old: Obj, new: Obj,
+                            opts: WriteOptions, *, subresource: str = "") -> Obj:
+        """Merge system fields, validate, and CAS-write ``new`` over ``old`` (read at ``kv``)."""
+        old_meta = old["metadata"]
+        if subresource == "status":
+            status = new.get("status")
+            new = decode(kv)
+            if status is None:
+                new.pop("status", None)
+            else:
+                new["status"] = status
+        elif subresource:  # other subresources mutate a full copy themselves
+            pass
+        else:
+            if info.has_status:
+                if "status" in old:
+                    new["status"] = old["status"]
+                else:
+                    new.pop("status", None)
+        meta = new["metadata"]
+        for field in SYSTEM_META:
+            if field in old_meta:
+                meta[field] = old_meta[field]
+            else:
+                meta.pop(field, None)
+        meta["name"] = old_meta["name"]
+        if info.namespaced:
+            meta["namespace"] = old_meta.get("namespace", "")
+        if "managedFields" not in meta and "managedFields" in old_meta:
+            meta["managedFields"] = old_meta["managedFields"]
+        new["apiVersion"] = info.api_version
+        new["kind"] = info.kind
+        if not subresource:
+            info.prepare_update(new, old)
+        info.default(new)
+        if "generation" in old_meta and spec_of(new) != spec_of(old):
+            meta["generation"] = int(old_meta["generation"]) + 1
+        meta["resourceVersion"] = old_meta["resourceVersion"]
+        if new == old:
+            return old  # a no-op write changes nothing, not even the resourceVersion
+        self.validate(info, new, old)
+        if should_delete_during_update(new, old) and not self.ctx.hooks_for(info).blocks_removal(new):
+            if opts.dry_run:
+                return new
+            deleted = await self.ctx.store.delete(key, kv.mod_revision)
+            self.ctx.hooks_for(info).removed(deleted)
+            return deleted
+        reservation = self.ctx.hooks_for(info).admit(new, old)
+        if opts.dry_run:
+            reservation.abort()
+            return new
+        try:
+            await self.ctx.store.update(key, new, kv.mod_revision)
+        except KeyNotFound:
+            reservation.abort()
+            raise not_found(info.plural, info.group, old_meta["name"]) from None
+        except BaseException:
+            reservation.abort()
+            raise
+        reservation.commit()
+        return new
+
+
+def check_identity(info: ResourceInfo, namespace: str, name: str, meta: Obj) -> None:
+    """Name and namespace in the body must agree with the URL (and are filled from it)."""
+    body_name = meta.get("name") or ""
+    if body_name != name:
+        raise bad_request(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
+    if info.namespaced:
+        body_ns = meta.get("namespace") or ""
+        if body_ns and body_ns != namespace:
+            raise bad_request("the namespace of the provided object does not match the namespace "
+                              "sent on the request")
+        meta["namespace"] = namespace
+
+
+def should_delete_during_update(new: Obj, old: Obj) -> bool:
+    """An update that clears the last finalizer of an object being deleted removes it."""
+    if new["metadata"].get("finalizers"):
+        return False
+    old_meta = old["metadata"]
+    if not old_meta.get("deletionTimestamp"):
+        return False
+    return not old_meta.get("deletionGracePeriodSeconds")
+
+
+def _unknown(path: str) -> str:
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"')
+    return f'unknown field "{escaped}"'
