@@ -43,12 +43,12 @@ TOLERATION_OPERATORS = ("Equal", "Exists")
 URI_SCHEMES = ("HTTP", "HTTPS")
 
 #: Volume source fields of a ``Volume`` (exactly one must be set).
-VOLUME_SOURCES = (
-    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret",
-    "nfs", "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder",
-    "cephfs", "flocker", "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume",
-    "quobyte", "azureDisk", "photonPersistentDisk", "projected", "portworxVolume", "scaleIO",
-    "storageos", "csi", "ephemeral", "image",
+VOLUME_SOURCES = (  # in the order Kubernetes checks them
+    "hostPath", "emptyDir", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore", "secret", "nfs",
+    "iscsi", "glusterfs", "flocker", "persistentVolumeClaim", "rbd", "cinder", "cephfs", "downwardAPI",
+    "fc", "flexVolume", "configMap", "azureFile", "vsphereVolume", "quobyte", "azureDisk",
+    "photonPersistentDisk", "projected", "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral",
+    "image",
 )
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
