@@ -61,10 +61,12 @@ class Documents:
         raise NOT_FOUND
 
     def openapi_index(self) -> bytes:
+        if self.schema is None:
+            raise NOT_FOUND
         if self._openapi_index is None:
             from ..api import openapi
 
-            self._openapi_index = _bytes(openapi.openapi_v3_index(list(self.registry)))
+            self._openapi_index = _bytes(openapi.openapi_v3_index(list(self.registry), self.schema))
         return self._openapi_index
 
     def openapi_group_version(self, path: str) -> bytes | None:
@@ -84,7 +86,7 @@ class Documents:
             return None
         from ..api import openapi
 
-        body = _bytes(openapi.openapi_v3_group_version(group, version, resources, self.schema))
+        body, _digest = openapi.openapi_v3_document(group, version, resources, self.schema)
         self._openapi[path] = body
         return body
 

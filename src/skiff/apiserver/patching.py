@@ -64,7 +64,10 @@ class Patcher:
         elif content_type == APPLY_PATCH:
             if not isinstance(patch, dict):
                 raise bad_request("error decoding YAML: the applied configuration must be an object")
-            result = algorithms.server_side_apply(
+            apply = getattr(algorithms, "server_side_apply", None)
+            if apply is None:
+                raise strategic_unsupported()
+            result = apply(
                 current, patch, manager=opts.field_manager, force=opts.force,
                 schema=self.ctx.schema if self.supports_strategic(info) else None,
                 type_name=info.schema_type or None, now=format_time(self.ctx.clock()))

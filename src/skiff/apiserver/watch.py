@@ -127,6 +127,14 @@ def _with_name(flt: ObjectFilter, name: str) -> ObjectFilter:
 
 
 def _subscribe(ctx: ServerContext, prefix: str, after: int, limit: int) -> Subscription:
+    """Events after ``after``: from the watch cache, else the store; Compacted when too old.
+
+    The store's compaction decides what is too old even when the cache window still
+    holds the events, so clients see one consistent history.
+    """
+    compacted = ctx.backend.compacted_revision
+    if after < compacted:
+        raise Compacted(after, compacted)
     cache = ctx.watch_cache
     if cache is not None:
         sub = cache.subscribe(prefix, after)
