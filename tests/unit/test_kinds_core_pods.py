@@ -155,6 +155,7 @@ def test_create_status_and_admission_defaults() -> None:
         {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
          "tolerationSeconds": 300}]
     assert spec["enableServiceLinks"] is True
+    assert (spec["serviceAccountName"], spec["serviceAccount"]) == ("default", "default")
     assert PODS.validate(obj, None) == []
 
 
@@ -233,7 +234,7 @@ def test_update_rules() -> None:
 
 def test_update_keeps_admission_fields() -> None:
     old = created(new_pod())
-    replaced = new_pod()  # a PUT of the original manifest
+    replaced = new_pod(serviceAccountName="default")  # a PUT without the admission-added fields
     PODS.prepare_update(replaced, old)
     PODS.default(replaced)
     assert replaced["spec"]["priority"] == 0
@@ -246,7 +247,7 @@ def test_field_labels() -> None:
     obj["status"].update({"podIPs": [{"ip": "10.0.0.9"}], "phase": "Running"})
     got = {k: f(obj) for k, f in PODS.field_labels.items()}
     assert got == {"spec.nodeName": "n1", "spec.restartPolicy": "Always", "spec.schedulerName": "default-scheduler",
-                   "spec.serviceAccountName": "", "spec.hostNetwork": "true", "status.phase": "Running",
+                   "spec.serviceAccountName": "default", "spec.hostNetwork": "true", "status.phase": "Running",
                    "status.podIP": "10.0.0.9", "status.nominatedNodeName": ""}
 
 

@@ -182,6 +182,9 @@ def prepare_pod_create(pod: Obj) -> None:
                                         "reason": "SchedulingGated",
                                         "message": "Scheduling is blocked due to non-empty scheduling gates",
                                         "lastProbeTime": None, "lastTransitionTime": None}]
+    # ServiceAccount admission: every pod runs as some service account.
+    if not spec.get("serviceAccountName") and not spec.get("serviceAccount"):
+        spec["serviceAccountName"] = "default"
     # Priority admission: pods without a class get priority 0 and the default policy.
     class_name = spec.get("priorityClassName") or ""
     if spec.get("priority") is None and (not class_name or class_name in SYSTEM_PRIORITIES):
