@@ -135,7 +135,7 @@ class Writer:
             raise bad_request(f'{info.kind} in version "{version}" cannot be handled as a {info.kind}: {detail}')
         warnings.extend(quoted)
 
-    async def check_namespace(self, info: ResourceInfo, namespace: str) -> None:
+    async def check_namespace(self, info: ResourceInfo, namespace: str, name: str = "") -> None:
         """The namespace must exist (404) and not be terminating (403) for new objects."""
         if not info.namespaced:
             return
@@ -148,7 +148,7 @@ class Writer:
         if b'"Terminating"' in kv.value:  # cheap pre-check before decoding
             phase = decode(kv).get("status", {}).get("phase")
             if phase == "Terminating":
-                raise forbidden(info.plural, info.group, "",
+                raise forbidden(info.plural, info.group, name,
                                 f"unable to create new content in namespace {namespace} "
                                 "because it is being terminated")
 
@@ -178,7 +178,7 @@ class Writer:
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = generate_name(meta["generateName"])
         self.check_unknown_fields(info, obj, opts, warnings)
-        await self.check_namespace(info, namespace)
+        await self.check_namespace(info, namespace, meta.get("name") or "")
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(k, None)
         meta["uid"] = str(uuid.uuid4())
