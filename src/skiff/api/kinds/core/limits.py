@@ -137,7 +137,7 @@ def validate_quota(obj: Obj, old: Obj | None) -> list[Cause]:
             if amount is None:
                 causes.append(m.invalid(p, values[name], "must be a valid resource quantity"))
             elif amount < 0:
-                causes.append(m.invalid(p, str(values[name]), m.IS_NEGATIVE))
+                causes.append(m.invalid(p, m.canonical_quantity(values[name]), m.IS_NEGATIVE))
     for i, scope in enumerate(m.get_path(obj, "spec.scopes", []) or []):
         if scope not in QUOTA_SCOPES:
             causes.append(m.not_supported(m.index("spec.scopes", i), scope, QUOTA_SCOPES))

@@ -130,7 +130,7 @@ def validate_pv(obj: Obj, old: Obj | None) -> list[Cause]:
     else:
         amount = m.parse_quantity(capacity["storage"])
         if amount is None or amount < 0:
-            causes.append(m.invalid("spec.capacity[storage]", str(capacity["storage"]), m.IS_NEGATIVE))
+            causes.append(m.invalid("spec.capacity[storage]", m.canonical_quantity(capacity["storage"]), m.IS_NEGATIVE))
     policy = spec.get("persistentVolumeReclaimPolicy") or ""
     if policy and policy not in RECLAIM_POLICIES:
         causes.append(m.not_supported("spec.persistentVolumeReclaimPolicy", policy, RECLAIM_POLICIES))
@@ -213,7 +213,7 @@ def validate_pvc_spec(spec: Obj, path: str = "spec") -> list[Cause]:
     else:
         amount = m.parse_quantity(requests["storage"])
         if amount is None or amount <= 0:
-            causes.append(m.invalid(storage_path, str(requests["storage"]), "must be greater than zero"))
+            causes.append(m.invalid(storage_path, m.canonical_quantity(requests["storage"]), "must be greater than zero"))
     if path == "spec":
         causes += _validate_common_spec(spec)
     return causes

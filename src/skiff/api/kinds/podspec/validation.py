@@ -143,12 +143,13 @@ def _validate_resources(resources: Obj, path: str) -> list[Cause]:
             if amount is None:
                 causes.append(m.invalid(p, values[name], "must be a valid resource quantity"))
             elif amount < 0:
-                causes.append(m.invalid(p, str(values[name]), m.IS_NEGATIVE))
+                causes.append(m.invalid(p, m.canonical_quantity(values[name]), m.IS_NEGATIVE))
     for name in sorted(requests):
         req, lim = m.parse_quantity(requests[name]), m.parse_quantity(limits.get(name))
         if req is not None and lim is not None and req > lim:
-            causes.append(m.invalid(m.key(m.child(path, "requests"), name), str(requests[name]),
-                                    f"must be less than or equal to {name} limit of {limits[name]}"))
+            limit = m.canonical_quantity(limits[name])
+            causes.append(m.invalid(m.key(m.child(path, "requests"), name), m.canonical_quantity(requests[name]),
+                                    f"must be less than or equal to {name} limit of {limit}"))
     return causes
 
 
