@@ -17,12 +17,17 @@ message (see :mod:`.failures`).  Schema knowledge (merge keys, list types)
 comes from :mod:`skiff.api.schema` via :mod:`.shape`.
 """
 
+from .apply import ManagedEntry, decode_managed_fields, server_side_apply, update_managed_fields
 from .jsonpatch_ops import json_patch
 from .merge import json_merge_patch
 from .strategic import strategic_merge_patch
 
 __all__ = [
+    "ManagedEntry",
+    "decode_managed_fields",
     "json_merge_patch",
     "json_patch",
+    "server_side_apply",
     "strategic_merge_patch",
+    "update_managed_fields",
 ]

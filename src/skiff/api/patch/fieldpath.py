@@ -1,0 +1,151 @@
+"""Field paths and field sets: the vocabulary of ``metadata.managedFields``.
+
+A *path* names one place in an object, as a tuple of elements; each element is
+``(kind, text)``:
+
+=========  ======================================  ============================
+kind       names                                   FieldsV1 / conflict text
+=========  ======================================  ============================
+``f``      an object member                        ``f:replicas`` / ``.replicas``
+``k``      an item of a keyed list (list-map)      ``k:{"name":"web"}`` / ``[name="web"]``
+``v``      an item of a set (a primitive list)     ``v:"example.com/x"`` / ``[="example.com/x"]``
+``i``      an item by position (atomic lists)      ``i:0`` / ``[0]``
+=========  ======================================  ============================
+
+A *field set* is a ``frozenset`` of paths: the fields one manager owns.  It is
+stored in the object as the ``fieldsV1`` tree of a managedFields entry::
+
+    {"f:spec": {"f:replicas": {},
+                "f:template": {"f:spec": {"f:containers": {
+                    'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}}}}}}
+
+An empty ``{}`` marks an owned leaf; ``".": {}`` marks that a node with owned
+children is itself owned too (a list item, a map that was added).  Element
+order follows structured-merge-diff: fields, then keys, then values, then
+indexes, ``.`` first.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+Element = tuple[str, str]
+Path = tuple[Element, ...]
+FieldSet = frozenset[Path]
+
+_KIND_ORDER = {"f": 0, "k": 1, "v": 2, "i": 3}
+
+
+def canonical(value: Any) -> str:
+    """Compact JSON with sorted keys: the text of ``k:`` and ``v:`` elements."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def field(name: str) -> Element:
+    return ("f", name)
+
+
+def path_of(*names: str) -> Path:
+    """``path_of("metadata", "name")`` -> the path of ``.metadata.name``."""
+    return tuple(("f", n) for n in names)
+
+
+def element_sort_key(element: Element) -> tuple[int, str]:
+    return (_KIND_ORDER.get(element[0], 9), element[1])
+
+
+def path_sort_key(path: Path) -> tuple[tuple[int, str], ...]:
+    return tuple(element_sort_key(e) for e in path)
+
+
+def path_string(path: Path) -> str:
+    """``.spec.template.spec.containers[name="web"].image``, as conflicts print it."""
+    out = []
+    for kind, text in path:
+        if kind == "f":
+            out.append("." + text)
+        elif kind == "k":
+            keys = json.loads(text)
+            out.append("[" + ",".join(f"{k}={_value_text(keys[k])}" for k in sorted(keys)) + "]")
+        elif kind == "v":
+            out.append(f"[={_value_text(json.loads(text))}]")
+        else:
+            out.append(f"[{text}]")
+    return "".join(out)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return canonical(value)
+
+
+def has_prefix(paths: frozenset[Path] | set[Path], prefix: Path) -> bool:
+    """True if some path in ``paths`` is ``prefix`` or lies below it."""
+    n = len(prefix)
+    return any(p[:n] == prefix for p in paths)
+
+
+def prefixes(paths: frozenset[Path] | set[Path]) -> set[Path]:
+    """Every path and every ancestor of every path (for fast :func:`has_prefix` tests)."""
+    out: set[Path] = set()
+    for p in paths:
+        for i in range(1, len(p) + 1):
+            out.add(p[:i])
+    return out
+
+
+def under(paths: frozenset[Path] | set[Path], prefix: Path) -> set[Path]:
+    """The paths equal to or below ``prefix``."""
+    n = len(prefix)
+    return {p for p in paths if p[:n] == prefix}
+
+
+# -- FieldsV1 -----------------------------------------------------------------
+
+
+def to_fields_v1(paths: frozenset[Path] | set[Path]) -> dict[str, Any]:
+    """Encode a field set as a FieldsV1 tree."""
+    members: set[Path] = set(paths)
+    tree: dict[Element, Any] = {}
+    for path in paths:
+        node = tree
+        for element in path:
+            node = node.setdefault(element, {})
+    return _render(tree, (), members)
+
+
+def _render(tree: dict[Element, Any], at: Path, members: set[Path]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if at and tree and at in members:
+        out["."] = {}
+    for element in sorted(tree, key=element_sort_key):
+        out[f"{element[0]}:{element[1]}"] = _render(tree[element], at + (element,), members)
+    return out
+
+
+def from_fields_v1(tree: Any, at: Path = ()) -> set[Path]:
+    """Decode a FieldsV1 tree; raises ValueError when it is malformed."""
+    if not isinstance(tree, dict):
+        raise ValueError(f"expected an object at {path_string(at) or '.'}")
+    out: set[Path] = set()
+    for key, sub in tree.items():
+        if key == ".":
+            if at:
+                out.add(at)
+            continue
+        kind, sep, text = key.partition(":")
+        if not sep or kind not in _KIND_ORDER:
+            raise ValueError(f"bad path element {key!r}")
+        if kind in ("k", "v"):
+            text = canonical(json.loads(text))
+        element = (kind, text)
+        child = at + (element,)
+        if not isinstance(sub, dict):
+            raise ValueError(f"expected an object at {path_string(child)}")
+        if sub:
+            out |= from_fields_v1(sub, child)
+        else:
+            out.add(child)
+    return out
