@@ -322,3 +322,14 @@ def test_malformed_entries_are_skipped_when_decoding() -> None:
         {"manager": "bad-tree", "operation": "Update", "fieldsV1": {"x:y": {}}},
     ]}}
     assert [e.manager for e in decode_managed_fields(obj).values()] == ["ok"]
+
+
+def test_apply_without_a_schema_treats_objects_as_granular() -> None:
+    cm = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+          "spec": {"size": 1, "parts": ["a"]}}
+    created = server_side_apply({}, cm, manager="kubectl", force=False, schema=None, type_name=None, now="T1")
+    fields = entries(created)[("kubectl", "Apply")]["fieldsV1"]
+    assert fields == {"f:spec": {".": {}, "f:parts": {}, "f:size": {}}}
+    again = server_side_apply(created, {**cm, "spec": {"parts": ["b"]}}, manager="kubectl", force=False,
+                              schema=None, type_name=None, now="T2")
+    assert again["spec"] == {"parts": ["b"]}

@@ -138,11 +138,12 @@ def encode_managed_fields(entries: Collection[ManagedEntry]) -> list[dict[str, A
 
 
 def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], *, manager: str, force: bool,
-                      schema: Schema, type_name: str, now: str, subresource: str = "",
+                      schema: Schema | None, type_name: str | None, now: str, subresource: str = "",
                       reset_fields: Collection[str] = ("status",)) -> dict[str, Any]:
     """Apply ``applied`` (a partial object) for ``manager``; returns the new object.
 
-    ``live`` is None when the object does not exist yet (apply creates it).
+    ``live`` is None (or ``{}``) when the object does not exist yet (apply creates it).
+    Without a schema (or for a type it lacks) objects are granular and lists atomic.
     ``reset_fields`` are top-level fields this endpoint ignores (``status`` on
     the main resource, ``spec`` ... on ``/status``).
     """
@@ -185,7 +186,7 @@ def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], *, m
 
 
 def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], manager: str,
-                          operation: str = UPDATE, *, schema: Schema, type_name: str, now: str,
+                          operation: str = UPDATE, *, schema: Schema | None, type_name: str | None, now: str,
                           subresource: str = "") -> dict[str, Any]:
     """Record that ``manager`` turned ``old`` (None on create) into ``new``; returns ``new`` with managedFields.
 
@@ -247,8 +248,8 @@ def _gvk_text(api_version: str, kind: str) -> str:
     return f"{group}/{version}, Kind={kind}"
 
 
-def _check_kind(schema: Schema, type_name: str, applied: dict[str, Any]) -> None:
-    t = schema.type(type_name)
+def _check_kind(schema: Schema | None, type_name: str | None, applied: dict[str, Any]) -> None:
+    t = schema.type(type_name) if schema is not None and type_name is not None else None
     if t is None or t.gvk is None:
         return
     group, version, kind = t.gvk

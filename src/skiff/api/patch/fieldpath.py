@@ -42,10 +42,6 @@ def canonical(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
-def field(name: str) -> Element:
-    return ("f", name)
-
-
 def path_of(*names: str) -> Path:
     """``path_of("metadata", "name")`` -> the path of ``.metadata.name``."""
     return tuple(("f", n) for n in names)
@@ -81,25 +77,13 @@ def _value_text(value: Any) -> str:
     return canonical(value)
 
 
-def has_prefix(paths: frozenset[Path] | set[Path], prefix: Path) -> bool:
-    """True if some path in ``paths`` is ``prefix`` or lies below it."""
-    n = len(prefix)
-    return any(p[:n] == prefix for p in paths)
-
-
 def prefixes(paths: frozenset[Path] | set[Path]) -> set[Path]:
-    """Every path and every ancestor of every path (for fast :func:`has_prefix` tests)."""
+    """Every path and every ancestor of every path: ``p in prefixes(s)`` asks "is anything at or below p"."""
     out: set[Path] = set()
     for p in paths:
         for i in range(1, len(p) + 1):
             out.add(p[:i])
     return out
-
-
-def under(paths: frozenset[Path] | set[Path], prefix: Path) -> set[Path]:
-    """The paths equal to or below ``prefix``."""
-    n = len(prefix)
-    return {p for p in paths if p[:n] == prefix}
 
 
 # -- FieldsV1 -----------------------------------------------------------------

@@ -6,7 +6,7 @@ fields, a ``map<string, X>``, a list (and how its items are identified), or a
 scalar?  :class:`Shapes` answers that from the generated type table
 (:mod:`skiff.api.schema`), and :class:`Node` is the answer for one value.
 
-Where the schema knows nothing (a type missing from the table, ``RawExtension``,
+Where the schema knows nothing (no schema at all, a type missing from the table, ``RawExtension``,
 ``JSON`` and ``FieldsV1`` payloads, or a key a struct does not declare), the
 node is :data:`UNKNOWN`; callers then fall back to plain JSON semantics (maps
 merge key by key, lists are replaced whole).
@@ -97,12 +97,15 @@ def patch_strategy(fd: FieldDef | None) -> str:
 class Shapes:
     """Schema lookups for one patch or apply call (caches inline lookups)."""
 
-    def __init__(self, schema: Schema) -> None:
-        self.schema = schema
+    def __init__(self, schema: Schema | None) -> None:
+        self.schema = schema if schema is not None else Schema({})
         self._fields: dict[tuple[str, str], FieldDef | None] = {}
 
-    def root(self, type_name: str) -> Node:
-        return Node(type_name) if self.schema.type(type_name) is not None else UNKNOWN
+    def root(self, type_name: str | None) -> Node:
+        """The node of a whole object; unknown when the type is (or no schema is given)."""
+        if type_name is None or self.schema.type(type_name) is None:
+            return UNKNOWN
+        return Node(type_name)
 
     def struct(self, node: Node) -> TypeDef | None:
         """The struct definition behind ``node``, or None (scalar, map, opaque or unknown)."""

@@ -90,7 +90,7 @@ class Typed:
     def __init__(self, shapes: Shapes) -> None:
         self.shapes = shapes
 
-    def root(self, type_name: str) -> Slot:
+    def root(self, type_name: str | None) -> Slot:
         return Slot(self.shapes.root(type_name))
 
     # -- classification ---------------------------------------------------------
