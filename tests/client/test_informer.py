@@ -128,7 +128,7 @@ async def test_expired_watch_relists_and_reports_the_difference(
     stub[0].break_watches()
     assert await rec.take(3) == {("delete", "default/vanish"), ("update", "default/change"),
                                  ("add", "default/appear")}
-    assert informer.list_count == 2
+    await asyncio.wait_for(informer.wait_for_lists(2), 5)
     assert sorted(informer.keys()) == ["default/appear", "default/change", "default/keep"]
     assert rec.events.empty()  # "keep" did not change, so no spurious update
 

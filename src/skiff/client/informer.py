@@ -12,8 +12,9 @@ cluster-scoped kinds) and calling its handlers on every change::
     watch from RV ──events──▶ cache ──▶ on_add / on_update / on_delete
          │   ▲
          │   └── stream ended (timeoutSeconds) or broke: watch again from
-         │       the last RV seen (bookmarks keep it fresh), backing off
-         └────── 0.8 s .. 30 s on repeated failures
+         │       the last RV seen (bookmarks keep it fresh) at once; back off
+         └────── 0.8 s .. 30 s on repeated failures (errors, or watches the
+                 server closes within 0.5 s without a single event)
 
 Rules for users:
 
@@ -35,6 +36,7 @@ import asyncio
 import builtins
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +48,9 @@ from .rest import ApiClient, TransportError, WatchStream
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
+
+#: A watch that ends sooner than this (real seconds) without any news counts as a failure.
+SHORT_WATCH = 0.5
 
 
 def object_key(obj: Obj) -> str:
@@ -101,6 +106,7 @@ class Informer:
         self.resource_version = ""
         #: How many times the cache was (re)filled from a full list.
         self.list_count = 0
+        self._listed = asyncio.Condition()
 
     # -- configuration ------------------------------------------------------------
 
@@ -132,6 +138,11 @@ class Informer:
 
     async def wait_synced(self) -> None:
         await self._synced.wait()
+
+    async def wait_for_lists(self, count: int) -> None:
+        """Wait until the cache has been filled from a full list ``count`` times."""
+        async with self._listed:
+            await self._listed.wait_for(lambda: self.list_count >= count)
 
     def get(self, key: str) -> Obj | None:
         """The cached object for ``namespace/name`` (or ``name``). Do not mutate it."""
@@ -172,10 +183,11 @@ class Informer:
                     await self._list_and_replace()
                     need_list = False
                     self._synced.set()
-                if await self._watch_once():
+                opened = time.monotonic()
+                if await self._watch_once() or time.monotonic() - opened >= SHORT_WATCH:
                     failures = 0
                     continue
-                failures += 1  # the server ended the watch without telling us anything
+                failures += 1  # closed at once without telling us anything: do not spin
             except StatusError as e:
                 need_list = True
                 failures += 1
@@ -212,6 +224,8 @@ class Informer:
             if old is None or _rv(old) != _rv(obj):
                 self._put(key, obj)
         self.resource_version = listing.resource_version
+        async with self._listed:
+            self._listed.notify_all()
 
     async def _watch_once(self) -> bool:
         """Watch from the last resourceVersion until the stream ends; True if it delivered."""

@@ -279,6 +279,8 @@ class FakeNodeFleet:
                  clock: Clock | None = None, lease_interval: float = LEASE_RENEW_INTERVAL,
                  status_interval: float = STATUS_UPDATE_INTERVAL, workers: int = 16,
                  concurrency: int = 32) -> None:
+        if not agents:
+            raise ValueError("a fleet needs at least one node")
         self.client = client
         self.clock: Clock = clock or RealClock()
         self.agents = {a.name: a for a in agents}
@@ -423,6 +425,8 @@ async def run_fake_nodes(client: ApiClient, count: int, *, name_prefix: str = DE
                          clock: Clock | None = None, lease_interval: float = LEASE_RENEW_INTERVAL,
                          status_interval: float = STATUS_UPDATE_INTERVAL) -> None:
     """Run ``count`` simulated nodes ``skiff-node-0`` ... until cancelled (what ``skiff up`` uses)."""
+    if count <= 0:
+        return
     specs = fake_node_specs(count, name_prefix=name_prefix, capacity=capacity,
                             labels_per_node=labels_per_node, taints_per_node=taints_per_node)
     agents = [FakeNodeAgent(client, spec, clock=clock) for spec in specs]
