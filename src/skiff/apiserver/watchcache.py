@@ -20,6 +20,12 @@ raises :class:`Compacted` -> 410 once history is gone).
 
 Events keep the stored bytes and decode lazily: a watcher without selectors
 never decodes anything (``object_json`` splices the resourceVersion in).
+
+A subscription may have a ``sink``: a synchronous writer the pump calls
+directly while nothing is queued, so a live event reaches every idle watcher's
+socket in one pass over the subscriptions, without waking a task per watcher.
+When the sink declines (the client is slow, the socket closing) events queue
+up and the watcher's own task takes over until the queue is empty again.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 from ..storage.interface import Backend, Compacted, Event, StorageError, WatchOverflow
 from .objects import REGISTRY_ROOT, decode_value, with_resource_version
@@ -42,7 +48,7 @@ class CacheEvent:
     """One committed change as watchers see it (ADDED / MODIFIED / DELETED)."""
 
     __slots__ = ("type", "key", "revision", "value", "prev_value", "prev_revision",
-                 "_obj", "_prev", "_json")
+                 "_obj", "_prev", "_json", "lines")
 
     def __init__(self, type_: str, key: str, revision: int, value: bytes,
                  prev_value: bytes | None, prev_revision: int) -> None:
@@ -55,6 +61,8 @@ class CacheEvent:
         self._obj: Obj | None = None
         self._prev: Obj | None = None
         self._json: bytes | None = None
+        #: wire lines already encoded for this event, by watcher encoding key (see watch.py)
+        self.lines: dict[Any, bytes | None] = {}
 
     @classmethod
     def from_storage(cls, ev: Event) -> "CacheEvent":
@@ -98,6 +106,8 @@ class Subscription:
         self._waiter: asyncio.Future[None] | None = None
         self._on_close: list[Any] = []
         self._source_revision: Any = None  # () -> int: how far the feeding stream has got
+        #: ``sink(ev) -> bool``: deliver at once, synchronously (False = queue it instead).
+        self.sink: Callable[[CacheEvent], bool] | None = None
 
     def progress(self) -> int:
         """A revision every event up to which has been queued (for BOOKMARK events).
@@ -110,6 +120,9 @@ class Subscription:
 
     def push(self, ev: CacheEvent) -> None:
         if self.closed or ev.revision <= self.after:
+            return
+        if self.sink is not None and not self.events and self.sink(ev):
+            self.after = ev.revision
             return
         if len(self.events) >= self.limit:
             self.fail(WatchOverflow(self.after, self.limit))
