@@ -224,14 +224,27 @@ class FakeNodeAgent:
         record.finished = True
 
     async def _write_status(self, pod: Obj, status: Obj) -> None:
+        """PATCH the status, naming the pod's UID so a same-named successor is never hit."""
         meta = pod["metadata"]
+        uid, ns = str(meta.get("uid", "")), meta.get("namespace")
         try:
-            await self.client.patch(PODS, meta["name"], {"metadata": {"uid": meta["uid"]}, "status": status},
-                                    namespace=meta.get("namespace"), subresource="status")
+            await self.client.patch(PODS, meta["name"], {"metadata": {"uid": uid}, "status": status},
+                                    namespace=ns, subresource="status")
         except StatusError as e:
-            if e.code not in (404, 409):
+            if e.code not in (404, 409, 422):
                 raise
-            self.forget_pod(str(meta.get("uid", "")))  # deleted or replaced meanwhile
+            if e.code != 404 and await self._same_pod(meta["name"], ns, uid):
+                raise  # a real conflict or a rejected status: retried with back-off
+            self.forget_pod(uid)  # deleted or replaced meanwhile
+
+    async def _same_pod(self, name: str, namespace: str | None, uid: str) -> bool:
+        try:
+            current = await self.client.get(PODS, name, namespace=namespace)
+        except StatusError as e:
+            if e.code == 404:
+                return False
+            raise
+        return str((current.get("metadata") or {}).get("uid", "")) == uid
 
     async def _finalize(self, pod: Obj) -> None:
         """The kubelet's last word on a deleted pod: containers gone, remove the object."""

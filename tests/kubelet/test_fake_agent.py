@@ -1,0 +1,183 @@
+"""Simulated nodes against the real API server (in-process, sqlite, plain HTTP on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import pytest
+from aiohttp import web
+
+from skiff.apiserver.app import make_app
+from skiff.client.clock import FakeClock
+from skiff.client.resources import LEASES, NODES, PODS
+from skiff.client.rest import ApiClient
+from skiff.kubelet.fake import FakeNodeAgent, FakeNodeFleet, fake_node_specs
+from skiff.storage.sqlite import SqliteBackend
+
+Obj = dict[str, Any]
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[ApiClient]:
+    backend = SqliteBackend(str(tmp_path / "db"))
+    await backend.start()
+    runner = web.AppRunner(make_app(backend), handle_signals=False, shutdown_timeout=0.1)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        api = ApiClient(f"http://127.0.0.1:{runner.addresses[0][1]}")
+        try:
+            yield api
+        finally:
+            await api.close()
+    finally:
+        await runner.cleanup()
+        await backend.close()
+
+
+class Fleet:
+    """A running FakeNodeFleet of ``count`` nodes on a fake clock."""
+
+    def __init__(self, client: ApiClient, count: int, **kwargs: Any) -> None:
+        self.clock = FakeClock()
+        self.agents = [FakeNodeAgent(client, spec, clock=self.clock)
+                       for spec in fake_node_specs(count, **kwargs)]
+        self.fleet = FakeNodeFleet(client, self.agents, clock=self.clock, workers=4)
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> "Fleet":
+        self.task = asyncio.create_task(self.fleet.run())
+        await asyncio.wait_for(self.fleet.registered.wait(), 10)
+        await asyncio.wait_for(self.fleet.pods.wait_synced(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.fleet.stop()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 10)
+
+
+async def wait_for(client: ApiClient, res: Any, name: str, namespace: str | None,
+                   check: Callable[[str, Obj], bool], since: str) -> Obj:
+    """Watch ``name`` from ``since`` until ``check(type, obj)`` holds; return that object."""
+    async def watch() -> Obj:
+        async with client.watch(res, namespace=namespace, resource_version=since,
+                                field_selector=f"metadata.name={name}") as events:
+            async for type_, obj in events:
+                if check(type_, obj):
+                    return obj
+        raise AssertionError("watch ended")
+    return await asyncio.wait_for(watch(), 10)
+
+
+def pod(name: str, node: str, restart: str = "Always", **annotations: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"nodeName": node, "restartPolicy": restart,
+                     "containers": [{"name": "app", "image": "nginx"}]}}
+
+
+def phase_is(phase: str) -> Callable[[str, Obj], bool]:
+    return lambda _type, obj: (obj.get("status") or {}).get("phase") == phase
+
+
+async def test_node_registers_ready_with_a_lease(client: ApiClient) -> None:
+    async with Fleet(client, 1):
+        node = await client.get(NODES, "skiff-node-0")
+        labels = node["metadata"]["labels"]
+        assert labels["kubernetes.io/hostname"] == "skiff-node-0"
+        assert labels["kubernetes.io/os"] == "linux" and labels["kubernetes.io/arch"] == "amd64"
+        assert node["spec"]["podCIDR"] == "10.244.0.0/24"
+        status = node["status"]
+        ready = {c["type"]: c for c in status["conditions"]}["Ready"]
+        assert (ready["status"], ready["reason"]) == ("True", "KubeletReady")
+        assert status["capacity"]["memory"] == "8Gi" and status["allocatable"]["pods"] == "110"
+        assert status["nodeInfo"]["kubeletVersion"] == "v1.32.4"
+        lease = await client.get(LEASES, "skiff-node-0", namespace="kube-node-lease")
+        assert lease["spec"]["holderIdentity"] == "skiff-node-0"
+        assert lease["spec"]["leaseDurationSeconds"] == 40
+        assert lease["metadata"]["ownerReferences"][0]["uid"] == node["metadata"]["uid"]
+
+
+async def test_lease_is_renewed_every_interval(client: ApiClient) -> None:
+    async with Fleet(client, 2) as f:
+        leases = await client.list(LEASES, namespace="kube-node-lease")
+        before = {l["metadata"]["name"]: l["spec"]["renewTime"] for l in leases.items}
+        f.clock.advance(15.0)  # node 0 is due at +10 s, node 1 at +15 s (spread over the interval)
+        for name in ("skiff-node-0", "skiff-node-1"):
+            renewed = await wait_for(
+                client, LEASES, name, "kube-node-lease",
+                lambda _t, o, n=name: o["spec"]["renewTime"] != before[n], leases.resource_version)
+            assert renewed["spec"]["renewTime"] > before[name]
+
+
+async def test_pod_bound_to_the_node_starts_running_with_a_pod_ip(client: ApiClient) -> None:
+    async with Fleet(client, 3):
+        start = (await client.list(PODS, namespace="default")).resource_version
+        await client.create(PODS, pod("web", "skiff-node-2"), namespace="default")
+        running = await wait_for(client, PODS, "web", "default", phase_is("Running"), start)
+        status = running["status"]
+        assert ipaddress.ip_address(status["podIP"]) in ipaddress.ip_network("10.244.2.0/24")
+        assert status["podIPs"] == [{"ip": status["podIP"]}]
+        assert status["hostIP"] == "127.128.0.3"
+        conditions = {c["type"]: c["status"] for c in status["conditions"]}
+        assert conditions == {"PodReadyToStartContainers": "True", "Initialized": "True",
+                              "Ready": "True", "ContainersReady": "True", "PodScheduled": "True"}
+        app = status["containerStatuses"][0]
+        assert app["ready"] and app["started"] and "running" in app["state"]
+        assert app["containerID"] == f"fake://{running['metadata']['uid']}/app"
+        assert status["startTime"]
+
+
+async def test_job_style_pods_complete(client: ApiClient) -> None:
+    async with Fleet(client, 1) as f:
+        start = (await client.list(PODS, namespace="default")).resource_version
+        await client.create(PODS, pod("ok", "skiff-node-0", "Never"), namespace="default")
+        await client.create(PODS, pod("bad", "skiff-node-0", "OnFailure",
+                                      **{"skiff.dev/fake-exit-code": "3"}), namespace="default")
+        await client.create(PODS, pod("slow", "skiff-node-0", "Never",
+                                      **{"skiff.dev/fake-run-seconds": "30"}), namespace="default")
+        ok = await wait_for(client, PODS, "ok", "default", phase_is("Succeeded"), start)
+        assert ok["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+        bad = await wait_for(client, PODS, "bad", "default", phase_is("Failed"), start)
+        assert bad["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+        slow = await wait_for(client, PODS, "slow", "default", phase_is("Running"), start)
+        f.clock.advance(30.0)
+        done = await wait_for(client, PODS, "slow", "default", phase_is("Succeeded"),
+                              slow["metadata"]["resourceVersion"])
+        assert done["status"]["podIP"] == slow["status"]["podIP"]
+
+
+async def test_deleted_pod_is_finalized(client: ApiClient) -> None:
+    async with Fleet(client, 1):
+        start = (await client.list(PODS, namespace="default")).resource_version
+        await client.create(PODS, pod("doomed", "skiff-node-0"), namespace="default")
+        running = await wait_for(client, PODS, "doomed", "default", phase_is("Running"), start)
+        await client.delete(PODS, "doomed", namespace="default")  # graceful, as kubectl does
+        await wait_for(client, PODS, "doomed", "default", lambda t, _o: t == "DELETED",
+                       running["metadata"]["resourceVersion"])
+
+
+async def test_pods_of_other_nodes_are_left_alone(client: ApiClient) -> None:
+    async with Fleet(client, 2) as f:
+        start = (await client.list(PODS, namespace="default")).resource_version
+        await client.create(PODS, pod("elsewhere", "real-node"), namespace="default")
+        await client.create(PODS, pod("unscheduled", ""), namespace="default")
+        await client.create(PODS, pod("mine", "skiff-node-1"), namespace="default")
+        await wait_for(client, PODS, "mine", "default", phase_is("Running"), start)
+        for name in ("elsewhere", "unscheduled"):
+            other = await client.get(PODS, name, namespace="default")
+            assert (other.get("status") or {}).get("phase") in (None, "Pending")
+        assert [a.pod_count for a in f.agents] == [0, 1]
+
+
+async def test_deleted_node_registers_again(client: ApiClient) -> None:
+    async with Fleet(client, 1) as f:
+        await client.delete(NODES, "skiff-node-0")
+        await f.agents[0].post_status()
+        node = await client.get(NODES, "skiff-node-0")
+        assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
