@@ -32,6 +32,7 @@ from ..api.errors import StatusError, bad_request, conflict, not_found
 from ..api.resource import ResourceInfo
 from ..storage.interface import KeyNotFound, RevisionMismatch
 from .context import ServerContext
+from .conversion import StorageView
 from .lists import parse_filter
 from .negotiation import json_response, media_type
 from .objects import collection_prefix, decode, format_time, object_key, parse_time
@@ -112,12 +113,12 @@ class Deleter:
         self.writer = writer
 
     async def delete_request(self, request: web.Request, info: ResourceInfo, namespace: str,
-                             name: str) -> web.StreamResponse:
+                             name: str, view: StorageView | None = None) -> web.StreamResponse:
         opts = parse_delete_options(await request.read(), media_type(request), request.query)
-        obj, removed = await self.delete(info, namespace, name, opts)
+        obj, removed = await self.delete(view.storage if view else info, namespace, name, opts)
         if removed and (info.group, info.plural) not in RETURNS_DELETED_OBJECT:
             return json_response(success_status(info, obj))
-        return json_response(obj)
+        return json_response(view.present(obj) if view else obj)
 
     async def delete(self, info: ResourceInfo, namespace: str, name: str,
                      opts: DeleteOptions) -> tuple[Obj, bool]:
@@ -186,23 +187,25 @@ class Deleter:
                            f"ResourceVersion in object meta: {meta.get('resourceVersion', '')}")
 
     async def delete_collection_request(self, request: web.Request, info: ResourceInfo,
-                                        namespace: str) -> web.StreamResponse:
+                                        namespace: str, view: StorageView | None = None
+                                        ) -> web.StreamResponse:
         opts = parse_delete_options(await request.read(), media_type(request), request.query)
         flt = parse_filter(info, request.query)
-        r = await self.ctx.backend.range(collection_prefix(info, namespace))
+        storage = view.storage if view else info
+        r = await self.ctx.backend.range(collection_prefix(storage, namespace))
         items: list[Obj] = []
         for kv in r.kvs:
-            obj = decode(kv)
+            obj = view.present(decode(kv)) if view else decode(kv)
             if not flt.matches(obj):
                 continue
             meta = obj["metadata"]
             try:
-                deleted, _ = await self.delete(info, meta.get("namespace", ""), meta["name"], opts)
+                deleted, _ = await self.delete(storage, meta.get("namespace", ""), meta["name"], opts)
             except StatusError as err:
                 if err.code == 404:
                     continue
                 raise
-            items.append(deleted)
+            items.append(view.present(deleted) if view else deleted)
         return json_response({"kind": info.list_kind, "apiVersion": info.api_version,
                               "metadata": {"resourceVersion": str(self.ctx.backend.revision)},
                               "items": items})

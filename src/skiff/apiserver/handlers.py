@@ -19,6 +19,7 @@ operations themselves live in :mod:`.writes`, :mod:`.lists`, :mod:`.deletion`,
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Awaitable, Callable
 
 import orjson
@@ -27,7 +28,8 @@ from aiohttp import web
 from ..api.errors import StatusError, bad_request, method_not_allowed, not_found
 from ..api.resource import ResourceInfo
 from .context import ServerContext
-from .deletion import Deleter, parse_delete_options
+from .conversion import StorageView, storage_views
+from .deletion import Deleter
 from .lists import ListPage, list_objects, parse_list_query
 from .negotiation import (
     APPLY_PATCH,
@@ -38,7 +40,7 @@ from .negotiation import (
     media_type,
     parse_accept,
 )
-from .objects import object_key, with_resource_version
+from .objects import decode, object_key, with_resource_version
 from .patching import Patcher
 from .paths import ResourcePath
 from .subresources import Subresources
@@ -62,6 +64,7 @@ class ResourceHandlers:
         self.deleter = Deleter(ctx, self.writer)
         self.subresources = Subresources(ctx, self.writer, self.patcher)
         self.extra = extra_subresources
+        self.views = storage_views(ctx.registry)
 
     def resolve(self, target: ResourcePath) -> ResourceInfo:
         info = self.ctx.registry.get(target.group, target.version, target.plural)
@@ -71,43 +74,52 @@ class ResourceHandlers:
 
     async def handle(self, request: web.Request, target: ResourcePath) -> web.StreamResponse:
         info = self.resolve(target)
+        view = self.views.get((info.group, info.version, info.plural))
         method = request.method
+        ns, name = target.namespace, target.name
         if target.subresource:
             extra = self.extra.get((info.group, info.plural, target.subresource))
             if extra is not None:
                 return await extra(request, info, target)
-            return await self.subresources.handle(request, info, target)
-        if info.namespaced and not target.namespace and (target.name or method == "POST"):
+            return await self.subresources.handle(request, info, target, view)
+        if info.namespaced and not ns and (name or method == "POST"):
             raise NO_RESOURCE
-        if not target.name:
+        watching = target.watch or request.query.get("watch", "") in ("true", "1")
+        if not name:
             if method == "GET":
-                if target.watch or request.query.get("watch", "") in ("true", "1"):
+                if watching:
                     self._allow(info, "watch")
-                    return await serve_watch(self.ctx, request, info, target.namespace, "")
+                    return await serve_watch(self.ctx, request, info, ns, "",
+                                             storage=view.storage if view else None,
+                                             transform=view.present if view else None)
                 self._allow(info, "list")
-                return await self.list(request, info, target.namespace)
+                return await self.list(request, info, ns, view)
             if method == "POST":
                 self._allow(info, "create")
-                return await self.create(request, info, target.namespace)
+                if (info.group, info.plural) == ("", "bindings"):
+                    return await self.subresources.bind_request(request, ns, "")
+                return await self.create(request, info, ns, view)
             if method == "DELETE":
                 self._allow(info, "deletecollection")
-                return await self.deleter.delete_collection_request(request, info, target.namespace)
+                return await self.deleter.delete_collection_request(request, info, ns, view)
             raise method_not_allowed()
         if method == "GET":
-            if target.watch or request.query.get("watch", "") in ("true", "1"):
+            if watching:
                 self._allow(info, "watch")
-                return await serve_watch(self.ctx, request, info, target.namespace, target.name)
+                return await serve_watch(self.ctx, request, info, ns, name,
+                                         storage=view.storage if view else None,
+                                         transform=view.present if view else None)
             self._allow(info, "get")
-            return await self.get(request, info, target.namespace, target.name)
+            return await self.get(request, info, ns, name, view)
         if method == "PUT":
             self._allow(info, "update")
-            return await self.update(request, info, target.namespace, target.name)
+            return await self.update(request, info, ns, name, view)
         if method == "PATCH":
             self._allow(info, "patch")
-            return await self.patch(request, info, target.namespace, target.name)
+            return await self.patch(request, info, ns, name, view)
         if method == "DELETE":
             self._allow(info, "delete")
-            return await self.deleter.delete_request(request, info, target.namespace, target.name)
+            return await self.deleter.delete_request(request, info, ns, name, view)
         raise method_not_allowed()
 
     @staticmethod
@@ -118,24 +130,30 @@ class ResourceHandlers:
     # -- reads -----------------------------------------------------------------------
 
     async def get(self, request: web.Request, info: ResourceInfo, namespace: str,
-                  name: str) -> web.StreamResponse:
-        kv = await self.ctx.backend.get(object_key(info, namespace, name))
+                  name: str, view: StorageView | None = None) -> web.StreamResponse:
+        kv = await self.ctx.backend.get(object_key(view.storage if view else info, namespace, name))
         if kv is None:
             raise not_found(info.plural, info.group, name)
         accept = parse_accept(request.headers.get("Accept", ""))
-        if accept.table or accept.partial_metadata:
-            from .objects import decode
-
+        if accept.table or accept.partial_metadata or view is not None:
             obj = decode(kv)
+            if view is not None:
+                obj = view.present(obj)
             if accept.table:
                 return json_response(table(info, [obj], include_object_mode(request.query),
                                            {"resourceVersion": obj["metadata"]["resourceVersion"]}))
-            return json_response(partial_metadata(obj))
+            if accept.partial_metadata:
+                return json_response(partial_metadata(obj))
+            return json_response(obj)
         return json_response(with_resource_version(kv.value, kv.mod_revision))
 
-    async def list(self, request: web.Request, info: ResourceInfo, namespace: str) -> web.StreamResponse:
+    async def list(self, request: web.Request, info: ResourceInfo, namespace: str,
+                   view: StorageView | None = None) -> web.StreamResponse:
         q = parse_list_query(info, request.query)
-        page = await list_objects(self.ctx.backend, info, namespace, q)
+        if view is None:
+            page = await list_objects(self.ctx.backend, info, namespace, q)
+        else:
+            page = await list_objects(self.ctx.backend, view.storage, namespace, q, view.present)
         accept = parse_accept(request.headers.get("Accept", ""))
         return json_response(render_list(info, page, accept, request.query))
 
@@ -146,23 +164,41 @@ class ResourceHandlers:
         return decode_body(body, media_type(request), expected_kind=info.kind,
                            protobuf_decoder=self.ctx.decode_protobuf)
 
-    async def create(self, request: web.Request, info: ResourceInfo, namespace: str) -> web.StreamResponse:
+    def _to_storage(self, info: ResourceInfo, view: StorageView, obj: Obj, opts: WriteOptions,
+                    warnings: list[str]) -> tuple[Obj, WriteOptions]:
+        """Check a body in the served form, then convert it for the storage kind's write path."""
+        self.writer.check_type(info, obj)
+        self.writer.check_unknown_fields(info, obj, opts, warnings)
+        return view.store(obj), replace(opts, field_validation="Ignore")
+
+    async def create(self, request: web.Request, info: ResourceInfo, namespace: str,
+                     view: StorageView | None = None) -> web.StreamResponse:
         opts = parse_write_options(request.query)
         obj = await self._body(request, info)
         warnings: list[str] = []
-        created = await self.writer.create(info, namespace, obj, opts, warnings)
+        if view is None:
+            created = await self.writer.create(info, namespace, obj, opts, warnings)
+        else:
+            stored, store_opts = self._to_storage(info, view, obj, opts, warnings)
+            created = view.present(await self.writer.create(view.storage, namespace, stored,
+                                                            store_opts, warnings))
         return object_response(created, 201, warnings)
 
     async def update(self, request: web.Request, info: ResourceInfo, namespace: str,
-                     name: str) -> web.StreamResponse:
+                     name: str, view: StorageView | None = None) -> web.StreamResponse:
         opts = parse_write_options(request.query)
         obj = await self._body(request, info)
         warnings: list[str] = []
-        updated = await self.writer.update(info, namespace, name, obj, opts, warnings)
+        if view is None:
+            updated = await self.writer.update(info, namespace, name, obj, opts, warnings)
+        else:
+            stored, store_opts = self._to_storage(info, view, obj, opts, warnings)
+            updated = view.present(await self.writer.update(view.storage, namespace, name, stored,
+                                                            store_opts, warnings))
         return object_response(updated, 200, warnings)
 
     async def patch(self, request: web.Request, info: ResourceInfo, namespace: str,
-                    name: str) -> web.StreamResponse:
+                    name: str, view: StorageView | None = None) -> web.StreamResponse:
         opts = parse_write_options(request.query)
         content_type = media_type(request)
         patch = decode_patch(await request.read(), content_type)
@@ -170,7 +206,8 @@ class ResourceHandlers:
             raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
                               "is required for apply patch")
         warnings: list[str] = []
-        obj, created = await self.patcher.patch(info, namespace, name, content_type, patch, opts, warnings)
+        obj, created = await self.patcher.patch(info, namespace, name, content_type, patch, opts, warnings,
+                                                view=view)
         return object_response(obj, 201 if created else 200, warnings)
 
 
@@ -203,8 +240,8 @@ def render_list(info: ResourceInfo, page: ListPage, accept: Accept, query: Any) 
         return orjson.dumps(table(info, page.decoded(), include_object_mode(query), meta))
     if accept.partial_metadata:
         return orjson.dumps(partial_metadata_list(page.decoded(), meta))
-    if page.objects is not None:
-        items = b",".join(orjson.dumps(o) for o in page.objects)
+    if page.objects is not None or page.transform is not None:
+        items = b",".join(orjson.dumps(o) for o in page.decoded())
     else:
         items = b",".join(with_resource_version(kv.value, kv.mod_revision) for kv in page.kvs)
     head = orjson.dumps({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": meta})

@@ -40,6 +40,7 @@ from ..storage.interface import Backend, Compacted, FutureRevision, KeyValue
 from .objects import collection_prefix, decode, object_key
 
 Obj = dict[str, Any]
+Transform = Callable[[Obj], Obj]
 
 CONTINUE_EXPIRED = (
     "The provided continue parameter is too old to display a consistent list result. You can "
@@ -151,10 +152,12 @@ class ListPage:
     revision: int
     continue_token: str = ""
     remaining: int | None = None
+    transform: Transform | None = None  # stored form -> served form (see conversion.py)
 
     def decoded(self) -> list[Obj]:
         if self.objects is None:
-            self.objects = [decode(kv) for kv in self.kvs]
+            t = self.transform
+            self.objects = [t(decode(kv)) if t else decode(kv) for kv in self.kvs]
         return self.objects
 
 
@@ -163,7 +166,10 @@ def too_large(requested: int, current: int) -> StatusError:
                        retry_after_seconds=1)
 
 
-async def list_objects(backend: Backend, info: ResourceInfo, namespace: str, q: ListQuery) -> ListPage:
+async def list_objects(backend: Backend, info: ResourceInfo, namespace: str, q: ListQuery,
+                       transform: Transform | None = None) -> ListPage:
+    """List ``info``'s stored objects; ``transform`` turns each into its served form
+    before selectors see it (for resources served through a :class:`StorageView`)."""
     prefix = collection_prefix(info, namespace)
     start_after = ""
     revision = 0
@@ -181,8 +187,8 @@ async def list_objects(backend: Backend, info: ResourceInfo, namespace: str, q: 
     try:
         name = q.filter.field.exact("metadata.name")
         if name is not None and (namespace or not info.namespaced) and not start_after:
-            return await _list_one(backend, info, namespace, name, revision, q.filter)
-        return await _list_range(backend, prefix, revision, start_after, q)
+            return await _list_one(backend, info, namespace, name, revision, q.filter, transform)
+        return await _list_range(backend, prefix, revision, start_after, q, transform)
     except Compacted:
         if q.continue_token:
             raise expired(CONTINUE_EXPIRED) from None
@@ -192,19 +198,19 @@ async def list_objects(backend: Backend, info: ResourceInfo, namespace: str, q: 
 
 
 async def _list_one(backend: Backend, info: ResourceInfo, namespace: str, name: str,
-                    revision: int, flt: ObjectFilter) -> ListPage:
+                    revision: int, flt: ObjectFilter, transform: Transform | None) -> ListPage:
     at = revision or backend.revision
     kv = await backend.get(object_key(info, namespace, name), revision=revision)
     if kv is None:
         return ListPage([], [], at)
-    obj = decode(kv)
+    obj = transform(decode(kv)) if transform else decode(kv)
     if not flt.matches(obj):
         return ListPage([], [], at)
     return ListPage([kv], [obj], at)
 
 
 async def _list_range(backend: Backend, prefix: str, revision: int, start_after: str,
-                      q: ListQuery) -> ListPage:
+                      q: ListQuery, transform: Transform | None) -> ListPage:
     flt, limit = q.filter, q.limit
     if flt.everything:
         r = await backend.range(prefix, revision=revision, start_after=start_after, limit=limit)
@@ -212,7 +218,7 @@ async def _list_range(backend: Backend, prefix: str, revision: int, start_after:
         if r.more and r.kvs:
             token = encode_continue(r.revision, r.kvs[-1].key[len(prefix):])
             remaining = max(0, r.count - len(r.kvs))
-        return ListPage(r.kvs, None, r.revision, token, remaining)
+        return ListPage(r.kvs, None, r.revision, token, remaining, transform)
     kvs: list[KeyValue] = []
     objs: list[Obj] = []
     at = revision
@@ -221,7 +227,7 @@ async def _list_range(backend: Backend, prefix: str, revision: int, start_after:
                                 limit=max(limit, PAGE) if limit else 0)
         at = r.revision
         for i, kv in enumerate(r.kvs):
-            obj = decode(kv)
+            obj = transform(decode(kv)) if transform else decode(kv)
             if not flt.matches(obj):
                 continue
             kvs.append(kv)

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataclasses import replace
+
 from ..api.errors import StatusError, bad_request, not_found
 from ..api.resource import ResourceInfo
-from ..storage.interface import KeyExists
 from .context import ServerContext
+from .conversion import StorageView
 from .negotiation import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
 from .objects import format_time, object_key
 from .writes import WriteOptions, Writer, ensure_metadata
@@ -79,50 +81,63 @@ class Patcher:
 
     async def patch(self, info: ResourceInfo, namespace: str, name: str, content_type: str,
                     patch: Any, opts: WriteOptions, warnings: list[str],
-                    *, subresource: str = "") -> tuple[Obj, bool]:
-        """Patch the object (or its status); returns (object, created)."""
+                    *, subresource: str = "", view: StorageView | None = None) -> tuple[Obj, bool]:
+        """Patch the object (or its status); returns (object, created).
+
+        With a ``view`` the patch applies to the served form of the stored object.
+        """
         if content_type == STRATEGIC_PATCH and not self.supports_strategic(info):
             raise strategic_unsupported()
+        storage = view.storage if view else info
         attempt_warnings: list[str] = []
 
         def mutate(current: Obj, old: Obj) -> Obj:
             attempt_warnings.clear()
-            patched = self.apply_patch(info, current, content_type, patch, opts)
+            base = view.present(current) if view else current
+            patched = self.apply_patch(info, base, content_type, patch, opts)
             if content_type != APPLY_PATCH or "apiVersion" in patch:
                 self.writer.check_type(info, patched)
             self.writer.check_unknown_fields(info, patched, opts, attempt_warnings, for_patch=True)
-            return patched
+            return view.store(patched) if view else patched
 
-        try:
-            result = await self.writer.read_modify_write(info, namespace, name, mutate, opts,
-                                                         subresource=subresource)
-        except StatusError as err:
-            if not (err.code == 404 and content_type == APPLY_PATCH and not subresource
-                    and await self._missing(info, namespace, name)):
-                raise
-            created = await self._apply_create(info, namespace, name, patch, opts, warnings)
-            return created, True
-        warnings.extend(attempt_warnings)
-        return result, False
+        for _ in range(3):
+            try:
+                result = await self.writer.read_modify_write(storage, namespace, name, mutate, opts,
+                                                             subresource=subresource)
+            except StatusError as err:
+                if not (err.code == 404 and content_type == APPLY_PATCH and not subresource
+                        and await self._missing(storage, namespace, name)):
+                    raise
+                created = await self._apply_create(info, namespace, name, patch, opts, warnings, view)
+                if created is None:
+                    continue  # created by someone else meanwhile: patch it
+                return created, True
+            warnings.extend(attempt_warnings)
+            return (view.present(result) if view else result), False
+        raise not_found(info.plural, info.group, name)
 
     async def _missing(self, info: ResourceInfo, namespace: str, name: str) -> bool:
         return await self.ctx.backend.get(object_key(info, namespace, name)) is None
 
     async def _apply_create(self, info: ResourceInfo, namespace: str, name: str, patch: Obj,
-                            opts: WriteOptions, warnings: list[str]) -> Obj:
-        """Server-side apply of a missing object: apply onto nothing, then create."""
+                            opts: WriteOptions, warnings: list[str],
+                            view: StorageView | None) -> Obj | None:
+        """Server-side apply of a missing object: apply onto nothing, then create (None if it appeared)."""
         meta = patch.get("metadata") if isinstance(patch.get("metadata"), dict) else {}
         if (meta or {}).get("name", name) != name:
             raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name "
                               f"on the URL ({name})")
         obj = self.apply_patch(info, {}, APPLY_PATCH, patch, opts)
-        omit = ensure_metadata(obj)
-        omit["name"] = name
+        ensure_metadata(obj)["name"] = name
         try:
-            return await self.writer.create(info, namespace, obj, opts, warnings)
+            if view is None:
+                return await self.writer.create(info, namespace, obj, opts, warnings)
+            self.writer.check_type(info, obj)
+            self.writer.check_unknown_fields(info, obj, opts, warnings)
+            created = await self.writer.create(view.storage, namespace, view.store(obj),
+                                               replace(opts, field_validation="Ignore"), warnings)
+            return view.present(created)
         except StatusError as err:
             if err.code == 409 and err.reason == "AlreadyExists":
-                raise not_found(info.plural, info.group, name) from None  # raced: client retries
-            raise
-        except KeyExists:  # pragma: no cover - the store layer maps this already
+                return None
             raise

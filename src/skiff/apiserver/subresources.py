@@ -17,6 +17,7 @@ subresource            verbs      effect
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +27,7 @@ from ..api.errors import Cause
 from ..api.resource import ResourceInfo
 from ..api.selectors import SelectorError, label_selector_from_object
 from .context import ServerContext
+from .conversion import StorageView
 from .negotiation import decode_body, decode_patch, json_response, media_type
 from .objects import format_time
 from .patching import Patcher
@@ -83,15 +85,17 @@ class Subresources:
         self.writer = writer
         self.patcher = patcher
 
-    async def handle(self, request: web.Request, info: ResourceInfo,
-                     target: ResourcePath) -> web.StreamResponse:
+    async def handle(self, request: web.Request, info: ResourceInfo, target: ResourcePath,
+                     view: StorageView | None = None) -> web.StreamResponse:
         sub, method = target.subresource, request.method
         ns, name = target.namespace, target.name
         if sub == "status" and info.has_status:
             if method == "GET":
-                obj, _ = await self.ctx.store.get(info, ns, name)
-                return json_response(obj)
-            return await self._write(request, info, ns, name, "status")
+                obj, _ = await self.ctx.store.get(view.storage if view else info, ns, name)
+                return json_response(view.present(obj) if view else obj)
+            return await self._write(request, info, ns, name, "status", view)
+        if view is not None:
+            raise NOT_FOUND
         if sub == "scale" and info.scale is not None:
             if method == "GET":
                 obj, _ = await self.ctx.store.get(info, ns, name)
@@ -102,7 +106,7 @@ class Subresources:
         if sub == "binding" and (info.group, info.plural) == ("", "pods"):
             if method != "POST":
                 raise method_not_allowed()
-            return await self._bind(request, info, ns, name)
+            return await self.bind_request(request, ns, name)
         if sub == "finalize" and (info.group, info.plural) == ("", "namespaces"):
             if method != "PUT":
                 raise method_not_allowed()
@@ -110,7 +114,7 @@ class Subresources:
         raise NOT_FOUND
 
     async def _write(self, request: web.Request, info: ResourceInfo, ns: str, name: str,
-                     sub: str) -> web.StreamResponse:
+                     sub: str, view: StorageView | None) -> web.StreamResponse:
         from .handlers import object_response
 
         opts = parse_write_options(request.query)
@@ -118,13 +122,19 @@ class Subresources:
         if request.method == "PUT":
             body = decode_body(await request.read(), media_type(request), expected_kind=info.kind,
                                protobuf_decoder=self.ctx.decode_protobuf)
-            obj = await self.writer.update(info, ns, name, body, opts, warnings, subresource=sub)
+            if view is None:
+                obj = await self.writer.update(info, ns, name, body, opts, warnings, subresource=sub)
+            else:
+                self.writer.check_type(info, body)
+                obj = view.present(await self.writer.update(
+                    view.storage, ns, name, view.store(body), replace(opts, field_validation="Ignore"),
+                    warnings, subresource=sub))
             return object_response(obj, 200, warnings)
         if request.method == "PATCH":
             content_type = media_type(request)
             patch = decode_patch(await request.read(), content_type)
             obj, _ = await self.patcher.patch(info, ns, name, content_type, patch, opts, warnings,
-                                              subresource=sub)
+                                              subresource=sub, view=view)
             return object_response(obj, 200, warnings)
         raise method_not_allowed()
 
@@ -165,9 +175,18 @@ class Subresources:
         obj = await self.writer.read_modify_write(info, ns, name, mutate, opts, subresource="scale")
         return json_response(scale_of(info, obj))
 
-    async def _bind(self, request: web.Request, info: ResourceInfo, ns: str, name: str) -> web.StreamResponse:
+    async def bind_request(self, request: web.Request, ns: str, name: str) -> web.StreamResponse:
+        """``pods/<name>/binding`` or the ``bindings`` collection (pod named in the body)."""
+        info = self.ctx.registry.get("", "v1", "pods")
+        if info is None:
+            raise NOT_FOUND
         body = decode_body(await request.read(), media_type(request), expected_kind="Binding",
                            protobuf_decoder=self.ctx.decode_protobuf)
+        body_name = (body.get("metadata") or {}).get("name") or ""
+        if not name:
+            name = body_name
+        elif body_name and body_name != name:
+            raise bad_request(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
         target = body.get("target") or {}
         node = target.get("name") or ""
         if not node:

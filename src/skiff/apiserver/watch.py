@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from aiohttp import web
@@ -45,6 +45,7 @@ from .watchcache import CacheEvent, Subscription, direct_subscription
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+Transform = Callable[[Obj], Obj]
 
 DEFAULT_TIMEOUT = 1800.0  # kube-apiserver's minRequestTimeout
 IDLE_CHECK = 5.0  # seconds between checks that the client is still there
@@ -68,16 +69,18 @@ def _timeout(query: Any) -> float:
 class EventEncoder:
     """Turns cache events into wire lines for one watcher (selectors, Table or plain)."""
 
-    def __init__(self, info: ResourceInfo, flt: ObjectFilter, table_include: str | None) -> None:
+    def __init__(self, info: ResourceInfo, flt: ObjectFilter, table_include: str | None,
+                 transform: Transform | None = None) -> None:
         self.info = info
         self.filter = flt
         self.table_include = table_include
+        self.transform = transform
         self.first = True
         # Watchers with the same selectors and plain encoding share each event's line:
         # with 1,000 watchers on one object, the selector runs once per event, not 1,000 times.
         self.memo_key: Any = None
         if table_include is None:
-            self.memo_key = (info.group, info.plural, str(flt.label), flt.field.terms)
+            self.memo_key = (info.group, info.version, info.plural, str(flt.label), flt.field.terms)
 
     def event_line(self, ev: CacheEvent) -> bytes | None:
         key = self.memo_key
@@ -90,22 +93,29 @@ class EventEncoder:
         return line
 
     def _event_line(self, ev: CacheEvent) -> bytes | None:
-        flt = self.filter
-        kind, obj = ev.type, None
+        flt, t = self.filter, self.transform
+        kind = ev.type
+        current = t(ev.obj()) if t else None  # served form, when it differs from the stored one
+        obj = None
         if not flt.everything:
+            now = current if current is not None else ev.obj()
             if ev.type != "MODIFIED":
-                if not flt.matches(ev.obj()):
+                if not flt.matches(now):
                     return None
             else:
-                now_in = flt.matches(ev.obj())
                 prev = ev.prev()
+                if prev is not None and t:
+                    prev = t(prev)
                 was_in = prev is not None and flt.matches(prev)
+                now_in = flt.matches(now)
                 if now_in and not was_in:
                     kind = "ADDED"
                 elif was_in and not now_in:
                     kind, obj = "DELETED", prev
                 elif not now_in:
                     return None
+        if obj is None:
+            obj = current
         if self.table_include is not None:
             return self.line(kind, self._table(obj if obj is not None else ev.obj()))
         if obj is not None:
@@ -182,7 +192,9 @@ def _subscribe(ctx: ServerContext, prefix: str, after: int, limit: int) -> Subsc
 
 
 async def serve_watch(ctx: ServerContext, request: web.Request, info: ResourceInfo,
-                      namespace: str, name: str) -> web.StreamResponse:
+                      namespace: str, name: str, *, storage: ResourceInfo | None = None,
+                      transform: Transform | None = None) -> web.StreamResponse:
+    """Stream ``info``'s changes; objects stored as ``storage`` are shown through ``transform``."""
     query = request.query
     flt = parse_filter(info, query)
     if name:
@@ -193,8 +205,8 @@ async def serve_watch(ctx: ServerContext, request: web.Request, info: ResourceIn
     send_initial = _flag(query, "sendInitialEvents")
     timeout = _timeout(query)
     accept = parse_accept(request.headers.get("Accept", ""))
-    encoder = EventEncoder(info, flt, include_object_mode(query) if accept.table else None)
-    prefix = collection_prefix(info, namespace)
+    encoder = EventEncoder(info, flt, include_object_mode(query) if accept.table else None, transform)
+    prefix = collection_prefix(storage or info, namespace)
 
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     resp.enable_chunked_encoding()
@@ -207,7 +219,7 @@ async def serve_watch(ctx: ServerContext, request: web.Request, info: ResourceIn
             start = r.revision
             sub = _subscribe(ctx, prefix, start, _queue_limit(ctx))
             for kv in r.kvs:
-                obj = decode(kv)
+                obj = transform(decode(kv)) if transform else decode(kv)
                 if flt.matches(obj):
                     initial.append(encoder.object_line("ADDED", obj))
         else:

@@ -53,6 +53,9 @@ FIELD_VALIDATIONS = ("Strict", "Warn", "Ignore")
 SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                "generation", "selfLink")
 _NOT_SPEC = frozenset({"metadata", "status", "apiVersion", "kind"})
+#: Writes the server makes on a client's behalf with their own checks (as Kubernetes'
+#: binding and finalize storage do): the kind's update validation does not apply.
+UNVALIDATED_SUBRESOURCES = frozenset({"binding", "finalize"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +299,8 @@ class Writer:
         meta["resourceVersion"] = old_meta["resourceVersion"]
         if new == old:
             return old  # a no-op write changes nothing, not even the resourceVersion
-        self.validate(info, new, old)
+        if subresource not in UNVALIDATED_SUBRESOURCES:
+            self.validate(info, new, old)
         if should_delete_during_update(new, old) and not self.ctx.hooks_for(info).blocks_removal(new):
             if opts.dry_run:
                 return new

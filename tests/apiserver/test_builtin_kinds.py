@@ -1,0 +1,116 @@
+"""The API server with the built-in kinds: defaults, tables, views over shared storage, protobuf."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from skiff.api.protobuf import encode_object
+from skiff.api.schema import builtin_schema
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+async def builtin(make_client: Any) -> TestClient:
+    from skiff.api.kinds import builtin_registry
+
+    return await make_client(registry=builtin_registry())
+
+
+def deployment(name: str = "web") -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+
+
+async def test_bootstrap_and_tables(make_client: Any) -> None:
+    client = await builtin(make_client)
+    ns = await (await client.get("/api/v1/namespaces/default")).json()
+    assert ns["status"]["phase"] == "Active"
+    table = await (await client.get("/api/v1/namespaces", headers={"Accept": TABLE})).json()
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Status", "Age"]
+    assert [r["cells"][:2] for r in table["rows"]][0] == ["default", "Active"]
+    r = await client.post("/apis/apps/v1/namespaces/default/deployments", json=deployment())
+    assert r.status == 201, await r.text()
+    created = await r.json()
+    assert created["spec"]["strategy"]["type"] == "RollingUpdate"  # defaulted by the kind
+    scale = await (await client.get("/apis/apps/v1/namespaces/default/deployments/web/scale")).json()
+    assert scale["spec"]["replicas"] == 2 and scale["status"]["selector"] == "app=web"
+    rows = await (await client.get("/apis/apps/v1/namespaces/default/deployments",
+                                   headers={"Accept": TABLE})).json()
+    assert rows["rows"][0]["cells"][0] == "web"
+
+
+async def test_protobuf_create(make_client: Any) -> None:
+    client = await builtin(make_client)
+    body = encode_object(deployment("pb"), builtin_schema())
+    r = await client.post("/apis/apps/v1/namespaces/default/deployments?fieldManager=kubectl-create",
+                          data=body, headers={"Content-Type": PROTOBUF})
+    assert r.status == 201, await r.text()
+    created = await r.json()
+    assert created["metadata"]["name"] == "pb"
+    assert created["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx"
+    cm = encode_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                        "data": {"a": "b"}}, builtin_schema())
+    r = await client.post("/api/v1/namespaces/default/configmaps", data=cm, headers={"Content-Type": PROTOBUF})
+    assert r.status == 201 and (await r.json())["data"] == {"a": "b"}
+    r = await client.post("/api/v1/namespaces/default/configmaps", data=b"k8s\x00garbage",
+                          headers={"Content-Type": PROTOBUF})
+    assert r.status == 400
+
+
+async def test_events_are_served_by_both_groups(make_client: Any) -> None:
+    client = await builtin(make_client)
+    core_event = {"apiVersion": "v1", "kind": "Event",
+                  "metadata": {"name": "e1", "namespace": "default"},
+                  "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+                  "reason": "Started", "message": "hello", "type": "Normal",
+                  "source": {"component": "kubelet"}, "count": 1}
+    r = await client.post("/api/v1/namespaces/default/events", json=core_event)
+    assert r.status == 201, await r.text()
+    r = await client.get("/apis/events.k8s.io/v1/namespaces/default/events/e1")
+    assert r.status == 200, await r.text()
+    ev = await r.json()
+    assert ev["apiVersion"] == "events.k8s.io/v1"
+    assert ev["regarding"]["name"] == "p" and ev["note"] == "hello"
+    listed = await (await client.get("/apis/events.k8s.io/v1/events")).json()
+    assert listed["kind"] == "EventList" and [i["note"] for i in listed["items"]] == ["hello"]
+    by_object = await (await client.get("/api/v1/namespaces/default/events"
+                                        "?fieldSelector=involvedObject.name%3Dp")).json()
+    assert [i["metadata"]["name"] for i in by_object["items"]] == ["e1"]
+
+
+async def test_hpa_v1_is_a_view_of_v2(make_client: Any) -> None:
+    client = await builtin(make_client)
+    hpa = {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+           "metadata": {"name": "web"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "minReplicas": 1, "maxReplicas": 5, "targetCPUUtilizationPercentage": 60}}
+    r = await client.post("/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers", json=hpa)
+    assert r.status == 201, await r.text()
+    assert (await r.json())["spec"]["targetCPUUtilizationPercentage"] == 60
+    v2 = await (await client.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web")).json()
+    assert v2["apiVersion"] == "autoscaling/v2"
+    assert v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
+    r = await client.patch("/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web",
+                           json={"spec": {"maxReplicas": 9}},
+                           headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status == 200, await r.text()
+    v2 = await (await client.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web")).json()
+    assert v2["spec"]["maxReplicas"] == 9
+
+
+async def test_bindings_collection(make_client: Any) -> None:
+    client = await builtin(make_client)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    assert (await client.post("/api/v1/namespaces/default/pods", json=pod)).status == 201
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+               "target": {"kind": "Node", "name": "n1"}}
+    r = await client.post("/api/v1/namespaces/default/bindings", json=binding)
+    assert r.status == 201, await r.text()
+    got = await (await client.get("/api/v1/namespaces/default/pods/p")).json()
+    assert got["spec"]["nodeName"] == "n1"
