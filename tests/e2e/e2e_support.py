@@ -306,18 +306,19 @@ def table(output: str) -> tuple[list[str], list[list[str]]]:
 
 
 class LineReader:
-    """Reads a subprocess's stdout on a thread so the test can wait for a line
-    with a deadline instead of sleeping."""
+    """Reads one output stream of a subprocess on a thread, so a test can wait for a
+    line with a deadline instead of sleeping."""
 
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
+    def __init__(self, proc: subprocess.Popen[str], stream: str = "stdout") -> None:
         self.proc = proc
+        self.stream = getattr(proc, stream)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True, name="kubectl-stdout").start()
+        threading.Thread(target=self._pump, daemon=True, name=f"kubectl-{stream}").start()
 
     def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+        assert self.stream is not None
+        for line in self.stream:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
 
@@ -333,15 +334,15 @@ class LineReader:
             except queue.Empty:
                 continue
             if line is None:
-                err = self.proc.stderr.read() if self.proc.stderr else ""
-                raise AssertionError(f"process ended; lines {self.lines!r}; stderr {err!r}")
+                raise AssertionError(f"the stream ended; lines {self.lines!r}")
             self.lines.append(line)
             if predicate(line):
                 return line
 
     def stop(self) -> None:
+        """Kill the process (the one the test started, by its pid) and reap it."""
         if self.proc.poll() is None:
-            self.proc.kill()  # the kubectl we started, by its pid
+            self.proc.kill()
         self.proc.wait()
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:

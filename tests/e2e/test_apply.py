@@ -120,8 +120,13 @@ def test_reapply_changed_image_is_a_strategic_merge(cluster: SkiffProcess, app_n
         deploy["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
     assert last_applied["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1.37"
 
-    out = cluster.kubectl("apply", "-f", str(v2)).stdout.splitlines()
-    assert out[-1] == "deployment.apps/web unchanged"
+    # Applying v2 again: kubectl still sends a patch (it re-asserts the order of the
+    # sidecar's env, which now has an entry the file lacks), but nothing changes, so
+    # the server writes nothing: same resourceVersion, same generation.
+    cluster.kubectl("apply", "-f", str(v2))
+    again = cluster.get_json("deployment", "web", "-n", app_ns)
+    assert again["metadata"]["resourceVersion"] == deploy["metadata"]["resourceVersion"]
+    assert again["metadata"]["generation"] == deploy["metadata"]["generation"]
 
 
 def test_apply_removes_a_field_dropped_from_the_file(cluster: SkiffProcess, ns: str) -> None:

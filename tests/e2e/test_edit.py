@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 import yaml
@@ -154,7 +155,8 @@ def _event_for(cluster: SkiffProcess, ns: str, obj: dict, reason: str, message: 
     with cluster.api_client() as api:
         meta = obj["metadata"]
         client.CoreV1Api(api).create_namespaced_event(ns, client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=meta["name"] + "."),
+            # Named as client-go's event recorder names them: <object>.<hex nanoseconds>.
+            metadata=client.V1ObjectMeta(name=f"{meta['name']}.{time.time_ns():x}"),
             involved_object=client.V1ObjectReference(
                 api_version=obj["apiVersion"], kind=obj["kind"], name=meta["name"],
                 namespace=ns, uid=meta["uid"], resource_version=meta["resourceVersion"]),
@@ -230,7 +232,8 @@ def _exists(cluster: SkiffProcess, ns: str, name: str) -> bool:
 
 def test_delete_cascade_orphan_keeps_the_dependent(cluster: SkiffProcess, ns: str) -> None:
     _parent_and_child(cluster, ns)
-    out = cluster.kubectl("delete", "configmap", "parent", "-n", ns, "--cascade=orphan").stdout.strip()
+    out = cluster.kubectl("delete", "configmap", "parent", "-n", ns, "--cascade=orphan",
+                          "--timeout=20s").stdout.strip()
     assert out == 'configmap "parent" deleted'
     assert not _exists(cluster, ns, "parent")
     # The garbage collector orphans the child: it stays, without the ownerReference.
@@ -241,7 +244,7 @@ def test_delete_cascade_orphan_keeps_the_dependent(cluster: SkiffProcess, ns: st
 def test_delete_cascade_foreground_removes_dependents_first(cluster: SkiffProcess, ns: str) -> None:
     _parent_and_child(cluster, ns)
     out = cluster.kubectl("delete", "configmap", "parent", "-n", ns, "--cascade=foreground",
-                          "--timeout=30s").stdout.strip()
+                          "--timeout=20s").stdout.strip()
     assert out == 'configmap "parent" deleted'
     # kubectl waited for the parent to be gone; foreground deletion removes it last.
     assert not _exists(cluster, ns, "child")
@@ -250,10 +253,11 @@ def test_delete_cascade_foreground_removes_dependents_first(cluster: SkiffProces
 
 def test_delete_cascade_background_then_wait(cluster: SkiffProcess, ns: str) -> None:
     _parent_and_child(cluster, ns)
-    out = cluster.kubectl("delete", "configmap", "parent", "-n", ns, "--cascade=background").stdout.strip()
+    out = cluster.kubectl("delete", "configmap", "parent", "-n", ns, "--cascade=background",
+                          "--timeout=20s").stdout.strip()
     assert out == 'configmap "parent" deleted'
     # The child goes asynchronously; `kubectl wait` watches until it is gone.
-    cluster.kubectl("wait", "--for=delete", "configmap/child", "-n", ns, "--timeout=30s")
+    cluster.kubectl("wait", "--for=delete", "configmap/child", "-n", ns, "--timeout=20s")
     assert not _exists(cluster, ns, "child")
 
 
@@ -267,16 +271,20 @@ def test_wait_for_delete_of_an_object_held_by_a_finalizer(cluster: SkiffProcess,
     assert cm["metadata"]["deletionTimestamp"]
     assert cm["metadata"]["finalizers"] == ["example.test/hold"]
 
-    waiter = LineReader(cluster.kubectl_popen("wait", "--for=delete", "configmap/held", "-n", ns,
-                                              "--timeout=30s"))
+    # -v=6 makes kubectl log each request on stderr: once its watch request has been
+    # answered, the finalizer goes, and the watch must deliver the deletion.
+    proc = cluster.kubectl_popen("wait", "--for=delete", "configmap/held", "-n", ns,
+                                 "--timeout=30s", "-v=6")
+    out, log = LineReader(proc), LineReader(proc, "stderr")
     try:
+        log.wait_for(lambda line: "watch=true" in line and "configmaps" in line)
         cluster.kubectl("patch", "configmap", "held", "-n", ns, "--type=json",
                         "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
-        line = waiter.wait_for(lambda line: "condition met" in line, timeout=30)
+        line = out.wait_for(lambda line: "condition met" in line, timeout=30)
         assert line == "configmap/held condition met"
-        assert waiter.proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=10) == 0
     finally:
-        waiter.stop()
+        out.stop()
     assert not _exists(cluster, ns, "held")
 
 
