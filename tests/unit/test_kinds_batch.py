@@ -217,11 +217,11 @@ def test_cronjob_row() -> None:
     c["status"] = {"active": [{"name": "hello-1"}], "lastScheduleTime": "2024-01-01T00:59:18Z"}
     assert [col.name for col in CRONJOBS.columns][:7] == [
         "Name", "Schedule", "Timezone", "Suspend", "Active", "Last Schedule", "Age"]
-    assert CRONJOBS.row(c, NOW) == ["hello", "*/1 * * * *", "Etc/UTC", False, 1, "42s", "5m",
+    assert CRONJOBS.row(c, NOW) == ["hello", "*/1 * * * *", "Etc/UTC", "False", 1, "42s", "5m",
                                     "hello", "busybox", "<none>"]
     c["spec"].pop("timeZone")
     c.pop("status")
-    assert CRONJOBS.row(c, NOW)[2:6] == ["<none>", False, 0, "<none>"]
+    assert CRONJOBS.row(c, NOW)[2:6] == ["<none>", "False", 0, "<none>"]
 
 
 # --- the cron parser ----------------------------------------------------------------------------

@@ -138,7 +138,7 @@ COLUMNS = (
     m.NAME_COLUMN,
     Column("Schedule", description="The schedule in Cron format."),
     Column("Timezone", description="The time zone the schedule is interpreted in."),
-    Column("Suspend", type="boolean", description="Whether new jobs are held back."),
+    Column("Suspend", type="boolean", description="Whether new jobs are held back (True/False)."),
     Column("Active", type="integer", description="Number of currently running jobs."),
     Column("Last Schedule", description="Time since a job was last scheduled."),
     m.AGE_COLUMN,
@@ -152,7 +152,7 @@ def row(obj: Obj, now: datetime | None = None) -> list[Any]:
     suspend = spec.get("suspend")
     return [m.object_name(obj), spec.get("schedule", ""),
             spec["timeZone"] if spec.get("timeZone") is not None else "<none>",
-            suspend if suspend is not None else "<unset>",
+            ("True" if suspend else "False") if suspend is not None else "<unset>",
             len(m.get_path(obj, "status.active", []) or []),
             m.format_age(last, now) if last else "<none>",
             m.object_age(obj, now), *w.wide_cells(obj, "spec.jobTemplate.spec.template"),
