@@ -1,0 +1,33 @@
+"""NodeUnschedulable: cordoned nodes (``spec.unschedulable``) take no new pods.
+
+A pod that tolerates the ``node.kubernetes.io/unschedulable:NoSchedule`` taint
+is let through (DaemonSet pods do).  Reason: ``node(s) were unschedulable``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..framework import Handle
+from ..interface import SUCCESS, CycleState, Status, unresolvable
+from ..podinfo import PodInfo
+from ..snapshot import NodeInfo
+from ..tolerations import tolerates
+
+NAME = "NodeUnschedulable"
+ERR_REASON = "node(s) were unschedulable"
+UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+_REJECT = unresolvable(ERR_REASON)
+
+
+class NodeUnschedulable:
+    name = NAME
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
+        if node.unschedulable and not tolerates(pod.tolerations, UNSCHEDULABLE_TAINT):
+            return _REJECT
+        return SUCCESS
+
+
+def new(args: Mapping[str, Any], handle: Handle) -> NodeUnschedulable:
+    return NodeUnschedulable()

@@ -1,0 +1,22 @@
+"""PrioritySort: the active queue's order — higher ``spec.priority`` first, then earlier arrival."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..framework import Handle
+
+NAME = "PrioritySort"
+
+
+class PrioritySort:
+    name = NAME
+
+    def less(self, a: Any, b: Any) -> bool:
+        """``a`` and ``b`` are queued pods with ``.pod.priority`` and ``.timestamp``."""
+        pa, pb = a.pod.priority, b.pod.priority
+        return pa > pb or (pa == pb and a.timestamp < b.timestamp)
+
+
+def new(args: Mapping[str, Any], handle: Handle) -> PrioritySort:
+    return PrioritySort()
