@@ -4,6 +4,7 @@ a protobuf body; each result is read back with `get -o json`."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Iterator
 
 import pytest
@@ -178,3 +179,13 @@ def test_create_dry_run_server_writes_nothing(cluster: SkiffProcess, ns: str) ->
     assert out == "configmap/ghost"
     res = cluster.kubectl("get", "configmap", "ghost", "-n", ns, check=False)
     assert res.returncode == 1 and 'configmaps "ghost" not found' in res.stderr
+
+
+def test_create_from_a_list(cluster: SkiffProcess, ns: str) -> None:
+    """A `kind: List` file: kubectl validates it (OpenAPI) and creates each item."""
+    items = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n}, "data": {"id": n}}
+             for n in ("one", "two")]
+    doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    out = cluster.kubectl("create", "-n", ns, "-f", "-", input=doc).stdout.splitlines()
+    assert out == ["configmap/one created", "configmap/two created"]
+    assert cluster.get_json("configmap", "two", "-n", ns)["data"] == {"id": "two"}
