@@ -40,9 +40,17 @@ Rules (Kubernetes v1.32 ``k8s.io/apimachinery/pkg/util/strategicpatch``):
 Never mutates its inputs.  Errors are :class:`~skiff.api.errors.StatusError`
 with kube-apiserver's codes and messages (see :mod:`.failures`).
 
-Not implemented: multi-field merge keys (none exist in built-in types) and
-Kubernetes' randomised processing order of sibling keys (here deletions from
-primitive lists are applied after the other keys of the same map, so they win).
+As in Kubernetes, directives are only interpreted where the original has the
+field: a brand-new subtree is stored with its nulls and directives removed (so
+``{"$patch": "replace", ...}`` for a map the original lacks adds nothing), and the
+order of server-only items follows Kubernetes' own algorithm (see :mod:`.order`),
+matched against apimachinery's test cases.
+
+Deliberate differences: no multi-field merge keys (no built-in type has one);
+deletions from primitive lists are applied after the other keys of the same
+map (Kubernetes' order is random); a ``$setElementOrder`` whose list is empty
+on both sides is accepted instead of failing with "no elements in any of the
+given slices".
 """
 
 from __future__ import annotations
