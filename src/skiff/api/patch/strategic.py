@@ -85,9 +85,8 @@ def strategic_merge_patch(original: dict[str, Any], patch: Any, schema: Schema,
     if not isinstance(patch, dict):
         raise bad_request(f"json: cannot unmarshal {go_json_kind(patch)} into Go value of type "
                           f"map[string]interface {{}}")
-    shapes = _Merger(Shapes(schema))
-    return shapes.merge_map(copy.deepcopy(original), copy.deepcopy(patch),
-                            shapes.shapes.root(type_name))
+    merger = _Merger(Shapes(schema))
+    return merger.merge_map(copy.deepcopy(original), copy.deepcopy(patch), merger.shapes.root(type_name))
 
 
 class _Merger:
@@ -213,6 +212,8 @@ class _Merger:
             fd, item_node = self.shapes.child(node, field)
             merge_key = fd.patch_merge_key or "" if fd is not None else ""
             check_order(wanted, order, merge_key)
+            if live or wanted:
+                _element_kind(live, wanted)  # refuses lists of lists and mixed item types
 
             if not has_orig and not has_patch:
                 continue
@@ -225,8 +226,6 @@ class _Merger:
             else:
                 merged = _clean(wanted)
             in_order, server_only = partition(merged, order, merge_key)
-            if live or wanted:
-                _element_kind(live, wanted)
             orig[field] = normalize(in_order, server_only, order, live, merge_key)
             patch.pop(field, None)
 
