@@ -337,16 +337,33 @@ class Framework:
         if not feasible:
             plugins = {s.plugin for s in statuses.values() if s.plugin}
             return self._unschedulable(state, pi, snapshot, statuses, num_all, "", plugins)
+        reasons = {n: list(st.reasons) for n, st in statuses.items()}
         if len(feasible) == 1:
-            return ScheduleResult(feasible[0].name, evaluated_nodes=evaluated, feasible_nodes=1, state=state)
+            return ScheduleResult(feasible[0].name, reasons=reasons, statuses=statuses,
+                                  evaluated_nodes=evaluated, feasible_nodes=1, state=state)
         status = self.run_pre_score(state, pi, feasible, snapshot)
         if not status.is_success:
             return self._error(status, state)
         totals = self.run_score(state, pi, feasible)
         chosen = self.select_host(feasible, totals)
         scores = {n.name: s for n, s in zip(feasible, totals)} if with_scores else {}
-        return ScheduleResult(chosen, evaluated_nodes=evaluated, feasible_nodes=len(feasible),
-                              scores=scores, state=state)
+        return ScheduleResult(chosen, reasons=reasons, statuses=statuses, evaluated_nodes=evaluated,
+                              feasible_nodes=len(feasible), scores=scores, state=state)
+
+    def filter_all(self, snapshot: Snapshot, pod: Obj | PodInfo) -> dict[str, Status]:
+        """PreFilter, then Filter on every node (no sampling): each node's status.  For tools and tests."""
+        pi = pod if isinstance(pod, PodInfo) else PodInfo(pod)
+        state = CycleState()
+        result, pre = self.run_pre_filter(state, pi, snapshot)
+        out: dict[str, Status] = {}
+        for node in snapshot.node_infos():
+            if not pre.is_success:
+                out[node.name] = pre
+            elif result is not None and result.node_names is not None and node.name not in result.node_names:
+                out[node.name] = unresolvable(f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(pre.reasons))}]")
+            else:
+                out[node.name] = self.run_filter(state, pi, node)
+        return out
 
     def _nominated_node_first(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
                               nominated: Mapping[str, list[PodInfo]] | None,
