@@ -27,8 +27,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
-from .interface import (SUCCESS, Code, CycleState, PostFilterResult, PreFilterResult, Status, error,
-                        unresolvable)
+from .interface import (SUCCESS, BindPlugin, Code, CycleState, FilterPlugin, PermitPlugin, PostFilterPlugin,
+                        PostFilterResult, PreBindPlugin, PreFilterPlugin, PreFilterResult, PreScorePlugin,
+                        ReservePlugin, ScorePlugin, Status, error, unresolvable)
 from .podinfo import PodInfo
 from .profile import Profile, default_profile
 from .snapshot import NodeInfo, Snapshot
@@ -173,15 +174,16 @@ class Framework:
             points[point] = [self.plugins[r.name] for r in self.profile.enabled(point)
                              if _implements(self.plugins[r.name], *methods)]
         self.queue_sort = points["queueSort"][0] if points["queueSort"] else None
-        self.pre_filter_plugins = points["preFilter"]
-        self.filter_plugins = points["filter"]
-        self.post_filter_plugins = points["postFilter"]
-        self.pre_score_plugins = points["preScore"]
-        self.score_plugins = [(p, self.profile.weight(p.name)) for p in points["score"]]
-        self.reserve_plugins = points["reserve"]
-        self.permit_plugins = points["permit"]
-        self.pre_bind_plugins = points["preBind"]
-        self.bind_plugins = points["bind"]
+        self.pre_filter_plugins: list[PreFilterPlugin] = points["preFilter"]
+        self.filter_plugins: list[FilterPlugin] = points["filter"]
+        self.post_filter_plugins: list[PostFilterPlugin] = points["postFilter"]
+        self.pre_score_plugins: list[PreScorePlugin] = points["preScore"]
+        self.score_plugins: list[tuple[ScorePlugin, int]] = [
+            (p, self.profile.weight(p.name)) for p in points["score"]]
+        self.reserve_plugins: list[ReservePlugin] = points["reserve"]
+        self.permit_plugins: list[PermitPlugin] = points["permit"]
+        self.pre_bind_plugins: list[PreBindPlugin] = points["preBind"]
+        self.bind_plugins: list[BindPlugin] = points["bind"]
         self.percentage_of_nodes_to_score = self.profile.percentage_of_nodes_to_score
         self.next_start_node_index = 0
 
@@ -236,12 +238,12 @@ class Framework:
     def run_add_pod(self, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo) -> None:
         for pl in self.pre_filter_plugins:
             if pl.name not in state.skip_filter and _implements(pl, "add_pod"):
-                pl.add_pod(state, pod, other, node)
+                pl.add_pod(state, pod, other, node)  # type: ignore[attr-defined]
 
     def run_remove_pod(self, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo) -> None:
         for pl in self.pre_filter_plugins:
             if pl.name not in state.skip_filter and _implements(pl, "remove_pod"):
-                pl.remove_pod(state, pod, other, node)
+                pl.remove_pod(state, pod, other, node)  # type: ignore[attr-defined]
 
     def _find_feasible(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], num_all: int,
                        statuses: dict[str, Status],
@@ -287,7 +289,7 @@ class Framework:
                 continue
             scores = [pl.score(state, pod, node) for node in nodes]
             if _implements(pl, "normalize_score"):
-                pl.normalize_score(state, pod, nodes, scores)
+                pl.normalize_score(state, pod, nodes, scores)  # type: ignore[attr-defined]
             for i, s in enumerate(scores):
                 totals[i] += s * weight
         return totals

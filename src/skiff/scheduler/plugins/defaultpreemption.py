@@ -23,7 +23,7 @@ in the same counted form as the main FitError message.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..framework import Handle, fit_error_message
 from ..interface import (Code, CycleState, PostFilterResult, Status, unresolvable, unschedulable)
@@ -56,11 +56,12 @@ def _importance_key(p: PodInfo) -> tuple[int, str]:
     return (-p.priority, p.start_time or "")
 
 
-def split_by_pdb(pods: list[PodInfo], pdbs: list[Mapping[str, Any]]) -> tuple[list[PodInfo], list[PodInfo]]:
+def split_by_pdb(pods: list[PodInfo], pdbs: Sequence[Mapping[str, Any]]) -> tuple[list[PodInfo], list[PodInfo]]:
     """(violating, non-violating): evicting a violating pod would exceed its PDB's allowance."""
     allowed = [int((pdb.get("status") or {}).get("disruptionsAllowed") or 0) for pdb in pdbs]
     selectors = [label_selector((pdb.get("spec") or {}).get("selector")) for pdb in pdbs]
-    violating, ok = [], []
+    violating: list[PodInfo] = []
+    ok: list[PodInfo] = []
     for p in pods:
         violates = False
         for i, pdb in enumerate(pdbs):
@@ -140,7 +141,7 @@ class DefaultPreemption:
         return min(max(n, self.min_candidate_absolute), num_nodes)
 
     def select_victims(self, state: CycleState, pod: PodInfo, node: NodeInfo,
-                       pdbs: list[Mapping[str, Any]]) -> tuple[list[PodInfo], int, Status]:
+                       pdbs: Sequence[Mapping[str, Any]]) -> tuple[list[PodInfo], int, Status]:
         fw = self.handle.framework
         assert fw is not None
         sim_state, sim_node = state.clone(), node.clone()

@@ -14,8 +14,9 @@ class PrioritySort:
 
     def less(self, a: Any, b: Any) -> bool:
         """``a`` and ``b`` are queued pods with ``.pod.priority`` and ``.timestamp``."""
-        pa, pb = a.pod.priority, b.pod.priority
-        return pa > pb or (pa == pb and a.timestamp < b.timestamp)
+        pa: int = a.pod.priority
+        pb: int = b.pod.priority
+        return pa > pb or (pa == pb and bool(a.timestamp < b.timestamp))
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> PrioritySort:
