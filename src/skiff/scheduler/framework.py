@@ -252,14 +252,24 @@ class Framework:
         n = len(nodes)
         if not self.filter_plugins:
             return nodes[:want]
+        # The plugins that take part this cycle, as bound methods (the loop below is the hot path).
+        active = [(pl.name, pl.filter) for pl in self.filter_plugins if pl.name not in state.skip_filter]
         feasible: list[NodeInfo] = []
         start = self.next_start_node_index % n if n else 0
         processed = 0
-        for i in range(n):
-            node = nodes[(start + i) % n]
+        success, ok = Code.SUCCESS, SUCCESS
+        for node in nodes[start:] + nodes[:start]:
             processed += 1
-            status = self.run_filter_with_nominated(state, pod, node, nominated)
-            if status.is_success:
+            if nominated and node.name in nominated:
+                status = self.run_filter_with_nominated(state, pod, node, nominated)
+            else:
+                status = ok
+                for name, check in active:
+                    status = check(state, pod, node)
+                    if status is not ok and status.code is not success:
+                        status = status.with_plugin(name)
+                        break
+            if status is ok or status.code is success:
                 feasible.append(node)
                 if len(feasible) >= want:
                     break
@@ -287,7 +297,8 @@ class Framework:
         for pl, weight in self.score_plugins:
             if pl.name in state.skip_score:
                 continue
-            scores = [pl.score(state, pod, node) for node in nodes]
+            batch = getattr(pl, "score_nodes", None)
+            scores = batch(state, pod, nodes) if batch is not None else [pl.score(state, pod, node) for node in nodes]
             if _implements(pl, "normalize_score"):
                 pl.normalize_score(state, pod, nodes, scores)  # type: ignore[attr-defined]
             for i, s in enumerate(scores):

@@ -175,6 +175,12 @@ class ScorePlugin(Plugin, Protocol):
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int: ...
 
 
+class BatchScorePlugin(Plugin, Protocol):
+    """Optional fast path: score many nodes in one call (same results as ``score`` per node)."""
+
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]: ...
+
+
 class ScoreExtensions(Plugin, Protocol):
     """Rescale one plugin's raw scores (parallel to ``nodes``) into 0..100, in place."""
 

@@ -16,7 +16,7 @@ from ..framework import Handle
 from ..interface import SKIP, SUCCESS, CycleState, Status
 from ..podinfo import PodInfo
 from ..snapshot import NodeInfo, Snapshot
-from .noderesourcesfit import allocatable_and_requested, parse_resources, pod_request_for
+from .noderesourcesfit import DEFAULT_RESOURCES, allocatable_and_requested, parse_resources, pod_request_for
 
 NAME = "NodeResourcesBalancedAllocation"
 _PRE_SCORE_KEY = "PreScore" + NAME
@@ -55,6 +55,21 @@ class BalancedAllocation:
                 continue
             fractions.append(min(req / alloc, 1.0))
         return balanced_score(fractions)
+
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        if self.resources != DEFAULT_RESOURCES:
+            return [self.score(state, pod, n) for n in nodes]
+        cpu, mem = pod.requests.milli_cpu, pod.requests.memory
+        out = []
+        for n in nodes:
+            a_cpu, a_mem = n.allocatable.milli_cpu, n.allocatable.memory
+            if a_cpu and a_mem:
+                f_cpu = min((n.requested.milli_cpu + cpu) / a_cpu, 1.0)
+                f_mem = min((n.requested.memory + mem) / a_mem, 1.0)
+                out.append(int((1 - abs(f_cpu - f_mem) / 2) * 100))
+            else:
+                out.append(self.score(state, pod, n))
+        return out
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> BalancedAllocation:

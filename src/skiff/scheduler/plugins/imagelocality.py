@@ -57,6 +57,11 @@ class ImageLocality:
                 total += int(size * spread[img])
         return calculate_priority(total, len(images))
 
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        images, _ = state.read(_PRE_SCORE_KEY)
+        empty = calculate_priority(0, len(images))
+        return [self.score(state, pod, n) if n.images else empty for n in nodes]
+
 
 def new(args: Mapping[str, Any], handle: Handle) -> ImageLocality:
     return ImageLocality()

@@ -50,6 +50,9 @@ class TaintToleration:
         return sum(1 for t in node.taints
                    if t.get("effect") == PREFER_NO_SCHEDULE and not tolerates(prefer, t))
 
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        return [self.score(state, pod, n) if n.taints else 0 for n in nodes]
+
     def normalize_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], scores: list[int]) -> None:
         default_normalize(scores, reverse=True)
 
