@@ -174,7 +174,7 @@ def test_resource_quota() -> None:
     obj["status"] = {"hard": {"pods": "10", "requests.cpu": "2", "limits.memory": "4Gi"},
                      "used": {"pods": "3", "requests.cpu": "500m"}}
     assert RESOURCE_QUOTAS.row(obj, NOW) == [  # type: ignore[call-arg]
-        "x", "pods: 3/10, requests.cpu: 500m/2", "limits.memory: 0/4Gi", "60m"]
+        "x", "60m", "pods: 3/10, requests.cpu: 500m/2", "limits.memory: 0/4Gi"]
     bad = {"metadata": meta(), "spec": {"hard": {"pods": "-1"}, "scopes": ["Sometimes"]}}
     assert errors(RESOURCE_QUOTAS, bad) == [
         'spec.hard[pods]: Invalid value: "-1": must be greater than or equal to 0',

@@ -69,7 +69,7 @@ def test_binding_defaults_and_row() -> None:
     ROLEBINDINGS.default(obj)
     assert obj["roleRef"]["apiGroup"] == "rbac.authorization.k8s.io"
     assert [s.get("apiGroup") for s in obj["subjects"]] == [
-        "rbac.authorization.k8s.io", "rbac.authorization.k8s.io", "", "rbac.authorization.k8s.io"]
+        "rbac.authorization.k8s.io", "rbac.authorization.k8s.io", None, "rbac.authorization.k8s.io"]
     assert ROLEBINDINGS.validate(obj, None) == []
     assert [c.name for c in ROLEBINDINGS.columns] == ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"]
     assert ROLEBINDINGS.row(obj, NOW) == ["read", "Role/reader", "5m", "alice, bob", "devs", "default/app"]

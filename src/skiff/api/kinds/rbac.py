@@ -81,8 +81,8 @@ def default_binding(obj: Obj) -> None:
         if isinstance(subject, dict) and not subject.get("apiGroup"):
             if subject.get("kind") in ("User", "Group"):
                 subject["apiGroup"] = GROUP
-            elif subject.get("kind") == "ServiceAccount":
-                subject["apiGroup"] = ""
+            else:  # ServiceAccount: the core group, "" -- omitted on the wire (omitempty)
+                subject.pop("apiGroup", None)
 
 
 def _validate_subject(subject: Obj, namespaced: bool, path: str) -> list[Cause]:

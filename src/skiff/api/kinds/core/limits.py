@@ -104,9 +104,9 @@ LIMIT_RANGES = ResourceInfo(
 
 QUOTA_COLUMNS = (
     m.NAME_COLUMN,
+    m.AGE_COLUMN,  # v1.32 prints AGE second; v1.33 moved it last
     Column("Request", description="Used/hard amounts of request and count quotas."),
     Column("Limit", description="Used/hard amounts of limit quotas."),
-    m.AGE_COLUMN,
 )
 
 
@@ -118,7 +118,7 @@ def quota_row(obj: Obj, now: datetime | None = None) -> list[Any]:
     for name in sorted(hard):
         text = f"{name}: {m.canonical_quantity(used.get(name, '0'))}/{m.canonical_quantity(hard[name])}"
         (limit_parts if name.split(".")[0] == "limits" and "." in name else request_parts).append(text)
-    return [m.object_name(obj), ", ".join(request_parts), ", ".join(limit_parts), m.object_age(obj, now)]
+    return [m.object_name(obj), m.object_age(obj, now), ", ".join(request_parts), ", ".join(limit_parts)]
 
 
 def prepare_quota_create(obj: Obj) -> None:
