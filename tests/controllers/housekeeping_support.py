@@ -1,0 +1,182 @@
+"""Support for the cluster-housekeeping controller tests (GC, namespace, nodes ...).
+
+* :class:`ApiServer` -- the real API server in-process (sqlite in tmp_path, plain
+  HTTP on 127.0.0.1, port 0), a client, and a kubeconfig for the real kubectl;
+* :func:`running_controllers` -- runs chosen controllers (by factory) through the
+  manager's :func:`run_controllers`, with a clock of the test's choosing;
+* :func:`kubectl` -- the real kubectl as an asyncio subprocess (never blocks the loop);
+* :func:`watch_until` -- watch a resource until a predicate holds (with a deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Sequence
+
+from aiohttp import web
+
+from skiff.apiserver.app import make_app
+from skiff.client.clock import Clock
+from skiff.client.resources import ResourceLike
+from skiff.client.rest import ApiClient
+from skiff.controllers.manager import ControllerFactory, run_controllers
+from skiff.storage.sqlite import SqliteBackend
+
+Obj = dict[str, Any]
+DEADLINE = 15.0
+
+
+class ApiServer:
+    """``async with ApiServer(tmp_path) as api:`` -> ``api.client``, ``api.kubeconfig``."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self._stack = contextlib.AsyncExitStack()
+        self.client: ApiClient
+        self.url = ""
+        self.kubeconfig = tmp_path / "kubeconfig"
+
+    async def __aenter__(self) -> "ApiServer":
+        try:
+            backend = SqliteBackend(str(self.tmp_path / "db"))
+            await backend.start()
+            self._stack.push_async_callback(backend.close)
+            runner = web.AppRunner(make_app(backend), handle_signals=False, shutdown_timeout=0.1)
+            await runner.setup()
+            self._stack.push_async_callback(runner.cleanup)
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            self.client = ApiClient(self.url)
+            self._stack.push_async_callback(self.client.close)
+            self.kubeconfig.write_text(
+                "apiVersion: v1\nkind: Config\n"
+                f"clusters:\n- name: t\n  cluster:\n    server: {self.url}\n"
+                "users:\n- name: u\n  user: {}\n"
+                "contexts:\n- name: t\n  context:\n    cluster: t\n    user: u\n"
+                "    namespace: default\ncurrent-context: t\n")
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def kubectl(self, *args: str, timeout: float = DEADLINE) -> tuple[int, str, str]:
+        return await kubectl(self.kubeconfig, *args, timeout=timeout)
+
+
+async def kubectl(kubeconfig: Path, *args: str, timeout: float = DEADLINE) -> tuple[int, str, str]:
+    """Run the real kubectl; (exit code, stdout, stderr). Killed at the deadline."""
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig), HOME=str(kubeconfig.parent))
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(f"kubectl {' '.join(args)} did not finish in {timeout} s") from None
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+@contextlib.asynccontextmanager
+async def running_controllers(client: ApiClient, factories: Sequence[tuple[str, ControllerFactory]],
+                              *, clock: Clock | None = None) -> AsyncIterator[None]:
+    """Run these controllers (caches synced on entry); cancelled and awaited on exit."""
+    started = asyncio.Event()
+    task = asyncio.create_task(run_controllers(client, clock=clock, started=started,
+                                               known=list(factories)))
+    try:
+        waiter = asyncio.create_task(started.wait())
+        done, _ = await asyncio.wait({task, waiter}, timeout=DEADLINE,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task in done:
+            task.result()  # raises what went wrong
+        if not started.is_set():
+            raise AssertionError("controllers did not sync in time")
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, 5)
+
+
+@contextlib.asynccontextmanager
+async def background(coro: Any) -> AsyncIterator[asyncio.Task[Any]]:
+    """Run ``coro`` as a task for the duration of the block; cancelled afterwards."""
+    task = asyncio.create_task(coro)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, 5)
+
+
+async def watch_until(client: ApiClient, res: ResourceLike, check: Callable[[str, Obj], bool], *,
+                      namespace: str | None = None, since: str | None = None,
+                      field_selector: str | None = None, timeout: float = DEADLINE) -> Obj:
+    """Watch from ``since`` (default: a fresh list) until ``check(type, obj)``; that object.
+
+    Objects already present when listing count as ADDED.
+    """
+    async def run() -> Obj:
+        rv = since
+        if rv is None:
+            listing = await client.list(res, namespace=namespace, field_selector=field_selector)
+            for obj in listing.items:
+                if check("ADDED", obj):
+                    return obj
+            rv = listing.resource_version
+        while True:
+            async with client.watch(res, namespace=namespace, resource_version=rv,
+                                    field_selector=field_selector, timeout_seconds=60) as events:
+                async for type_, obj in events:
+                    if check(type_, obj):
+                        return obj
+                rv = events.resource_version or rv
+    try:
+        return await asyncio.wait_for(run(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"timed out watching {res.plural} for {check}") from None
+
+
+def meta(obj: Obj) -> Obj:
+    return obj.get("metadata") or {}
+
+
+def owner_ref(owner: Obj, *, controller: bool = True, block: bool = True) -> Obj:
+    m = meta(owner)
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": m["name"],
+            "uid": m["uid"], "controller": controller, "blockOwnerDeletion": block}
+
+
+async def wait_gone(client: ApiClient, res: ResourceLike, names: set[str], *,
+                    namespace: str | None = None, timeout: float = DEADLINE) -> str:
+    """Watch until no object named in ``names`` exists; the resourceVersion of that moment."""
+    async def run() -> str:
+        listing = await client.list(res, namespace=namespace)
+        present = {meta(o)["name"] for o in listing.items} & names
+        rv = listing.resource_version
+        while present:
+            async with client.watch(res, namespace=namespace, resource_version=rv,
+                                    timeout_seconds=60) as events:
+                async for type_, obj in events:
+                    if type_ == "DELETED":
+                        present.discard(meta(obj)["name"])
+                    elif meta(obj)["name"] in names:
+                        present.add(meta(obj)["name"])
+                    rv = events.resource_version or rv
+                    if not present:
+                        break
+        return rv
+    try:
+        return await asyncio.wait_for(run(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {res.plural} {sorted(names)} to go") from None
