@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from ..client.clock import Clock, RealClock
 from ..client.factory import InformerFactory
 from ..client.rest import ApiClient
+from .deployment import DeploymentController
 from .events import EventRecorder
 from .reconciler import Controller, ControllerContext
 from .replicaset import ReplicaSetController, ReplicationControllerController
@@ -34,6 +35,7 @@ ControllerFactory = Callable[[ControllerContext], Controller]
 CONTROLLERS: tuple[tuple[str, ControllerFactory], ...] = (
     ("replicaset", ReplicaSetController),
     ("replicationcontroller", ReplicationControllerController),
+    ("deployment", DeploymentController),
 )
 
 
