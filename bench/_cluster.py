@@ -1,0 +1,79 @@
+"""Shared by the benchmarks: start a real ``skiff up`` process and talk to it over HTTPS."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def skiff_up(*extra: str, nodes: int = 1) -> Iterator["Running"]:
+    data = Path(tempfile.mkdtemp(prefix="skiff-bench-"))
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skiff", "up", "--runtime", "fake", "--nodes", str(nodes),
+         "--port", "0", "--data-dir", str(data), "--log-level", "WARNING", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the KUBECONFIG line is printed once the API answers
+            if line.startswith("export KUBECONFIG="):
+                break
+        else:
+            raise RuntimeError("skiff up exited: " + (proc.stderr.read() if proc.stderr else ""))
+        yield Running(proc, data, started)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        subprocess.run(["rm", "-rf", str(data)], check=False)
+
+
+class Running:
+    def __init__(self, proc: subprocess.Popen[str], data: Path, started: float) -> None:
+        self.proc = proc
+        self.data = data
+        self.started = started
+        cfg = yaml.safe_load((data / "kubeconfig").read_text())
+        self.url = cfg["clusters"][0]["cluster"]["server"]
+        self.kubeconfig = data / "kubeconfig"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        pki = self.data / "pki"
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        ctx.load_cert_chain(pki / "admin.crt", pki / "admin.key")
+        return ctx
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, int(round(p / 100 * (len(ordered) - 1)))))
+    return ordered[k]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
