@@ -155,3 +155,36 @@ async def test_pod_binding(client: TestClient) -> None:
                                            'pod p is already assigned to node "n1"')
     scheduled = await (await client.get("/api/v1/pods?fieldSelector=spec.nodeName%3Dn1")).json()
     assert [i["metadata"]["name"] for i in scheduled["items"]] == ["p"]
+
+
+APPLY = {"Content-Type": "application/apply-patch+yaml"}
+
+
+async def test_managed_fields_and_server_side_apply(client: TestClient) -> None:
+    r = await client.post(f"{CMS}?fieldManager=creator", json=cm("a", k="v"))
+    entries = (await r.json())["metadata"]["managedFields"]
+    assert [(e["manager"], e["operation"]) for e in entries] == [("creator", "Update")]
+    assert entries[0]["fieldsV1"] == {"f:data": {".": {}, "f:k": {}}}
+    r = await client.post(CMS, json=cm("b"), headers={"User-Agent": "kubectl/v1.32.4 (linux/amd64)"})
+    assert (await r.json())["metadata"]["managedFields"][0]["manager"] == "kubectl"
+
+    applied = deployment("ssa", replicas=2)
+    r = await client.patch(f"{DEPLOYS}/ssa?fieldManager=kubectl&force=false", json=applied, headers=APPLY)
+    assert r.status == 201, await r.text()  # apply creates
+    first = await r.json()
+    assert [(e["manager"], e["operation"]) for e in first["metadata"]["managedFields"]] == [("kubectl", "Apply")]
+    assert first["spec"]["replicas"] == 2
+    r = await client.patch(f"{DEPLOYS}/ssa?fieldManager=kubectl", json=applied, headers=APPLY)
+    assert r.status == 200
+    assert (await r.json())["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]  # no-op
+    r = await client.patch(f"{DEPLOYS}/ssa/scale?fieldManager=scaler", json={"spec": {"replicas": 4}},
+                           headers=MERGE)
+    assert r.status == 200
+    r = await client.patch(f"{DEPLOYS}/ssa?fieldManager=kubectl", json=applied, headers=APPLY)
+    assert r.status == 409, await r.text()
+    conflict = await r.json()
+    assert conflict["reason"] == "Conflict" and "spec.replicas" in conflict["message"]
+    r = await client.patch(f"{DEPLOYS}/ssa?fieldManager=kubectl&force=true", json=applied, headers=APPLY)
+    assert r.status == 200 and (await r.json())["spec"]["replicas"] == 2
+    r = await client.patch(f"{DEPLOYS}/ssa", json=applied, headers=APPLY)
+    assert r.status == 400  # apply needs a field manager

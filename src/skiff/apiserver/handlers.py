@@ -173,7 +173,7 @@ class ResourceHandlers:
 
     async def create(self, request: web.Request, info: ResourceInfo, namespace: str,
                      view: StorageView | None = None) -> web.StreamResponse:
-        opts = parse_write_options(request.query)
+        opts = parse_write_options(request.query, request.headers.get("User-Agent", ""))
         obj = await self._body(request, info)
         warnings: list[str] = []
         if view is None:
@@ -186,7 +186,7 @@ class ResourceHandlers:
 
     async def update(self, request: web.Request, info: ResourceInfo, namespace: str,
                      name: str, view: StorageView | None = None) -> web.StreamResponse:
-        opts = parse_write_options(request.query)
+        opts = parse_write_options(request.query, request.headers.get("User-Agent", ""))
         obj = await self._body(request, info)
         warnings: list[str] = []
         if view is None:
@@ -199,10 +199,10 @@ class ResourceHandlers:
 
     async def patch(self, request: web.Request, info: ResourceInfo, namespace: str,
                     name: str, view: StorageView | None = None) -> web.StreamResponse:
-        opts = parse_write_options(request.query)
+        opts = parse_write_options(request.query, request.headers.get("User-Agent", ""))
         content_type = media_type(request)
         patch = decode_patch(await request.read(), content_type)
-        if content_type == APPLY_PATCH and not opts.field_manager:
+        if content_type == APPLY_PATCH and not request.query.get("fieldManager"):
             raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
                               "is required for apply patch")
         warnings: list[str] = []

@@ -49,7 +49,7 @@ class Patcher:
         return bool(info.schema_type) and schema is not None and schema.type(info.schema_type) is not None
 
     def apply_patch(self, info: ResourceInfo, current: Obj, content_type: str, patch: Any,
-                    opts: WriteOptions) -> Obj:
+                    opts: WriteOptions, subresource: str = "") -> Obj:
         """The object ``patch`` turns ``current`` into (``current`` may be modified)."""
         from ..api import patch as algorithms
 
@@ -69,10 +69,15 @@ class Patcher:
             apply = getattr(algorithms, "server_side_apply", None)
             if apply is None:
                 raise strategic_unsupported()
+            if subresource:  # an apply to /status owns status only
+                reset = tuple(k for k in patch if k not in ("status", "metadata", "apiVersion", "kind"))
+            else:
+                reset = ("status",) if info.has_status else ()
             result = apply(
-                current, patch, manager=opts.field_manager, force=opts.force,
+                current or None, patch, manager=opts.field_manager, force=opts.force,
                 schema=self.ctx.schema if self.supports_strategic(info) else None,
-                type_name=info.schema_type or None, now=format_time(self.ctx.clock()))
+                type_name=info.schema_type or None, now=format_time(self.ctx.clock()),
+                subresource=subresource, reset_fields=reset)
         else:  # negotiation already refused other types
             raise bad_request(f"unsupported patch type {content_type}")
         if not isinstance(result, dict):
@@ -94,7 +99,7 @@ class Patcher:
         def mutate(current: Obj, old: Obj) -> Obj:
             attempt_warnings.clear()
             base = view.present(current) if view else current
-            patched = self.apply_patch(info, base, content_type, patch, opts)
+            patched = self.apply_patch(info, base, content_type, patch, opts, subresource)
             if content_type != APPLY_PATCH or "apiVersion" in patch:
                 self.writer.check_type(info, patched)
             self.writer.check_unknown_fields(info, patched, opts, attempt_warnings, for_patch=True)
@@ -103,7 +108,8 @@ class Patcher:
         for _ in range(3):
             try:
                 result = await self.writer.read_modify_write(storage, namespace, name, mutate, opts,
-                                                             subresource=subresource)
+                                                             subresource=subresource,
+                                                             record=content_type != APPLY_PATCH)
             except StatusError as err:
                 if not (err.code == 404 and content_type == APPLY_PATCH and not subresource
                         and await self._missing(storage, namespace, name)):
@@ -131,11 +137,12 @@ class Patcher:
         ensure_metadata(obj)["name"] = name
         try:
             if view is None:
-                return await self.writer.create(info, namespace, obj, opts, warnings)
+                return await self.writer.create(info, namespace, obj, opts, warnings, record=False)
             self.writer.check_type(info, obj)
             self.writer.check_unknown_fields(info, obj, opts, warnings)
             created = await self.writer.create(view.storage, namespace, view.store(obj),
-                                               replace(opts, field_validation="Ignore"), warnings)
+                                               replace(opts, field_validation="Ignore"), warnings,
+                                               record=False)
             return view.present(created)
         except StatusError as err:
             if err.code == 409 and err.reason == "AlreadyExists":

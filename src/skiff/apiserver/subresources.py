@@ -117,7 +117,7 @@ class Subresources:
                      sub: str, view: StorageView | None) -> web.StreamResponse:
         from .handlers import object_response
 
-        opts = parse_write_options(request.query)
+        opts = parse_write_options(request.query, request.headers.get("User-Agent", ""))
         warnings: list[str] = []
         if request.method == "PUT":
             body = decode_body(await request.read(), media_type(request), expected_kind=info.kind,
@@ -142,7 +142,7 @@ class Subresources:
                      name: str) -> web.StreamResponse:
         assert info.scale is not None
         paths = info.scale
-        opts = parse_write_options(request.query)
+        opts = parse_write_options(request.query, request.headers.get("User-Agent", ""))
         content_type = media_type(request)
         raw = await request.read()
         if request.method == "PUT":
@@ -192,7 +192,7 @@ class Subresources:
         if not node:
             raise invalid("Binding", "", name, [Cause("FieldValueRequired", "Required value", "target.name")])
         annotations = (body.get("metadata") or {}).get("annotations") or {}
-        opts = parse_write_options(request.query)
+        opts = parse_write_options(request.query, request.headers.get("User-Agent", ""))
         now = format_time(self.ctx.clock())
 
         def mutate(current: Obj, old: Obj) -> Obj:
@@ -227,7 +227,7 @@ class Subresources:
         body = decode_body(await request.read(), media_type(request), expected_kind=info.kind,
                            protobuf_decoder=self.ctx.decode_protobuf)
         finalizers = (body.get("spec") or {}).get("finalizers") or []
-        opts = parse_write_options(request.query)
+        opts = parse_write_options(request.query, request.headers.get("User-Agent", ""))
 
         def mutate(current: Obj, old: Obj) -> Obj:
             spec = current.setdefault("spec", {})

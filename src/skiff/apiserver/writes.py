@@ -39,6 +39,7 @@ from ..api.errors import (
 )
 from ..api.resource import ResourceInfo
 from ..storage.interface import KeyNotFound, KeyValue, RevisionMismatch
+from ..api.patch import update_managed_fields
 from .context import ServerContext
 from .objects import decode, format_time, object_key
 
@@ -66,7 +67,12 @@ class WriteOptions:
     force: bool = False  # server-side apply: take over conflicting fields
 
 
-def parse_write_options(query: Mapping[str, str]) -> WriteOptions:
+def default_manager(user_agent: str) -> str:
+    """The field manager of a write that names none: the User-Agent's product (``kubectl``)."""
+    return user_agent.split("/", 1)[0].strip()[:128] or "unknown"
+
+
+def parse_write_options(query: Mapping[str, str], user_agent: str = "") -> WriteOptions:
     dry = query.get("dryRun", "")
     if dry and dry != "All":
         raise bad_request(f'dryRun: Unsupported value: "{dry}": supported values: "All"')
@@ -75,7 +81,8 @@ def parse_write_options(query: Mapping[str, str]) -> WriteOptions:
         raise bad_request(f'fieldValidation: Invalid value: "{validation}": '
                           'fieldValidation must be one of "Ignore", "Warn", or "Strict"')
     force = query.get("force", "") in ("true", "1")
-    return WriteOptions(dry_run=bool(dry), field_manager=query.get("fieldManager", ""),
+    manager = query.get("fieldManager", "") or default_manager(user_agent)
+    return WriteOptions(dry_run=bool(dry), field_manager=manager,
                         field_validation=validation, force=force)
 
 
@@ -155,6 +162,15 @@ class Writer:
                                 f"unable to create new content in namespace {namespace} "
                                 "because it is being terminated")
 
+    def record_fields(self, info: ResourceInfo, old: Obj | None, new: Obj, opts: WriteOptions,
+                      subresource: str = "") -> Obj:
+        """``new`` with ``metadata.managedFields`` updated for this write's field manager."""
+        if not opts.field_manager:
+            return new
+        return update_managed_fields(old, new, opts.field_manager, schema=self.ctx.schema,
+                                     type_name=info.schema_type or None,
+                                     now=format_time(self.ctx.clock()), subresource=subresource)
+
     def validate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
         causes = info.validate(obj, old)
         if causes:
@@ -163,7 +179,8 @@ class Writer:
     # -- create --------------------------------------------------------------------
 
     async def create(self, info: ResourceInfo, namespace: str, obj: Obj, opts: WriteOptions,
-                     warnings: list[str]) -> Obj:
+                     warnings: list[str], *, record: bool = True) -> Obj:
+        """Create ``obj``; ``record=False`` when managedFields are already set (server-side apply)."""
         self.check_type(info, obj)
         meta = ensure_metadata(obj)
         if info.namespaced:
@@ -196,6 +213,8 @@ class Writer:
             raise invalid(info.kind, info.group, "", [Cause(
                 "FieldValueRequired", "Required value: name or generateName is required", "metadata.name")])
         self.validate(info, obj, None)
+        if record:
+            obj = self.record_fields(info, None, obj, opts)
         hooks = self.ctx.hooks_for(info)
         reservation = hooks.admit(obj, None)
         if opts.dry_run:
@@ -234,7 +253,7 @@ class Writer:
     async def read_modify_write(self, info: ResourceInfo, namespace: str, name: str,
                                 mutate: Callable[[Obj, Obj], Awaitable[Obj] | Obj],
                                 opts: WriteOptions, *, subresource: str = "",
-                                precondition_rv: bool = True) -> Obj:
+                                precondition_rv: bool = True, record: bool = True) -> Obj:
         """Apply ``mutate(current_copy, current)`` and write, retrying on CAS conflicts.
 
         ``mutate`` returns the new object; when it carries a resourceVersion other
@@ -254,13 +273,14 @@ class Writer:
                 raise stale_conflict(info.plural, info.group, name)
             check_identity(info, namespace, name, meta)
             try:
-                return await self.finish_update(info, key, kv, old, new, opts, subresource=subresource)
+                return await self.finish_update(info, key, kv, old, new, opts, subresource=subresource,
+                                                record=record)
             except RevisionMismatch:
                 continue
         raise stale_conflict(info.plural, info.group, name)
 
     async def finish_update(self, info: ResourceInfo, key: str, kv: KeyValue, old: Obj, new: Obj,
-                            opts: WriteOptions, *, subresource: str = "") -> Obj:
+                            opts: WriteOptions, *, subresource: str = "", record: bool = True) -> Obj:
         """Merge system fields, validate, and CAS-write ``new`` over ``old`` (read at ``kv``)."""
         old_meta = old["metadata"]
         if subresource == "status":
@@ -297,6 +317,9 @@ class Writer:
         if "generation" in old_meta and spec_of(new) != spec_of(old):
             meta["generation"] = int(old_meta["generation"]) + 1
         meta["resourceVersion"] = old_meta["resourceVersion"]
+        if record and subresource not in UNVALIDATED_SUBRESOURCES:
+            new = self.record_fields(info, old, new, opts, subresource)
+            meta = new["metadata"]
         if new == old:
             return old  # a no-op write changes nothing, not even the resourceVersion
         if subresource not in UNVALIDATED_SUBRESOURCES:
