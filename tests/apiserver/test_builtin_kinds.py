@@ -114,3 +114,50 @@ async def test_bindings_collection(make_client: Any) -> None:
     assert r.status == 201, await r.text()
     got = await (await client.get("/api/v1/namespaces/default/pods/p")).json()
     assert got["spec"]["nodeName"] == "n1"
+
+
+async def test_access_reviews_are_answered_not_stored(make_client: Any) -> None:
+    client = await builtin(make_client)
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"verb": "create", "resource": "pods", "namespace": "default"}}}
+    r = await client.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", json=review)
+    assert r.status == 201, await r.text()
+    assert (await r.json())["status"]["allowed"] is True
+    body = encode_object(review, builtin_schema())  # kubectl auth can-i sends protobuf
+    r = await client.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", data=body,
+                          headers={"Content-Type": PROTOBUF})
+    assert r.status == 201, await r.text()
+
+
+async def test_eviction_respects_disruption_budgets(make_client: Any) -> None:
+    client = await builtin(make_client)
+    pods = "/api/v1/namespaces/default/pods"
+    for name in ("a", "b"):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "db"}},
+               "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]}}
+        assert (await client.post(pods, json=pod)).status == 201
+        r = await client.patch(f"{pods}/{name}/status", json={"status": {"phase": "Running"}},
+                               headers={"Content-Type": "application/merge-patch+json"})
+        assert r.status == 200, await r.text()
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "db"},
+           "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}}
+    pdbs = "/apis/policy/v1/namespaces/default/poddisruptionbudgets"
+    assert (await client.post(pdbs, json=pdb)).status == 201
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "a"},
+                "deleteOptions": {"gracePeriodSeconds": 0}}
+    r = await client.post(f"{pods}/a/eviction", json=eviction)
+    assert r.status == 429  # the budget's controller has not computed it yet
+    r = await client.patch(f"{pdbs}/db/status", json={"status": {
+        "observedGeneration": 1, "disruptionsAllowed": 1, "currentHealthy": 2, "desiredHealthy": 1,
+        "expectedPods": 2}}, headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status == 200, await r.text()
+    r = await client.post(f"{pods}/a/eviction", json=eviction)
+    assert r.status == 201, await r.text()
+    assert (await client.get(f"{pods}/a")).status == 404
+    status = (await (await client.get(f"{pdbs}/db")).json())["status"]
+    assert status["disruptionsAllowed"] == 0 and "a" in status["disruptedPods"]
+    r = await client.post(f"{pods}/b/eviction", json=dict(eviction, metadata={"name": "b"}))
+    assert r.status == 429
+    body = await r.json()
+    assert body["message"] == "Cannot evict pod as it would violate the pod's disruption budget."
+    assert body["details"]["causes"][0]["message"] == "The disruption budget db needs 1 healthy pods and has 2 currently"

@@ -12,7 +12,8 @@ Clean-up stops the watch cache (the backend belongs to the caller).
 
 Other components can serve extra subresources (``pods/log``, ``pods/exec`` ...)
 by adding ``(group, plural, subresource) -> handler`` entries to
-``app[SUBRESOURCE_HANDLERS]`` before the app starts.
+``app[SUBRESOURCE_HANDLERS]`` before the app starts, and answer create-only
+review resources by replacing entries of ``app[CONTEXT].reviews``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .handlers import NO_RESOURCE, ResourceHandlers, SubresourceHandler
 from .lifecycle import NamespaceLifecycle, PodLifecycle
 from .negotiation import JSON, parse_accept, status_response
 from .paths import ApiPath, PathCache, ResourcePath
+from .reviews import default_reviews
 from .watchcache import WatchCache
 
 log = logging.getLogger(__name__)
@@ -136,6 +138,7 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
     ctx.hooks[("", "services")] = allocators
     ctx.hooks[("", "pods")] = PodLifecycle()
     ctx.hooks[("", "namespaces")] = NamespaceLifecycle()
+    ctx.reviews.update(default_reviews())
     ctx.watch_cache = WatchCache(backend, window=watch_window)
 
     app = web.Application(client_max_size=MAX_BODY)

@@ -32,6 +32,8 @@ class ServerContext:
     hooks: dict[tuple[str, str], KindHooks] = field(default_factory=dict)
     bookmark_interval: float = 60.0  # seconds between watch BOOKMARK events
     watch_cache: "WatchCache | None" = None
+    #: create-only resources answered without storing: (group, plural) -> handler (reviews.py)
+    reviews: dict[tuple[str, str], Callable[[Obj], Obj]] = field(default_factory=dict)
     store: ObjectStore = field(init=False)
 
     def __post_init__(self) -> None:

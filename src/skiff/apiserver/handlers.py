@@ -25,11 +25,12 @@ from typing import Any, Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from ..api.errors import StatusError, bad_request, method_not_allowed, not_found
+from ..api.errors import StatusError, bad_request, invalid, method_not_allowed, not_found
 from ..api.resource import ResourceInfo
 from .context import ServerContext
 from .conversion import StorageView, storage_views
 from .deletion import Deleter
+from .eviction import Evictor
 from .lists import ListPage, list_objects, parse_list_query
 from .negotiation import (
     APPLY_PATCH,
@@ -46,7 +47,7 @@ from .paths import ResourcePath
 from .subresources import Subresources
 from .tables import include_object_mode, partial_metadata, partial_metadata_list, table
 from .watch import serve_watch
-from .writes import WriteOptions, Writer, parse_write_options
+from .writes import WriteOptions, Writer, ensure_metadata, parse_write_options
 
 Obj = dict[str, Any]
 #: A handler for a subresource other components serve (pods/log, pods/exec ...).
@@ -63,6 +64,7 @@ class ResourceHandlers:
         self.patcher = Patcher(ctx, self.writer)
         self.deleter = Deleter(ctx, self.writer)
         self.subresources = Subresources(ctx, self.writer, self.patcher)
+        self.evictor = Evictor(ctx, self.writer, self.deleter)
         self.extra = extra_subresources
         self.views = storage_views(ctx.registry)
 
@@ -81,6 +83,10 @@ class ResourceHandlers:
             extra = self.extra.get((info.group, info.plural, target.subresource))
             if extra is not None:
                 return await extra(request, info, target)
+            if target.subresource == "eviction" and (info.group, info.plural) == ("", "pods"):
+                if method != "POST":
+                    raise method_not_allowed()
+                return await self.evictor.evict_request(request, info, ns, name)
             return await self.subresources.handle(request, info, target, view)
         if info.namespaced and not ns and (name or method == "POST"):
             raise NO_RESOURCE
@@ -98,6 +104,9 @@ class ResourceHandlers:
                 self._allow(info, "create")
                 if (info.group, info.plural) == ("", "bindings"):
                     return await self.subresources.bind_request(request, ns, "")
+                review = self.ctx.reviews.get((info.group, info.plural))
+                if review is not None:
+                    return await self.review(request, info, ns, review)
                 return await self.create(request, info, ns, view)
             if method == "DELETE":
                 self._allow(info, "deletecollection")
@@ -183,6 +192,23 @@ class ResourceHandlers:
             created = view.present(await self.writer.create(view.storage, namespace, stored,
                                                             store_opts, warnings))
         return object_response(created, 201, warnings)
+
+    async def review(self, request: web.Request, info: ResourceInfo, namespace: str,
+                     answer: Callable[[Obj], Obj]) -> web.StreamResponse:
+        """A create-only resource (an access review): validated and answered, never stored."""
+        obj = await self._body(request, info)
+        self.writer.check_type(info, obj)
+        meta = ensure_metadata(obj)
+        if info.namespaced:
+            if meta.get("namespace") and meta["namespace"] != namespace:
+                raise bad_request("the namespace of the provided object does not match the namespace "
+                                  "sent on the request")
+            meta["namespace"] = namespace
+        info.default(obj)
+        causes = info.validate(obj, None)
+        if causes:
+            raise invalid(info.kind, info.group, meta.get("name", ""), causes)
+        return object_response(answer(obj), 201)
 
     async def update(self, request: web.Request, info: ResourceInfo, namespace: str,
                      name: str, view: StorageView | None = None) -> web.StreamResponse:
