@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from functools import partial
 from typing import Any, Callable
 
 from ..api.errors import Cause, invalid
@@ -243,7 +244,7 @@ class ServiceAllocators(KindHooks):
                         raise invalid("Service", "", name, [Cause(
                             "FieldValueInvalid", f"Invalid value: {np}: provided port is already allocated",
                             f"spec.ports[{i}].nodePort")]) from None
-                    taken.append(lambda v=np: self.ports.release(v))
+                    taken.append(partial(self.ports.release, np))
                     continue
                 reuse = old_ports.get((port.get("port"), port.get("protocol") or "TCP"))
                 if reuse is not None and reuse not in kept:
@@ -257,12 +258,12 @@ class ServiceAllocators(KindHooks):
                         "FieldValueInvalid", "Invalid value: 0: range is full",
                         f"spec.ports[{i}].nodePort")]) from None
                 port["nodePort"] = value
-                taken.append(lambda v=value: self.ports.release(v))
+                taken.append(partial(self.ports.release, value))
         elif old_ports:
             for port in ports:
                 port.pop("nodePort", None)
         for value in set(old_ports.values()) - kept:
-            freed.append(lambda v=value: self.ports.release(v))
+            freed.append(partial(self.ports.release, value))
 
     def removed(self, obj: Obj) -> None:
         spec = obj.get("spec") or {}

@@ -126,8 +126,9 @@ class Discovery:
         }
         self.aggregated: dict[tuple[str, str], bytes] = {}
         for disc_version in ("v2", "v2beta1"):
-            for prefix, wanted in (("api", lambda g: g == ""), ("apis", lambda g: g != "")):
-                items = [self._group_discovery(registry, g, vs) for g, vs in groups.items() if wanted(g)]
+            for prefix in ("api", "apis"):
+                items = [self._group_discovery(registry, g, vs) for g, vs in groups.items()
+                         if (g == "") == (prefix == "api")]
                 self.aggregated[(disc_version, prefix)] = orjson.dumps({
                     "kind": "APIGroupDiscoveryList", "apiVersion": f"{DISCOVERY_GROUP}/{disc_version}",
                     "metadata": {}, "items": items})

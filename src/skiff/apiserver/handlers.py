@@ -99,7 +99,7 @@ class ResourceHandlers:
                                              storage=view.storage if view else None,
                                              transform=view.present if view else None)
                 self._allow(info, "list")
-                return await self.list(request, info, ns, view)
+                return await self.list_request(request, info, ns, view)
             if method == "POST":
                 self._allow(info, "create")
                 if (info.group, info.plural) == ("", "bindings"):
@@ -156,7 +156,7 @@ class ResourceHandlers:
             return json_response(obj)
         return json_response(with_resource_version(kv.value, kv.mod_revision))
 
-    async def list(self, request: web.Request, info: ResourceInfo, namespace: str,
+    async def list_request(self, request: web.Request, info: ResourceInfo, namespace: str,
                    view: StorageView | None = None) -> web.StreamResponse:
         q = parse_list_query(info, request.query)
         if view is None:

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 import orjson
-import yaml
+import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 
 from ..api.errors import StatusError, bad_request, unsupported_media_type

@@ -60,9 +60,10 @@ class Patcher:
         elif content_type == MERGE_PATCH:
             result = algorithms.json_merge_patch(current, patch)
         elif content_type == STRATEGIC_PATCH:
-            if not self.supports_strategic(info):
+            schema = self.ctx.schema
+            if schema is None or not self.supports_strategic(info):
                 raise strategic_unsupported()
-            result = algorithms.strategic_merge_patch(current, patch, self.ctx.schema, info.schema_type)
+            result = algorithms.strategic_merge_patch(current, patch, schema, info.schema_type)
         elif content_type == APPLY_PATCH:
             if not isinstance(patch, dict):
                 raise bad_request("error decoding YAML: the applied configuration must be an object")
@@ -129,8 +130,9 @@ class Patcher:
                             opts: WriteOptions, warnings: list[str],
                             view: StorageView | None) -> Obj | None:
         """Server-side apply of a missing object: apply onto nothing, then create (None if it appeared)."""
-        meta = patch.get("metadata") if isinstance(patch.get("metadata"), dict) else {}
-        if (meta or {}).get("name", name) != name:
+        raw_meta = patch.get("metadata")
+        meta: Obj = raw_meta if isinstance(raw_meta, dict) else {}
+        if meta.get("name", name) != name:
             raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name "
                               f"on the URL ({name})")
         obj = self.apply_patch(info, {}, APPLY_PATCH, patch, opts)

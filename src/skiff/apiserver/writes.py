@@ -266,7 +266,7 @@ class Writer:
                 raise not_found(info.plural, info.group, name)
             old = decode(kv)
             result = mutate(decode(kv), old)
-            new: Obj = await result if isinstance(result, Awaitable) else result  # type: ignore[misc]
+            new: Obj = await result if isinstance(result, Awaitable) else result
             meta = ensure_metadata(new)
             wanted = meta.get("resourceVersion")
             if precondition_rv and wanted and wanted != old["metadata"]["resourceVersion"]:
