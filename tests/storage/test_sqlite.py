@@ -97,3 +97,30 @@ async def test_wal_is_checkpointed_into_the_database_file_while_open(tmp_path: P
     finally:
         await store.close()
     assert not (tmp_path / "s.db-wal").exists() or (tmp_path / "s.db-wal").stat().st_size == 0
+
+
+def test_write_right_after_a_checkpoint_finishes_does_not_spin(tmp_path: Path) -> None:
+    """A checkpoint future can be done while its done-callback (which clears it) has not
+    run yet; a write arriving in that window must go ahead instead of spinning forever
+    without yielding.  Run in a thread so a regression fails the test instead of hanging it."""
+    import threading
+
+    outcome: list[object] = []
+
+    async def scenario() -> None:
+        store = SqliteBackend(str(tmp_path / "s.db"), compact_interval=0)
+        await store.start()
+        try:
+            finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            finished.set_result(None)
+            store._checkpoint = finished  # done, callback not yet run
+            outcome.append(await store.create(PODS + "ns/after-checkpoint", b"x"))
+        finally:
+            store._checkpoint = None
+            await store.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(scenario()), daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "create() spun on a finished checkpoint"
+    assert outcome and outcome[0].key == PODS + "ns/after-checkpoint"  # type: ignore[attr-defined]

@@ -183,8 +183,10 @@ class SqliteBackend:
             return
         await self.compactor.stop()
         self._hub.close_all()
-        while self._checkpoint is not None:
-            await asyncio.shield(self._checkpoint)
+        # A finished checkpoint may still be set until its done-callback runs on a
+        # later loop iteration; awaiting a done future does not yield, so test done().
+        while (checkpoint := self._checkpoint) is not None and not checkpoint.done():
+            await asyncio.shield(checkpoint)
         db, self._db = self._db, None  # from here on every call raises "not open"
         loop = asyncio.get_running_loop()
         assert self._executor is not None
@@ -395,8 +397,10 @@ class SqliteBackend:
 
     async def _writable(self) -> sqlite3.Connection:
         """The connection, once no checkpoint is running (writes pause for it)."""
-        while self._checkpoint is not None:
-            await asyncio.shield(self._checkpoint)
+        # A finished checkpoint may still be set until its done-callback runs on a
+        # later loop iteration; awaiting a done future does not yield, so test done().
+        while (checkpoint := self._checkpoint) is not None and not checkpoint.done():
+            await asyncio.shield(checkpoint)
         return self._conn()
 
     # ------------------------------------------------------------ checkpoints
