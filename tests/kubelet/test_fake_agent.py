@@ -181,3 +181,31 @@ async def test_deleted_node_registers_again(client: ApiClient) -> None:
         await f.agents[0].post_status()
         node = await client.get(NODES, "skiff-node-0")
         assert {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"] == "True"
+
+
+async def test_per_node_labels_taints_and_capacity(client: ApiClient) -> None:
+    taint = {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}
+    async with Fleet(client, 2, name_prefix="edge", capacity={"cpu": "16", "memory": "64Gi", "pods": "250"},
+                     labels_per_node=lambda i: {"topology.kubernetes.io/zone": f"zone-{i}"},
+                     taints_per_node=[[taint], []]):
+        first, second = (await client.get(NODES, "edge-0")), (await client.get(NODES, "edge-1"))
+        assert first["metadata"]["labels"]["topology.kubernetes.io/zone"] == "zone-0"
+        assert second["metadata"]["labels"]["topology.kubernetes.io/zone"] == "zone-1"
+        assert first["spec"]["taints"] == [taint] and not second["spec"].get("taints")
+        assert first["status"]["allocatable"] == {"cpu": "16", "memory": "64Gi", "pods": "250"}
+
+
+async def test_restarted_agent_keeps_running_pods_and_their_ips(client: ApiClient) -> None:
+    async with Fleet(client, 1):
+        start = (await client.list(PODS, namespace="default")).resource_version
+        await client.create(PODS, pod("old", "skiff-node-0"), namespace="default")
+        old = await wait_for(client, PODS, "old", "default", phase_is("Running"), start)
+    async with Fleet(client, 1) as again:  # a new process: nothing remembered but the API
+        await client.create(PODS, pod("new", "skiff-node-0"), namespace="default")
+        new = await wait_for(client, PODS, "new", "default", phase_is("Running"),
+                             old["metadata"]["resourceVersion"])
+        assert new["status"]["podIP"] != old["status"]["podIP"]
+        still = await client.get(PODS, "old", namespace="default")
+        assert still["status"]["podIP"] == old["status"]["podIP"]
+        assert still["metadata"]["resourceVersion"] == old["metadata"]["resourceVersion"]  # untouched
+        assert again.agents[0].pod_count == 2

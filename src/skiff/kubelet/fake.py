@@ -27,7 +27,9 @@ Nodes are named ``skiff-node-0``, ``skiff-node-1``, ... by :func:`run_fake_nodes
 first 256) and a loopback InternalIP (127.128.0.1 + i).
 
 The agent keeps its own record of the pods it started (as a kubelet keeps pod
-workers), so a stale cache never makes it start a pod twice.
+workers), so a stale cache never makes it start a pod twice.  After a restart
+it rebuilds that record from the API: pods already Running on its node keep
+their IPs (claimed in event order, before any new pod is given an address).
 """
 
 from __future__ import annotations
@@ -190,6 +192,13 @@ class FakeNodeAgent:
             await self._complete(pod, record, behaviour)
         return None
 
+    def observe(self, pod: Obj) -> None:
+        """See a pod bound here (in event order): claim the IP of one started before."""
+        status = pod.get("status") or {}
+        uid = str((pod.get("metadata") or {}).get("uid", ""))
+        if uid not in self._pods and status.get("phase") == "Running":
+            self._adopt(pod, uid)
+
     def forget_pod(self, uid: str) -> None:
         """The pod is gone (or finished): free its IP and forget it."""
         if self._pods.pop(uid, None) is not None:
@@ -336,7 +345,10 @@ class FakeNodeFleet:
 
     def _on_pod(self, pod: Obj) -> None:
         key = object_key(pod)
-        if (pod.get("spec") or {}).get("nodeName") in self.agents or key in self._owner:
+        agent = self.agents.get((pod.get("spec") or {}).get("nodeName", ""))
+        if agent is not None:
+            agent.observe(pod)
+        if agent is not None or key in self._owner:
             self.queue.add(key)
 
     async def _worker(self) -> None:
