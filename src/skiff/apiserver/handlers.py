@@ -40,6 +40,7 @@ from .negotiation import (
     json_response,
     media_type,
     parse_accept,
+    query_flag,
 )
 from .objects import decode, object_key, with_resource_version
 from .patching import Patcher
@@ -90,7 +91,7 @@ class ResourceHandlers:
             return await self.subresources.handle(request, info, target, view)
         if info.namespaced and not ns and (name or method == "POST"):
             raise NO_RESOURCE
-        watching = target.watch or request.query.get("watch", "") in ("true", "1")
+        watching = target.watch or query_flag(request.query, "watch")
         if not name:
             if method == "GET":
                 if watching:

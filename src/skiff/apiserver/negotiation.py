@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import orjson
 import yaml  # type: ignore[import-untyped]
@@ -77,6 +77,11 @@ def _parse_accept(header: str) -> Accept:
         elif kind == "APIGroupDiscoveryList" and not discovery and params.get("v") in ("v2", "v2beta1"):
             discovery = params["v"]
     return Accept(table=table, partial_metadata=partial, discovery=discovery)
+
+
+def query_flag(query: Mapping[str, str], name: str) -> bool:
+    """A boolean query parameter as Go's strconv.ParseBool reads it (the Python client sends "True")."""
+    return query.get(name, "") in ("true", "1", "True", "TRUE", "t", "T")
 
 
 def media_type(request: web.Request) -> str:

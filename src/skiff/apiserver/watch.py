@@ -37,7 +37,7 @@ from ..api.selectors import FieldSelector, FieldTerm
 from ..storage.interface import Compacted, WatchOverflow
 from .context import ServerContext
 from .lists import ObjectFilter, parse_filter, parse_revision
-from .negotiation import parse_accept
+from .negotiation import parse_accept, query_flag
 from .objects import collection_prefix, decode
 from .tables import include_object_mode, table
 from .watchcache import CacheEvent, Subscription, direct_subscription
@@ -50,10 +50,6 @@ Transform = Callable[[Obj], Obj]
 DEFAULT_TIMEOUT = 1800.0  # kube-apiserver's minRequestTimeout
 IDLE_CHECK = 5.0  # seconds between checks that the client is still there
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
-
-
-def _flag(query: Any, name: str) -> bool:
-    return query.get(name, "") in ("true", "1", "True")
 
 
 def _timeout(query: Any) -> float:
@@ -201,8 +197,8 @@ async def serve_watch(ctx: ServerContext, request: web.Request, info: ResourceIn
         flt = _with_name(flt, name)
     rv = query.get("resourceVersion", "")
     start = parse_revision(rv) if rv else 0
-    bookmarks = _flag(query, "allowWatchBookmarks")
-    send_initial = _flag(query, "sendInitialEvents")
+    bookmarks = query_flag(query, "allowWatchBookmarks")
+    send_initial = query_flag(query, "sendInitialEvents")
     timeout = _timeout(query)
     accept = parse_accept(request.headers.get("Accept", ""))
     encoder = EventEncoder(info, flt, include_object_mode(query) if accept.table else None, transform)

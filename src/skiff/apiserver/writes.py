@@ -41,6 +41,7 @@ from ..api.resource import ResourceInfo
 from ..storage.interface import KeyNotFound, KeyValue, RevisionMismatch
 from ..api.patch import update_managed_fields
 from .context import ServerContext
+from .negotiation import query_flag
 from .objects import decode, format_time, object_key
 
 Obj = dict[str, Any]
@@ -80,7 +81,7 @@ def parse_write_options(query: Mapping[str, str], user_agent: str = "") -> Write
     if validation not in FIELD_VALIDATIONS:
         raise bad_request(f'fieldValidation: Invalid value: "{validation}": '
                           'fieldValidation must be one of "Ignore", "Warn", or "Strict"')
-    force = query.get("force", "") in ("true", "1")
+    force = query_flag(query, "force")
     manager = query.get("fieldManager", "") or default_manager(user_agent)
     return WriteOptions(dry_run=bool(dry), field_manager=manager,
                         field_validation=validation, force=force)
