@@ -105,3 +105,14 @@ async def test_continue_with_resource_version_is_rejected(client: TestClient) ->
     r = await client.get(f"{CMS}?limit=1&continue={token}&resourceVersion=5")
     assert r.status == 400
     assert (await r.json())["message"] == "specifying resource version is not allowed when using continue"
+
+
+async def test_large_lists_are_gzipped_when_accepted(client: TestClient) -> None:
+    big = "x" * 4000
+    for i in range(40):
+        await client.post(CMS, json=cm(f"big{i}", blob=big))
+    r = await client.get(CMS, headers={"Accept-Encoding": "gzip"})
+    assert r.headers.get("Content-Encoding") == "gzip"
+    assert len((await r.json())["items"]) == 40  # the client inflates it
+    r = await client.get(CMS, headers={"Accept-Encoding": "identity"}, auto_decompress=False)
+    assert "Content-Encoding" not in r.headers

@@ -36,7 +36,7 @@ from .discovery import Discovery, aggregated_content_type
 from .documents import Documents
 from .handlers import NO_RESOURCE, ResourceHandlers, SubresourceHandler
 from .lifecycle import NamespaceLifecycle, PodLifecycle
-from .negotiation import JSON, parse_accept, status_response
+from .negotiation import JSON, compressed, parse_accept, status_response
 from .paths import ApiPath, PathCache, ResourcePath
 from .reviews import default_reviews
 from .watchcache import WatchCache
@@ -99,7 +99,7 @@ class Dispatcher:
         if kind == "health":
             return self.documents.health_response()
         if kind == "openapi":
-            return self.documents.openapi_response(target.rest)
+            return compressed(request, self.documents.openapi_response(target.rest))
         raise NO_RESOURCE
 
 

@@ -35,6 +35,7 @@ from .lists import ListPage, list_objects, parse_list_query
 from .negotiation import (
     APPLY_PATCH,
     Accept,
+    compressed,
     decode_body,
     decode_patch,
     json_response,
@@ -165,7 +166,7 @@ class ResourceHandlers:
         else:
             page = await list_objects(self.ctx.backend, view.storage, namespace, q, view.present)
         accept = parse_accept(request.headers.get("Accept", ""))
-        return json_response(render_list(info, page, accept, request.query))
+        return compressed(request, json_response(render_list(info, page, accept, request.query)))
 
     # -- writes ----------------------------------------------------------------------
 

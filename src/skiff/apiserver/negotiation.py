@@ -151,6 +151,18 @@ def decode_patch(body: bytes, content_type: str) -> Any:
         raise bad_request(f"error decoding patch: {exc}") from None
 
 
+GZIP_THRESHOLD = 128 * 1024  # kube-apiserver compresses responses larger than this
+
+
+def compressed(request: web.Request, resp: web.Response) -> web.Response:
+    """Gzip a large response when the client accepts it (kubectl does, for big lists)."""
+    body = resp.body
+    if isinstance(body, bytes) and len(body) > GZIP_THRESHOLD \
+            and "gzip" in request.headers.get("Accept-Encoding", ""):
+        resp.enable_compression(web.ContentCoding.gzip)
+    return resp
+
+
 def json_response(body: Any, status: int = 200, *, headers: dict[str, str] | None = None) -> web.Response:
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     return web.Response(body=data, status=status, content_type=JSON, headers=headers)
