@@ -1,0 +1,1 @@
+"""The node's images: references, a content-addressed store, archive import, registry pull."""

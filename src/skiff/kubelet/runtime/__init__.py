@@ -1,0 +1,1 @@
+"""Container runtimes behind one interface (see interface.py): runc, and later process and fake."""

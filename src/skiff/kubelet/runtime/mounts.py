@@ -1,0 +1,113 @@
+"""mount(2) and umount2(2) for the runtime: overlay root filesystems, bind mounts, tmpfs.
+
+A container's root filesystem is an overlay of the image's unpacked layers (shared,
+read-only) under a per-container writable directory, so starting a container copies
+nothing::
+
+    rootfs/  (overlay, mounted at create, unmounted at remove)
+      upperdir = containers/<id>/upper     the container's writes
+      workdir  = containers/<id>/work      overlayfs scratch space
+      lowerdir = layerN:...:layer1         top-most first, as overlayfs wants
+
+Calls go straight to libc through ctypes: no mount(8) process per container.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from functools import cache
+from pathlib import Path
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 0x2
+# overlayfs refuses option strings longer than a page
+MAX_OVERLAY_OPTIONS = 4000
+
+
+class MountError(OSError):
+    """A mount or unmount failed."""
+
+
+@cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def mount(source: str, target: Path | str, fstype: str, flags: int = 0, data: str = "") -> None:
+    result = _libc().mount(source.encode(), os.fsencode(target), fstype.encode(),
+                           ctypes.c_ulong(flags), data.encode() if data else None)
+    if result != 0:
+        err = ctypes.get_errno()
+        raise MountError(err, f"mount {fstype} {source} on {target} ({data}): {os.strerror(err)}")
+
+
+def unmount(target: Path | str, *, detach: bool = False, missing_ok: bool = True) -> None:
+    result = _libc().umount2(os.fsencode(target), MNT_DETACH if detach else 0)
+    if result != 0:
+        err = ctypes.get_errno()
+        if missing_ok and err in (errno.EINVAL, errno.ENOENT):
+            return  # not a mount point (any more)
+        raise MountError(err, f"umount {target}: {os.strerror(err)}")
+
+
+def mount_overlay(target: Path, lowers_top_first: list[Path], upper: Path | None = None,
+                  work: Path | None = None, *, read_only: bool = False) -> None:
+    for path in [*lowers_top_first, upper, work, target]:
+        if path is not None and any(c in str(path) for c in ",:"):
+            raise MountError(errno.EINVAL, f"overlayfs cannot take the path {path!r}")
+    options = "lowerdir=" + ":".join(str(p) for p in lowers_top_first)
+    if upper is not None and work is not None:
+        options += f",upperdir={upper},workdir={work}"
+    if len(options) > MAX_OVERLAY_OPTIONS:
+        raise MountError(errno.E2BIG, f"too many layers for one overlay mount ({len(lowers_top_first)})")
+    mount("overlay", target, "overlay", MS_RDONLY if read_only else 0, options)
+
+
+def bind_mount(source: Path | str, target: Path | str, *, read_only: bool = False) -> None:
+    mount(str(source), target, "none", MS_BIND)
+    if read_only:
+        mount("none", target, "none", MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def mount_tmpfs(target: Path, *, size: str = "64m", mode: str = "1777") -> None:
+    mount("shm", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"mode={mode},size={size}")
+
+
+def mount_points_under(prefix: Path | str) -> list[str]:
+    """Mount points at or below ``prefix`` (deepest first, ready for unmounting)."""
+    prefix = os.path.realpath(prefix)
+    found = []
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            point = _unescape(line.split()[4])
+            if point == prefix or point.startswith(prefix.rstrip("/") + "/"):
+                found.append(point)
+    return sorted(found, key=lambda p: p.count("/"), reverse=True)
+
+
+def is_mount_point(path: Path | str) -> bool:
+    return os.path.realpath(path) in mount_points_under(path)
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)

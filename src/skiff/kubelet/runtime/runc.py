@@ -1,0 +1,508 @@
+"""The runc runtime: real Linux containers from OCI bundles.
+
+State lives under one directory (``root``), so a restarted kubelet finds everything
+again (:meth:`RuncRuntime.list`, :meth:`RuncRuntime.list_sandboxes`)::
+
+    root/runc/                    runc --root: runc's own state, separate from any other
+    root/sandboxes/<id>/          see .sandbox
+    root/containers/<id>/
+      container.json              what the kubelet asked for (name, image, sandbox, …)
+      config.json  rootfs/        the OCI bundle; rootfs is an overlay mount
+      upper/  work/               the container's writable layer
+      started.json  exit.json     written by the shim: pid, times, exit code, OOM
+      container.log               the CRI log, unless the spec names another path
+
+A container's life in runc terms::
+
+    create()  overlay mount + config.json             -> CREATED (no process yet)
+    start()   shim -> runc run --detach               -> RUNNING
+              the process exits / stop() / kill()    -> EXITED   (shim writes exit.json)
+    remove()  runc delete --force, unmount, rm -r
+
+Waiting for exits uses a pidfd on the container's shim (no polling); statuses are
+read from the files above, so they survive the runtime object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import cgroups
+from .bundle import build_config
+from .interface import (ContainerSpec, ContainerState, ContainerStatus, ExecResult,
+                        InvalidState, NotFound, RuntimeFailure, SandboxSpec, SandboxStatus,
+                        Session, StartFailed)
+from .logs import parse_time
+from .mounts import mount_overlay, mount_points_under, unmount
+from .sandbox import Sandboxes
+from .sessions import AttachSession, PipeSession, PtySession
+from .users import resolve_in_root, resolve_user
+
+SHIM = Path(__file__).with_name("shim.py")
+LOST_EXIT_CODE = 255
+
+
+class RuncRuntime:
+    name = "runc"
+
+    def __init__(self, root: Path, *, runc: str = "runc", cgroup_parent: str = "skiff",
+                 log_max_size: int = 10 << 20, log_max_files: int = 5) -> None:
+        self.root = Path(root).resolve()
+        self.runc = shutil.which(runc) or runc
+        self.cgroup_parent = cgroup_parent
+        self.log_max_size = log_max_size
+        self.log_max_files = log_max_files
+        self.runc_root = self.root / "runc"
+        self.containers = self.root / "containers"
+        self.sandboxes = Sandboxes(self.root / "sandboxes", cgroup_parent)
+        for directory in (self.runc_root, self.containers):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._exits: dict[str, asyncio.Future[None]] = {}
+        self._pidfds: dict[str, int] = {}
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    async def _runc(self, *args: str, check: bool = True) -> tuple[int, bytes, bytes]:
+        process = await asyncio.create_subprocess_exec(
+            self.runc, "--root", str(self.runc_root), *args,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, err = await process.communicate()
+        code = process.returncode or 0
+        if check and code != 0:
+            raise RuntimeFailure(f"runc {args[0]}: {err.decode(errors='replace').strip()}")
+        return code, out, err
+
+    async def version(self) -> str:
+        _, out, _ = await self._runc("--version")
+        return out.decode().splitlines()[0]
+
+    def _dir(self, container_id: str) -> Path:
+        if not container_id or not all(c in "0123456789abcdef" for c in container_id):
+            raise NotFound(f"container {container_id!r} not found")
+        return self.containers / container_id
+
+    def _record(self, container_id: str) -> dict[str, Any]:
+        try:
+            record: dict[str, Any] = json.loads((self._dir(container_id) / "container.json").read_text())
+        except FileNotFoundError:
+            raise NotFound(f"container {container_id!r} not found") from None
+        return record
+
+    # -- sandboxes -----------------------------------------------------------------------
+
+    async def run_sandbox(self, spec: SandboxSpec) -> str:
+        sandbox_id = secrets.token_hex(32)
+        await self.sandboxes.create(sandbox_id, spec)
+        return sandbox_id
+
+    async def stop_sandbox(self, sandbox_id: str, timeout: float = 10.0) -> None:
+        self.sandboxes.load(sandbox_id)
+        containers = await self.list(sandbox_id)
+        await asyncio.gather(*(self.stop(c.id, timeout) for c in containers
+                               if c.state == ContainerState.RUNNING))
+        await asyncio.to_thread(self.sandboxes.mark_not_ready, sandbox_id)
+
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        if not self.sandboxes.directory(sandbox_id).exists():
+            return
+        for container in await self.list(sandbox_id):
+            await self.remove(container.id)
+        await self.sandboxes.destroy(sandbox_id)
+
+    async def sandbox_status(self, sandbox_id: str) -> SandboxStatus:
+        return self.sandboxes.status(sandbox_id)
+
+    async def list_sandboxes(self) -> list[SandboxStatus]:
+        return [self.sandboxes.status(i) for i in self.sandboxes.ids()]
+
+    # -- containers ----------------------------------------------------------------------
+
+    async def create(self, spec: ContainerSpec) -> str:
+        sandbox = self.sandboxes.view(spec.sandbox_id)
+        pod_uid = self.sandboxes.pod_uid(spec.sandbox_id)
+        container_id = secrets.token_hex(32)
+        cgroup = cgroups.container_path(self.cgroup_parent, pod_uid, container_id)
+        directory = self.containers / container_id
+        log_path = spec.log_path or directory / "container.log"
+
+        def prepare() -> None:
+            for sub in ("rootfs", "upper", "work", "empty"):
+                (directory / sub).mkdir(parents=True)
+            lowers = [Path(p) for p in reversed(spec.layers)] or [directory / "empty"]
+            mount_overlay(directory / "rootfs", lowers, directory / "upper", directory / "work")
+            rootfs = directory / "rootfs"
+            user = resolve_user(rootfs, spec.security, spec.image_user)
+            if spec.working_dir:
+                resolve_in_root(rootfs, spec.working_dir).mkdir(parents=True, exist_ok=True)
+            config = build_config(spec, sandbox, user, cgroup)
+            (directory / "config.json").write_text(json.dumps(config, indent=1))
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            record = {
+                "id": container_id, "sandboxId": spec.sandbox_id, "name": spec.name,
+                "image": spec.image, "imageId": spec.image_id, "createdAt": _now(),
+                "logPath": str(log_path), "attempt": spec.attempt, "labels": spec.labels,
+                "annotations": spec.annotations, "cgroupsPath": cgroup,
+                "stopSignal": spec.stop_signal, "tty": spec.tty, "stdin": spec.stdin,
+                "stdinOnce": spec.stdin_once}
+            _write_json(directory / "container.json", record)
+
+        try:
+            await asyncio.to_thread(prepare)
+        except BaseException:
+            await asyncio.to_thread(self._discard, directory)
+            raise
+        return container_id
+
+    async def start(self, container_id: str) -> None:
+        record = self._record(container_id)
+        directory = self._dir(container_id)
+        if (directory / "started.json").exists() or (directory / "exit.json").exists():
+            raise InvalidState(f"container {container_id} was already started")
+        args = [sys.executable, "-I", "-S", str(SHIM), "--id", container_id,
+                "--bundle", str(directory), "--runc", self.runc, "--runc-root", str(self.runc_root),
+                "--state-dir", str(directory), "--log-path", record["logPath"],
+                "--log-max-size", str(self.log_max_size), "--log-max-files", str(self.log_max_files),
+                "--attach-socket", _attach_name(container_id),
+                "--oom-file", str(cgroups.oom_counter_file(record["cgroupsPath"]))]
+        args += [flag for flag, on in (("--tty", record["tty"]), ("--stdin", record["stdin"]),
+                                       ("--stdin-once", record["stdinOnce"])) if on]
+        shim_pid, line = await self._spawn_shim(args, directory / "shim.log")
+        if not line.startswith("ok "):
+            await asyncio.to_thread(_reap, shim_pid)
+            message = line.removeprefix("error ").strip() or "the shim died before starting runc"
+            _write_json(directory / "exit.json", {"exitCode": 128, "finishedAt": _now(),
+                                                  "reason": "StartError", "message": message})
+            await self._runc("delete", "--force", container_id, check=False)
+            raise StartFailed(message)
+        self._watch(container_id)
+
+    async def _spawn_shim(self, args: list[str], log: Path) -> tuple[int, str]:
+        """Start a shim (in its own session); its pid and its one-line verdict."""
+        read_end, write_end = os.pipe()
+        try:
+            actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                       (os.POSIX_SPAWN_DUP2, write_end, 1),
+                       (os.POSIX_SPAWN_OPEN, 2, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)]
+            pid = os.posix_spawn(args[0], args, os.environ, file_actions=actions, setsid=True,
+                                 setsigdef=(signal.SIGPIPE,), setsigmask=())
+        finally:
+            os.close(write_end)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb", 0))
+        try:
+            return pid, (await reader.readline()).decode(errors="replace")
+        finally:
+            transport.close()
+
+    def _watch(self, container_id: str) -> asyncio.Future[None]:
+        """A future resolved when the container's shim exits (i.e. after exit.json)."""
+        existing = self._exits.get(container_id)
+        if existing is not None:
+            return existing
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._exits[container_id] = future
+        shim_pid = self._shim_pid(container_id)
+        pidfd = -1
+        if shim_pid is not None:
+            try:
+                pidfd = os.pidfd_open(shim_pid)
+            except ProcessLookupError:
+                pidfd = -1
+        if pidfd >= 0 and not _is_shim_of(shim_pid, container_id):
+            os.close(pidfd)
+            pidfd = -1
+        if pidfd < 0:
+            future.set_result(None)
+            return future
+
+        def exited() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            self._pidfds.pop(container_id, None)
+            try:
+                os.waitpid(shim_pid, os.WNOHANG)   # reap it if it is our child
+            except ChildProcessError:
+                pass
+            if not future.done():
+                future.set_result(None)
+
+        self._pidfds[container_id] = pidfd
+        loop.add_reader(pidfd, exited)
+        return future
+
+    def _shim_pid(self, container_id: str) -> int | None:
+        try:
+            started = json.loads((self._dir(container_id) / "started.json").read_text())
+            return int(started["shimPid"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    async def status(self, container_id: str) -> ContainerStatus:
+        record = self._record(container_id)
+        directory = self._dir(container_id)
+        started = _read_json(directory / "started.json")
+        finished = _read_json(directory / "exit.json")
+        state, pid, code, reason, message = ContainerState.CREATED, None, None, "", ""
+        if finished is None and started is not None:
+            shim = started.get("shimPid")
+            if isinstance(shim, int) and _is_shim_of(shim, container_id):
+                state, pid = ContainerState.RUNNING, int(started["pid"])
+            else:
+                finished = _read_json(directory / "exit.json") or {
+                    "exitCode": LOST_EXIT_CODE, "finishedAt": _now(), "reason": "Unknown",
+                    "message": "the container's shim is gone; its exit status was lost"}
+        if finished is not None:
+            state = ContainerState.EXITED
+            code = int(finished["exitCode"])
+            reason = finished.get("reason") or ("OOMKilled" if finished.get("oomKilled")
+                                                else "Completed" if code == 0 else "Error")
+            message = finished.get("message", "")
+        return ContainerStatus(
+            id=container_id, sandbox_id=record["sandboxId"], name=record["name"], state=state,
+            image=record["image"], image_id=record["imageId"],
+            created_at=parse_time(record["createdAt"]),
+            started_at=parse_time(started["startedAt"]) if started else None,
+            finished_at=parse_time(finished["finishedAt"]) if finished else None,
+            pid=pid, exit_code=code, reason=reason, message=message,
+            log_path=Path(record["logPath"]), attempt=int(record["attempt"]),
+            labels=dict(record["labels"]), annotations=dict(record["annotations"]))
+
+    async def list(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
+        statuses = []
+        for entry in sorted(os.listdir(self.containers)):
+            try:
+                status = await self.status(entry)
+            except (NotFound, ValueError, KeyError):
+                continue   # being created or removed
+            if sandbox_id is None or status.sandbox_id == sandbox_id:
+                statuses.append(status)
+        return statuses
+
+    async def wait(self, container_id: str) -> ContainerStatus:
+        status = await self.status(container_id)
+        if status.state != ContainerState.RUNNING:
+            return status
+        await asyncio.shield(self._watch(container_id))
+        return await self.status(container_id)
+
+    async def kill(self, container_id: str, sig: int = signal.SIGKILL) -> None:
+        status = await self.status(container_id)
+        if status.state != ContainerState.RUNNING:
+            raise InvalidState(f"container {container_id} is not running")
+        args = ["kill", "--all"] if sig == signal.SIGKILL else ["kill"]
+        code, _, err = await self._runc(*args, container_id, str(int(sig)), check=False)
+        if code != 0 and (await self.status(container_id)).state == ContainerState.RUNNING:
+            raise RuntimeFailure(f"runc kill: {err.decode(errors='replace').strip()}")
+
+    async def stop(self, container_id: str, timeout: float) -> None:
+        """The stop signal (SIGTERM unless the image says otherwise), SIGKILL after ``timeout``."""
+        status = await self.status(container_id)
+        if status.state != ContainerState.RUNNING:
+            return
+        record = self._record(container_id)
+        exit_future = asyncio.shield(self._watch(container_id))
+        sig = _signal_number(record.get("stopSignal") or "SIGTERM")
+        if timeout > 0:
+            try:
+                await self.kill(container_id, sig)
+            except InvalidState:
+                return   # it exited meanwhile
+            try:
+                await asyncio.wait_for(exit_future, timeout)
+                return
+            except asyncio.TimeoutError:
+                pass
+        try:
+            await self.kill(container_id, signal.SIGKILL)
+        except InvalidState:
+            pass
+        await exit_future
+
+    async def remove(self, container_id: str) -> None:
+        directory = self._dir(container_id)
+        if not directory.exists():
+            return
+        status = await self.status(container_id)
+        if status.state == ContainerState.RUNNING:
+            await self.stop(container_id, 0)
+        await self._runc("delete", "--force", container_id, check=False)
+        future = self._exits.pop(container_id, None)
+        pidfd = self._pidfds.pop(container_id, None)
+        if pidfd is not None:
+            asyncio.get_running_loop().remove_reader(pidfd)
+            os.close(pidfd)
+        if future is not None and not future.done():
+            future.set_result(None)
+        record = _read_json(directory / "container.json") or {}
+        await asyncio.to_thread(self._discard, directory, record.get("cgroupsPath"))
+
+    def _discard(self, directory: Path, cgroup: str | None = None) -> None:
+        for point in mount_points_under(directory):
+            unmount(point, detach=True)
+        if cgroup:
+            cgroups.remove(cgroup)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    # -- exec and attach -----------------------------------------------------------------
+
+    async def exec(self, container_id: str, command: list[str], *, stdin: bool = False,
+                   tty: bool = False) -> Session:
+        if (await self.status(container_id)).state != ContainerState.RUNNING:
+            raise InvalidState(f"container {container_id} is not running")
+        pid_file = self._dir(container_id) / f"exec-{secrets.token_hex(8)}.pid"
+        base = [self.runc, "--root", str(self.runc_root), "exec", "--pid-file", str(pid_file)]
+        if not tty:
+            process = await asyncio.create_subprocess_exec(
+                *base, container_id, *command,
+                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            return PipeSession(process, pid_file)
+        console_dir = Path(tempfile.mkdtemp(prefix="skiff-exec-"))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(console_dir / "c.sock"))
+            listener.listen(1)
+            listener.setblocking(False)
+            process = await asyncio.create_subprocess_exec(
+                *base, "--tty", "--console-socket", str(console_dir / "c.sock"), container_id,
+                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE)
+            master = await _receive_pty(listener, process)
+        finally:
+            listener.close()
+            shutil.rmtree(console_dir, ignore_errors=True)
+        return PtySession(process, master, pid_file)
+
+    async def exec_sync(self, container_id: str, command: list[str], *, timeout: float = 10.0,
+                        input: bytes = b"") -> ExecResult:
+        session = await self.exec(container_id, command, stdin=bool(input))
+        assert isinstance(session, PipeSession)
+        out: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+
+        async def run() -> int:
+            if input:
+                await session.write(input)
+                await session.close_stdin()
+            async for stream, data in session.output():
+                out[stream.value].append(data)
+            return await session.wait()
+
+        try:
+            code = await asyncio.wait_for(run(), timeout)
+            timed_out = False
+        except asyncio.TimeoutError:
+            await session.close()
+            code, timed_out = -1, True
+        return ExecResult(exit_code=code, stdout=b"".join(out["stdout"]),
+                          stderr=b"".join(out["stderr"]), timed_out=timed_out)
+
+    async def attach(self, container_id: str, *, stdin: bool = False) -> Session:
+        if (await self.status(container_id)).state != ContainerState.RUNNING:
+            raise InvalidState(f"container {container_id} is not running")
+        reader, writer = await asyncio.open_unix_connection("\0" + _attach_name(container_id))
+
+        async def exit_code() -> int:
+            return (await self.wait(container_id)).exit_code or 0
+
+        return AttachSession(reader, writer, exit_code)
+
+    async def close(self) -> None:
+        """Forget exit watches (containers keep running; a new runtime adopts them)."""
+        loop = asyncio.get_running_loop()
+        for container_id, pidfd in list(self._pidfds.items()):
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        self._pidfds.clear()
+        for future in self._exits.values():
+            if not future.done():
+                future.cancel()
+        self._exits.clear()
+
+
+async def _receive_pty(listener: socket.socket, process: asyncio.subprocess.Process) -> int:
+    loop = asyncio.get_running_loop()
+    accept = asyncio.ensure_future(loop.sock_accept(listener))
+    exited = asyncio.ensure_future(process.wait())
+    try:
+        await asyncio.wait({accept, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not accept.done():
+            err = await process.stderr.read() if process.stderr else b""
+            raise StartFailed(f"runc exec: {err.decode(errors='replace').strip()}")
+        connection, _ = accept.result()
+    finally:
+        accept.cancel()
+        exited.cancel()
+    with connection:
+        _, fds, _, _ = await asyncio.to_thread(socket.recv_fds, connection, 4096, 1)
+    if not fds:
+        raise StartFailed("runc exec did not pass a terminal")
+    return fds[0]
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _attach_name(container_id: str) -> str:
+    return f"skiff/attach/{container_id}"
+
+
+def _is_shim_of(pid: int | None, container_id: str) -> bool:
+    """Whether ``pid`` is still the shim of this container (guards against PID reuse)."""
+    if pid is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            args = cmdline.read().split(b"\0")
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != b"Z" and container_id.encode() in args and str(SHIM).encode() in args
+
+
+def _signal_number(name: str) -> int:
+    name = name.upper()
+    if name.isdigit():
+        return int(name)
+    try:
+        return int(signal.Signals(name if name.startswith("SIG") else f"SIG{name}"))
+    except ValueError:
+        return int(signal.SIGTERM)
+
+
+def _now() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text())
+        return doc
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, path)

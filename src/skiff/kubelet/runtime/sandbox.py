@@ -1,0 +1,161 @@
+"""Pod sandboxes on disk: what a pod's containers share, without a pause container.
+
+::
+
+    sandboxes/<id>/
+      sandbox.json       the spec, creation time, state (ready / not-ready)
+      ns/net ns/ipc ns/uts   bind-mounted namespaces (see .namespaces); absent for
+                         hostNetwork (net, uts) and hostIPC (ipc)
+      shm/               the pod's /dev/shm: one tmpfs, bind-mounted into every
+                         container (absent with hostIPC: the host's /dev/shm)
+      hosts hostname resolv.conf   bind-mounted at /etc/… in every container
+
+Removing a sandbox (after its containers) unmounts all of that, deletes the
+directory and the pod's cgroup directory when no process is left in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import cgroups
+from .bundle import SandboxView
+from .interface import (ContainerConfigError, NotFound, SandboxSpec, SandboxState,
+                        SandboxStatus)
+from .mounts import mount_points_under, mount_tmpfs, unmount
+from .namespaces import create_namespaces, remove_namespaces
+
+DEFAULT_HOSTS = ("# Kubernetes-managed hosts file.\n"
+                 "127.0.0.1\tlocalhost\n"
+                 "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                 "fe00::0\tip6-localnet\n"
+                 "fe00::0\tip6-mcastprefix\n"
+                 "fe00::1\tip6-allnodes\n"
+                 "fe00::2\tip6-allrouters\n")
+
+
+class Sandboxes:
+    def __init__(self, root: Path, cgroup_parent: str) -> None:
+        self.root = root
+        self.cgroup_parent = cgroup_parent
+        root.mkdir(parents=True, exist_ok=True)
+
+    def directory(self, sandbox_id: str) -> Path:
+        if not sandbox_id or "/" in sandbox_id or sandbox_id.startswith("."):
+            raise NotFound(f"sandbox {sandbox_id!r} not found")
+        return self.root / sandbox_id
+
+    def load(self, sandbox_id: str) -> dict[str, Any]:
+        try:
+            record: dict[str, Any] = json.loads((self.directory(sandbox_id) / "sandbox.json").read_text())
+        except FileNotFoundError:
+            raise NotFound(f"sandbox {sandbox_id!r} not found") from None
+        return record
+
+    async def create(self, sandbox_id: str, spec: SandboxSpec) -> None:
+        if spec.share_process_namespace:
+            raise ContainerConfigError("shareProcessNamespace is not supported by this runtime yet")
+        directory = self.directory(sandbox_id)
+        directory.mkdir(parents=True)
+        try:
+            hostname = spec.hostname or spec.name
+            kinds = ([] if spec.host_network else ["net", "uts"]) + ([] if spec.host_ipc else ["ipc"])
+            await create_namespaces(directory / "ns", kinds, hostname)
+            await asyncio.to_thread(self._files, directory, spec, hostname)
+        except BaseException:
+            await asyncio.to_thread(self._destroy, directory, None)
+            raise
+
+    def _files(self, directory: Path, spec: SandboxSpec, hostname: str) -> None:
+        if not spec.host_ipc:
+            (directory / "shm").mkdir()
+            mount_tmpfs(directory / "shm")
+        (directory / "hosts").write_text(spec.hosts_file or DEFAULT_HOSTS)
+        (directory / "hostname").write_text(hostname + "\n")
+        resolv = spec.resolv_conf
+        if not resolv:
+            try:
+                resolv = Path("/etc/resolv.conf").read_text()
+            except OSError:
+                resolv = ""
+        (directory / "resolv.conf").write_text(resolv)
+        record = {"id": directory.name, "spec": dataclasses.asdict(spec),
+                  "createdAt": time.time(), "state": SandboxState.READY.value}
+        (directory / "sandbox.json").write_text(json.dumps(record))
+
+    def mark_not_ready(self, sandbox_id: str) -> None:
+        directory = self.directory(sandbox_id)
+        record = self.load(sandbox_id)
+        record["state"] = SandboxState.NOT_READY.value
+        tmp = directory / "sandbox.json.tmp"
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, directory / "sandbox.json")
+
+    def view(self, sandbox_id: str) -> SandboxView:
+        record = self.load(sandbox_id)
+        directory = self.directory(sandbox_id)
+        spec = record["spec"]
+        if record["state"] != SandboxState.READY.value:
+            raise ContainerConfigError(f"sandbox {sandbox_id} is not ready")
+        ns = directory / "ns"
+        return SandboxView(
+            hostname=spec["hostname"] or spec["name"],
+            hosts_file=directory / "hosts", hostname_file=directory / "hostname",
+            resolv_conf=directory / "resolv.conf",
+            shm=None if spec["host_ipc"] else directory / "shm",
+            netns=None if spec["host_network"] else ns / "net",
+            utsns=None if spec["host_network"] else ns / "uts",
+            ipcns=None if spec["host_ipc"] else ns / "ipc",
+            host_pid=spec["host_pid"], sysctls=dict(spec["sysctls"]))
+
+    def pod_uid(self, sandbox_id: str) -> str:
+        return str(self.load(sandbox_id)["spec"]["uid"])
+
+    def status(self, sandbox_id: str) -> SandboxStatus:
+        record = self.load(sandbox_id)
+        spec = record["spec"]
+        return SandboxStatus(
+            id=sandbox_id, name=spec["name"], namespace=spec["namespace"], uid=spec["uid"],
+            state=SandboxState(record["state"]),
+            created_at=datetime.fromtimestamp(record["createdAt"], timezone.utc),
+            hostname=spec["hostname"] or spec["name"],
+            netns_path=None if spec["host_network"] else self.directory(sandbox_id) / "ns" / "net",
+            labels=dict(spec["labels"]), annotations=dict(spec["annotations"]))
+
+    def ids(self) -> list[str]:
+        return sorted(d.name for d in self.root.iterdir()
+                      if (d / "sandbox.json").exists() and not d.name.startswith("."))
+
+    async def destroy(self, sandbox_id: str) -> None:
+        directory = self.directory(sandbox_id)
+        if not directory.exists():
+            return
+        try:
+            uid: str | None = self.pod_uid(sandbox_id)
+        except (NotFound, KeyError, ValueError):
+            uid = None
+        await asyncio.to_thread(self._destroy, directory, uid)
+
+    def _destroy(self, directory: Path, pod_uid: str | None) -> None:
+        remove_namespaces(directory / "ns")
+        for point in mount_points_under(directory):
+            unmount(point, detach=True)
+        shutil.rmtree(directory, ignore_errors=True)
+        if pod_uid is not None:
+            others = any(self._uid_of(d) == pod_uid for d in self.root.iterdir() if d != directory)
+            if not others:
+                cgroups.remove(cgroups.pod_path(self.cgroup_parent, pod_uid))
+
+    def _uid_of(self, directory: Path) -> str | None:
+        try:
+            return str(json.loads((directory / "sandbox.json").read_text())["spec"]["uid"])
+        except (OSError, ValueError, KeyError):
+            return None
