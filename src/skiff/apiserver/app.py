@@ -23,7 +23,7 @@ import logging
 import time
 from typing import Callable
 
-from aiohttp import web
+from aiohttp import web, web_urldispatcher
 
 from ..api.errors import StatusError, internal_error
 from ..api.kinds import Registry, builtin_registry
@@ -103,6 +103,20 @@ class Dispatcher:
         raise NO_RESOURCE
 
 
+class _EveryPath(web_urldispatcher.PlainResource):
+    """A route resource matching every path without building match info.
+
+    The API server parses paths itself (:class:`PathCache`); aiohttp's generic
+    ``/{tail:.*}`` route would unquote and regex-match every URL first.
+    """
+
+    def _match(self, path: str) -> dict[str, str] | None:
+        return _NO_MATCH_INFO
+
+
+_NO_MATCH_INFO: dict[str, str] = {}
+
+
 def _json(body: bytes) -> web.Response:
     return web.Response(body=body, content_type=JSON)
 
@@ -148,7 +162,9 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
     app[ALLOCATORS] = allocators
     resources = ResourceHandlers(ctx, extra)
     dispatcher = Dispatcher(ctx, resources)
-    app.router.add_route("*", "/{tail:.*}", dispatcher.handle)
+    every_path = _EveryPath("/")
+    app.router.register_resource(every_path)
+    every_path.add_route("*", dispatcher.handle)
 
     async def startup(_: web.Application) -> None:
         await backend.start()
