@@ -133,3 +133,30 @@ async def test_unknown_paths(client: TestClient) -> None:
     for path in ("/healthz", "/livez", "/readyz"):
         r = await client.get(path)
         assert (await r.text()) == "ok"
+
+
+async def test_resource_version_on_create_is_refused(client: TestClient) -> None:
+    body = cm("a")
+    body["metadata"]["resourceVersion"] = "5"
+    r = await client.post(CMS, json=body)
+    assert r.status == 500
+    assert (await r.json())["message"] == "resourceVersion should not be set on objects to be created"
+
+
+async def test_internal_errors_are_statuses(client: TestClient) -> None:
+    from skiff.apiserver.app import CONTEXT
+
+    ctx = client.app[CONTEXT]
+    info = ctx.registry.get("", "v1", "configmaps")
+
+    def broken(obj: dict, old: object) -> list:
+        raise RuntimeError("kind bug")
+
+    import dataclasses
+    patched = dataclasses.replace(info, validate=broken)
+    ctx.registry._by_path[("", "v1", "configmaps")] = patched  # a kind with a bug
+    r = await client.post(CMS, json=cm("a"))
+    assert r.status == 500
+    status = await r.json()
+    assert status["reason"] == "InternalError" and "kind bug" in status["message"]
+    assert "Traceback" not in await r.text()

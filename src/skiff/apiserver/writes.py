@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from ..api.errors import (
     Cause,
+    StatusError,
     bad_request,
     forbidden,
     invalid,
@@ -199,6 +200,8 @@ class Writer:
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = generate_name(meta["generateName"])
         self.check_unknown_fields(info, obj, opts, warnings)
+        if meta.get("resourceVersion"):  # as kube-apiserver's storage layer answers it
+            raise StatusError(500, "InternalError", "resourceVersion should not be set on objects to be created")
         await self.check_namespace(info, namespace, meta.get("name") or "")
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(k, None)
