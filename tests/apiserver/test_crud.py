@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from aiohttp.test_utils import TestClient
 
-from apiserver_kinds import cm
+from apiserver_kinds import cm, kinds_registry
+from skiff.api.kinds import Registry
 
 CMS = "/api/v1/namespaces/default/configmaps"
 
@@ -143,18 +147,13 @@ async def test_resource_version_on_create_is_refused(client: TestClient) -> None
     assert (await r.json())["message"] == "resourceVersion should not be set on objects to be created"
 
 
-async def test_internal_errors_are_statuses(client: TestClient) -> None:
-    from skiff.apiserver.app import CONTEXT
-
-    ctx = client.app[CONTEXT]
-    info = ctx.registry.get("", "v1", "configmaps")
-
-    def broken(obj: dict, old: object) -> list:
+async def test_internal_errors_are_statuses(make_client: Any) -> None:
+    def broken(obj: dict[str, Any], old: object) -> list[Any]:
         raise RuntimeError("kind bug")
 
-    import dataclasses
-    patched = dataclasses.replace(info, validate=broken)
-    ctx.registry._by_path[("", "v1", "configmaps")] = patched  # a kind with a bug
+    kinds = [dataclasses.replace(r, validate=broken) if r.plural == "configmaps" else r
+             for r in kinds_registry()]
+    client = await make_client(registry=Registry(kinds))
     r = await client.post(CMS, json=cm("a"))
     assert r.status == 500
     status = await r.json()
