@@ -159,3 +159,11 @@ async def test_internal_errors_are_statuses(make_client: Any) -> None:
     status = await r.json()
     assert status["reason"] == "InternalError" and "kind bug" in status["message"]
     assert "Traceback" not in await r.text()
+
+
+async def test_injected_clock_stamps_objects(make_client: Any) -> None:
+    from skiff.client.clock import FakeClock
+
+    client = await make_client(clock=FakeClock(wall_start=1735689600.0))
+    created = await (await client.post(CMS, json=cm("a"))).json()
+    assert created["metadata"]["creationTimestamp"] == "2025-01-01T00:00:00Z"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from aiohttp import web, web_urldispatcher
 
@@ -134,21 +134,25 @@ def _default_schema() -> Schema | None:
 
 def make_app(backend: Backend, *, registry: Registry | None = None, schema: Schema | None = None,
              service_cidr: str = "10.96.0.0/12", node_port_range: tuple[int, int] = (30000, 32767),
-             clock: Callable[[], float] | None = None, bookmark_interval: float = 60.0,
+             clock: Callable[[], float] | Any = None, bookmark_interval: float = 60.0,
              watch_window: int = 10000) -> web.Application:
     """The API server for ``backend``.
 
     ``registry``: the served kinds (default: every built-in kind).  ``schema``:
-    the type table (default: the built-in one).  ``clock``: seconds since the
-    epoch (default ``time.time``) for timestamps.  ``bookmark_interval``:
+    the type table (default: the built-in one).  ``clock``: wall-clock seconds
+    for timestamps: a function, or an object with ``time()`` such as
+    :class:`skiff.client.clock.FakeClock` (default ``time.time``).  ``bookmark_interval``:
     seconds between watch BOOKMARK events.  ``watch_window``: events kept in
     memory for watch replay before falling back to the store.
     """
     registry = registry if registry is not None else builtin_registry()
     schema = schema if schema is not None else _default_schema()
     allocators = ServiceAllocators(service_cidr, node_port_range)
+    wall: Callable[[], float] = time.time
+    if clock is not None:
+        wall = clock if callable(clock) else clock.time
     ctx = ServerContext(backend=backend, registry=registry, schema=schema,
-                        clock=clock or time.time, bookmark_interval=bookmark_interval)
+                        clock=wall, bookmark_interval=bookmark_interval)
     ctx.hooks[("", "services")] = allocators
     ctx.hooks[("", "pods")] = PodLifecycle()
     ctx.hooks[("", "namespaces")] = NamespaceLifecycle()
