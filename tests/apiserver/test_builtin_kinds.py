@@ -161,3 +161,20 @@ async def test_eviction_respects_disruption_budgets(make_client: Any) -> None:
     body = await r.json()
     assert body["message"] == "Cannot evict pod as it would violate the pod's disruption budget."
     assert body["details"]["causes"][0]["message"] == "The disruption budget db needs 1 healthy pods and has 2 currently"
+
+
+async def test_openapi_v2_json_and_protobuf(make_client: Any) -> None:
+    client = await builtin(make_client)
+    r = await client.get("/openapi/v2")
+    assert r.status == 200
+    doc = await r.json()
+    assert doc["swagger"] == "2.0" and "io.k8s.api.apps.v1.Deployment" in doc["definitions"]
+    etag = r.headers["ETag"]
+    r = await client.get("/openapi/v2", headers={
+        "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert r.headers["Content-Type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    assert r.headers["ETag"] == etag and len(await r.read()) > 1000
+    r = await client.get("/openapi/v2", headers={"If-None-Match": etag})
+    assert r.status == 304
+    r = await client.get("/openapi/v2", headers={"Accept": "text/html"})
+    assert r.status == 406

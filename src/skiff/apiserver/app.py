@@ -99,7 +99,8 @@ class Dispatcher:
         if kind == "health":
             return self.documents.health_response()
         if kind == "openapi":
-            return compressed(request, self.documents.openapi_response(target.rest))
+            return compressed(request, self.documents.openapi_response(
+                target.rest, request.headers.get("Accept", ""), request.headers.get("If-None-Match", "")))
         raise NO_RESOURCE
 
 

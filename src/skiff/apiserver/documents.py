@@ -1,9 +1,10 @@
 """Non-resource documents: ``/version``, health checks and OpenAPI v3.
 
 OpenAPI documents are built on first request by :mod:`skiff.api.openapi`
-from the registry and the schema, then served from memory (they are large
-and never change while the server runs).  ``/openapi/v2`` is not served
-(404): kubectl uses v3 first.
+(v3) and :mod:`skiff.api.openapi_v2` (v2, JSON or gnostic protobuf by Accept;
+kubectl validates ``kind: List`` files with it) from the registry and the
+schema, then served from memory (they are large and never change while the
+server runs).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ class Documents:
     def health_response() -> web.Response:
         return web.Response(text="ok", content_type="text/plain")
 
-    def openapi_response(self, rest: str) -> web.Response:
+    def openapi_response(self, rest: str, accept: str = "", if_none_match: str = "") -> web.Response:
+        if rest in ("v2", "v2/"):
+            return self.openapi_v2_response(accept, if_none_match)
         if rest == "v3" or rest == "v3/":
             return web.Response(body=self.openapi_index(), content_type=JSON)
         if rest.startswith("v3/"):
@@ -59,6 +62,22 @@ class Documents:
             if body is not None:
                 return web.Response(body=body, content_type=JSON)
         raise NOT_FOUND
+
+    def openapi_v2_response(self, accept: str, if_none_match: str) -> web.Response:
+        if self.schema is None:
+            raise NOT_FOUND
+        from ..api import openapi_v2
+
+        content_type = openapi_v2.negotiate(accept)
+        if content_type is None:
+            raise StatusError(406, "NotAcceptable", f"only the following media types are accepted: "
+                              f"{openapi_v2.JSON_CONTENT_TYPE}, {openapi_v2.PROTOBUF_CONTENT_TYPE}")
+        proto, body, etag = openapi_v2.openapi_v2_document(list(self.registry), self.schema)
+        headers = {"ETag": f'"{etag}"', "Vary": "Accept"}
+        if if_none_match.strip('"') == etag:
+            return web.Response(status=304, headers=headers)
+        data = proto if content_type == openapi_v2.PROTOBUF_CONTENT_TYPE else body
+        return web.Response(body=data, headers={**headers, "Content-Type": content_type})
 
     def openapi_index(self) -> bytes:
         if self.schema is None:
