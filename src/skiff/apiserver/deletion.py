@@ -23,9 +23,8 @@ with no finalizers left it removes it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-import orjson
 from aiohttp import web
 
 from ..api.errors import StatusError, bad_request, conflict, not_found
@@ -34,7 +33,7 @@ from ..storage.interface import KeyNotFound, RevisionMismatch
 from .context import ServerContext
 from .conversion import StorageView
 from .lists import parse_filter
-from .negotiation import json_response, media_type
+from .negotiation import decode_body, json_response, media_type
 from .objects import collection_prefix, decode, format_time, object_key, parse_time
 from .writes import MAX_PATCH_RETRIES, Writer
 
@@ -60,23 +59,18 @@ class DeleteOptions:
     dry_run: bool = False
 
 
-def parse_delete_options(body: bytes, content_type: str, query: Mapping[str, str]) -> DeleteOptions:
-    """DeleteOptions from the body (JSON) and/or the query string (the query wins)."""
+def parse_delete_options(body: bytes, content_type: str, query: Mapping[str, str],
+                         protobuf_decoder: Callable[[bytes], Obj] | None = None) -> DeleteOptions:
+    """DeleteOptions from the body (JSON, YAML or protobuf) and/or the query string (the query wins)."""
     data: Obj = {}
     if body.strip():
-        if content_type not in ("", "application/json", "*/*"):
-            if content_type == "application/vnd.kubernetes.protobuf":
-                data = {}  # typed clients send protobuf DeleteOptions rarely; defaults apply
-            else:
-                data = {}
-        else:
-            try:
-                parsed = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise bad_request(f"error decoding DeleteOptions: {exc}") from None
-            if not isinstance(parsed, dict):
-                raise bad_request("DeleteOptions must be an object")
-            data = parsed
+        data = decode_body(body, content_type, expected_kind="DeleteOptions",
+                           protobuf_decoder=protobuf_decoder)
+    return delete_options(data, query)
+
+
+def delete_options(data: Obj, query: Mapping[str, str]) -> DeleteOptions:
+    """DeleteOptions from a decoded object and the query string (the query wins)."""
     grace = query.get("gracePeriodSeconds", data.get("gracePeriodSeconds"))
     policy = query.get("propagationPolicy") or data.get("propagationPolicy")
     orphan = query.get("orphanDependents", data.get("orphanDependents"))
@@ -114,7 +108,8 @@ class Deleter:
 
     async def delete_request(self, request: web.Request, info: ResourceInfo, namespace: str,
                              name: str, view: StorageView | None = None) -> web.StreamResponse:
-        opts = parse_delete_options(await request.read(), media_type(request), request.query)
+        opts = parse_delete_options(await request.read(), media_type(request), request.query,
+                                    self.ctx.decode_protobuf)
         obj, removed = await self.delete(view.storage if view else info, namespace, name, opts)
         if removed and (info.group, info.plural) not in RETURNS_DELETED_OBJECT:
             return json_response(success_status(info, obj))
@@ -189,7 +184,8 @@ class Deleter:
     async def delete_collection_request(self, request: web.Request, info: ResourceInfo,
                                         namespace: str, view: StorageView | None = None
                                         ) -> web.StreamResponse:
-        opts = parse_delete_options(await request.read(), media_type(request), request.query)
+        opts = parse_delete_options(await request.read(), media_type(request), request.query,
+                                    self.ctx.decode_protobuf)
         flt = parse_filter(info, request.query)
         storage = view.storage if view else info
         r = await self.ctx.backend.range(collection_prefix(storage, namespace))

@@ -22,7 +22,7 @@ from ..api.errors import Cause, StatusError, bad_request, forbidden
 from ..api.resource import ResourceInfo
 from ..api.selectors import SelectorError, label_selector_from_object
 from .context import ServerContext
-from .deletion import Deleter, parse_delete_options
+from .deletion import Deleter, delete_options
 from .negotiation import decode_body, json_response, media_type
 from .objects import collection_prefix, decode, format_time
 from .writes import WriteOptions, Writer
@@ -56,10 +56,7 @@ class Evictor:
         body_name = (body.get("metadata") or {}).get("name") or name
         if body_name != name:
             raise bad_request("name in URL does not match name in Eviction object")
-        raw_opts = body.get("deleteOptions") or {}
-        import orjson
-
-        opts = parse_delete_options(orjson.dumps(raw_opts), "application/json", request.query)
+        opts = delete_options(body.get("deleteOptions") or {}, request.query)
         pod, _ = await self.ctx.store.get(pods, ns, name)
         if not _ignores_budget(pod):
             await self._take_disruption(ns, pod)
