@@ -109,3 +109,22 @@ async def test_allocations_survive_restart(tmp_path: Path) -> None:
     finally:
         await client.close()
         await backend.close()
+
+
+async def test_load_balancer_ports(client: TestClient) -> None:
+    lb = svc("lb", "LoadBalancer")
+    lb["spec"]["externalTrafficPolicy"] = "Local"
+    created = await (await client.post(SVCS, json=lb)).json()
+    health = created["spec"]["healthCheckNodePort"]
+    node_port = created["spec"]["ports"][0]["nodePort"]
+    assert 30000 <= health <= 32767 and health != node_port
+    r = await client.post(SVCS, json=svc("x", "NodePort", node_port=health))
+    assert r.status == 422  # the health check port is taken too
+    r = await client.patch(f"{SVCS}/lb", json={"spec": {"externalTrafficPolicy": "Cluster"}}, headers=MERGE)
+    assert "healthCheckNodePort" not in (await r.json())["spec"]
+    r = await client.post(SVCS, json=svc("x", "NodePort", node_port=health))
+    assert r.status == 201  # released by the update
+    quiet = svc("quiet", "LoadBalancer")
+    quiet["spec"]["allocateLoadBalancerNodePorts"] = False
+    created = await (await client.post(SVCS, json=quiet)).json()
+    assert "nodePort" not in created["spec"]["ports"][0]

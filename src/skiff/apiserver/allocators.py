@@ -12,6 +12,8 @@ new object is stored::
     update   clusterIP is kept (immutable once set); nodePorts are kept per port;
              type change to ClusterIP/ExternalName clears nodePorts (released);
              to ExternalName releases the ClusterIP
+    LoadBalancer: no node ports when allocateLoadBalancerNodePorts is false;
+             a healthCheckNodePort when externalTrafficPolicy is Local
     delete   everything released
 
 The first address of the service CIDR (``10.96.0.1``) is reserved for the
@@ -113,6 +115,9 @@ class ServiceAllocators(KindHooks):
                 np = port.get("nodePort")
                 if isinstance(np, int) and np in self.ports:
                     self.ports.used.add(np)
+            hc = spec.get("healthCheckNodePort")
+            if isinstance(hc, int) and hc in self.ports:
+                self.ports.used.add(hc)
 
     # -- addresses ---------------------------------------------------------------------
 
@@ -178,7 +183,7 @@ class ServiceAllocators(KindHooks):
             spec.pop("clusterIP", None)
             spec.pop("clusterIPs", None)
             return
-        wanted = spec.get("clusterIP") or ""
+        wanted = spec.get("clusterIP") or ((spec.get("clusterIPs") or [""])[0]) or ""
         if updating and old_ip:
             if wanted and wanted != old_ip:
                 raise invalid("Service", "", name, [Cause(
@@ -223,47 +228,66 @@ class ServiceAllocators(KindHooks):
             for p in old_spec.get("ports") or []:
                 if p.get("nodePort"):
                     old_ports[(p.get("port"), p.get("protocol") or "TCP")] = p["nodePort"]
+        old_values = set(old_ports.values())
         kept: set[int] = set()
         ports = spec.get("ports") or []
         if kind in NEEDS_NODE_PORTS:
-            old_values = set(old_ports.values())
+            allocate = not (kind == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is False)
             for i, port in enumerate(ports):
-                np = port.get("nodePort")
-                if np:
-                    if np in old_values:
-                        kept.add(np)
-                        continue
-                    if not isinstance(np, int) or np not in self.ports:
-                        raise invalid("Service", "", name, [Cause(
-                            "FieldValueInvalid", f"Invalid value: {np}: provided port is not in the valid "
-                            f"range. The range of valid ports is {self.ports.low}-{self.ports.high}",
-                            f"spec.ports[{i}].nodePort")])
-                    try:
-                        self.ports.reserve(np)
-                    except AllocationError:
-                        raise invalid("Service", "", name, [Cause(
-                            "FieldValueInvalid", f"Invalid value: {np}: provided port is already allocated",
-                            f"spec.ports[{i}].nodePort")]) from None
-                    taken.append(partial(self.ports.release, np))
-                    continue
-                reuse = old_ports.get((port.get("port"), port.get("protocol") or "TCP"))
-                if reuse is not None and reuse not in kept:
-                    port["nodePort"] = reuse
-                    kept.add(reuse)
-                    continue
-                try:
-                    value = self.ports.pick()
-                except AllocationError:
-                    raise invalid("Service", "", name, [Cause(
-                        "FieldValueInvalid", "Invalid value: 0: range is full",
-                        f"spec.ports[{i}].nodePort")]) from None
-                port["nodePort"] = value
-                taken.append(partial(self.ports.release, value))
+                field = f"spec.ports[{i}].nodePort"
+                wanted = port.get("nodePort")
+                if not wanted:
+                    reuse = old_ports.get((port.get("port"), port.get("protocol") or "TCP"))
+                    if reuse is not None and reuse not in kept:
+                        port["nodePort"] = wanted = reuse
+                if wanted in old_values:
+                    kept.add(wanted)
+                elif wanted or allocate:
+                    port["nodePort"] = self._take_port(name, wanted, field, taken)
         elif old_ports:
-            for port in ports:
+            for port in ports:  # a ClusterIP/ExternalName Service has no node ports
                 port.pop("nodePort", None)
-        for value in set(old_ports.values()) - kept:
+        for value in old_values - kept:
             freed.append(partial(self.ports.release, value))
+        self._admit_health_check_port(name, spec, old_spec, taken, freed)
+
+    def _admit_health_check_port(self, name: str, spec: Obj, old_spec: Obj,
+                                 taken: list[Callable[[], None]], freed: list[Callable[[], None]]) -> None:
+        """LoadBalancer Services with externalTrafficPolicy Local get a healthCheckNodePort."""
+        old = old_spec.get("healthCheckNodePort") if _needs_health_check(old_spec) else None
+        if _needs_health_check(spec):
+            wanted = spec.get("healthCheckNodePort") or old
+            if wanted and wanted == old:
+                spec["healthCheckNodePort"] = old
+                return
+            spec["healthCheckNodePort"] = self._take_port(name, wanted, "spec.healthCheckNodePort", taken)
+        else:
+            spec.pop("healthCheckNodePort", None)
+        if old:
+            freed.append(partial(self.ports.release, old))
+
+    def _take_port(self, name: str, wanted: Any, field: str, taken: list[Callable[[], None]]) -> int:
+        """Reserve ``wanted`` (or pick a free port when it is 0/None); 422 when impossible."""
+        if wanted:
+            if not isinstance(wanted, int) or wanted not in self.ports:
+                raise invalid("Service", "", name, [Cause(
+                    "FieldValueInvalid", f"Invalid value: {wanted}: provided port is not in the valid "
+                    f"range. The range of valid ports is {self.ports.low}-{self.ports.high}", field)])
+            try:
+                self.ports.reserve(wanted)
+            except AllocationError:
+                raise invalid("Service", "", name, [Cause(
+                    "FieldValueInvalid", f"Invalid value: {wanted}: provided port is already allocated",
+                    field)]) from None
+            value = wanted
+        else:
+            try:
+                value = self.ports.pick()
+            except AllocationError:
+                raise invalid("Service", "", name, [Cause(
+                    "FieldValueInvalid", "Invalid value: 0: range is full", field)]) from None
+        taken.append(partial(self.ports.release, value))
+        return value
 
     def removed(self, obj: Obj) -> None:
         spec = obj.get("spec") or {}
@@ -274,3 +298,9 @@ class ServiceAllocators(KindHooks):
             for port in spec.get("ports") or []:
                 if isinstance(port.get("nodePort"), int):
                     self.ports.release(port["nodePort"])
+        if _needs_health_check(spec) and isinstance(spec.get("healthCheckNodePort"), int):
+            self.ports.release(spec["healthCheckNodePort"])
+
+
+def _needs_health_check(spec: Obj) -> bool:
+    return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
