@@ -178,3 +178,19 @@ async def test_openapi_v2_json_and_protobuf(make_client: Any) -> None:
     assert r.status == 304
     r = await client.get("/openapi/v2", headers={"Accept": "text/html"})
     assert r.status == 406
+
+
+async def test_watch_through_a_view(make_client: Any) -> None:
+    import asyncio
+    import json
+
+    client = await builtin(make_client)
+    rv = (await (await client.get("/apis/events.k8s.io/v1/namespaces/default/events")).json())["metadata"]["resourceVersion"]
+    core_event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1"},
+                  "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+                  "reason": "Pulled", "message": "image pulled", "type": "Normal"}
+    async with client.get(f"/apis/events.k8s.io/v1/namespaces/default/events?watch=true&resourceVersion={rv}") as r:
+        assert (await client.post("/api/v1/namespaces/default/events", json=core_event)).status == 201
+        ev = json.loads(await asyncio.wait_for(r.content.readline(), 5))
+        assert ev["type"] == "ADDED"
+        assert ev["object"]["apiVersion"] == "events.k8s.io/v1" and ev["object"]["note"] == "image pulled"
