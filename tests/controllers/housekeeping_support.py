@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import os
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Sequence
@@ -19,7 +20,7 @@ from typing import Any, AsyncIterator, Callable, Sequence
 from aiohttp import web
 
 from skiff.apiserver.app import make_app
-from skiff.client.clock import Clock
+from skiff.client.clock import Clock, FakeClock
 from skiff.client.resources import ResourceLike
 from skiff.client.rest import ApiClient
 from skiff.controllers.manager import ControllerFactory, run_controllers
@@ -180,3 +181,23 @@ async def wait_gone(client: ApiClient, res: ResourceLike, names: set[str], *,
         return await asyncio.wait_for(run(), timeout)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {res.plural} {sorted(names)} to go") from None
+
+
+class EagerFakeClock(FakeClock):
+    """A FakeClock whose ``sleep()`` takes its deadline when called, not when first awaited.
+
+    ``FakeClock.sleep`` is a coroutine: wrapped in a task (as the work queue does,
+    ``ensure_future(clock.sleep(delay))``), it reads the clock only once the task
+    first runs -- after an ``advance()`` that happened in between, the deadline
+    lands ``delay`` seconds after the *advanced* time and the wake-up is lost.
+    Here the deadline is fixed at the call.  (Worth moving into FakeClock itself.)
+    """
+
+    def sleep(self, seconds: float) -> "asyncio.Future[None]":  # type: ignore[override]
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if seconds <= 0:
+            fut.set_result(None)
+            return fut
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
+        self._sleepers_changed.set()
+        return fut

@@ -14,7 +14,9 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from housekeeping_support import ApiServer, meta, running_controllers, wait_gone, watch_until
+from housekeeping_support import (
+    ApiServer, EagerFakeClock, meta, running_controllers, wait_gone, watch_until,
+)
 from skiff.api.errors import StatusError
 from skiff.client.clock import FakeClock
 from skiff.client.resources import NODES, PODS
@@ -76,7 +78,7 @@ async def test_terminated_pods_beyond_the_threshold_go_evicted_then_oldest(api: 
         await make_pod(api, name, "n1", "Succeeded")
     await make_pod(api, "z-evicted", "n1", "Failed", reason="Evicted")
     await make_pod(api, "running", "n1", "Running")
-    clock = FakeClock()
+    clock = EagerFakeClock()
     async with running_controllers(api.client, podgc(terminated_pod_threshold=2), clock=clock):
         await wait_gone(api.client, PODS, {"z-evicted", "a"}, namespace="default")
         await clock.wait_for_sleepers(1)
@@ -86,7 +88,7 @@ async def test_terminated_pods_beyond_the_threshold_go_evicted_then_oldest(api: 
 async def test_pods_of_a_deleted_node_go_after_the_quarantine(api: ApiServer) -> None:
     await make_pod(api, "stray", "ghost", "Running")
     await make_pod(api, "patient", "late")
-    clock = FakeClock()
+    clock = EagerFakeClock()
     async with running_controllers(api.client, podgc(gc_period=20, quarantine=40), clock=clock):
         await clock.wait_for_sleepers(1)  # first pass: both node names quarantined
         await advance(clock, 20)
@@ -113,7 +115,7 @@ async def test_terminating_pods_on_an_out_of_service_node_are_force_deleted(api:
     for name in ("stuck", "leaving"):
         deleted = await api.client.delete(PODS, name, namespace="default")
         assert meta(deleted)["deletionTimestamp"]  # graceful: waits for a kubelet
-    clock = FakeClock()
+    clock = EagerFakeClock()
     async with running_controllers(api.client, podgc(), clock=clock):
         await wait_gone(api.client, PODS, {"stuck"}, namespace="default")
         await clock.wait_for_sleepers(1)
@@ -123,7 +125,7 @@ async def test_terminating_pods_on_an_out_of_service_node_are_force_deleted(api:
 async def test_unscheduled_terminating_pods_are_failed_and_force_deleted(api: ApiServer) -> None:
     await make_pod(api, "limbo", finalizers=["example.com/hold"])
     await api.client.delete(PODS, "limbo", namespace="default")
-    clock = FakeClock()
+    clock = EagerFakeClock()
     async with running_controllers(api.client, podgc(), clock=clock):
         # only its finalizer keeps it now; without a node, nothing else would ever fail it
         pod = await watch_until(api.client, PODS, lambda _t, o: o["status"].get("phase") == "Failed",

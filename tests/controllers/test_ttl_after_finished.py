@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from housekeeping_support import ApiServer, meta, running_controllers, wait_gone
+from housekeeping_support import ApiServer, EagerFakeClock, meta, running_controllers, wait_gone
 from skiff.api.kinds.meta.cells import format_time
 from skiff.client.clock import FakeClock
 from skiff.client.resources import JOBS
@@ -21,7 +21,7 @@ Obj = dict[str, Any]
 
 @pytest.fixture
 async def clock() -> FakeClock:
-    return FakeClock()
+    return EagerFakeClock()
 
 
 @pytest.fixture

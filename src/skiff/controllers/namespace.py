@@ -121,7 +121,7 @@ class NamespaceController(Controller):
             delay = min(self.max_recheck, self.min_recheck * 2 ** passes)
             if remaining.estimate > 0:
                 delay = min(delay, remaining.estimate)
-            return max(delay, self.min_recheck)
+            return float(max(delay, self.min_recheck))
         self._passes.pop(key, None)
         await self._finalize(ns)
         return None

@@ -37,7 +37,7 @@ ROOT_CA_KEY = "ca.crt"
 def _active(ns: Obj | None) -> bool:
     if ns is None or (ns.get("metadata") or {}).get("deletionTimestamp"):
         return False
-    return (ns.get("status") or {}).get("phase", "Active") == "Active"
+    return bool((ns.get("status") or {}).get("phase", "Active") == "Active")
 
 
 def _ignorable(e: StatusError) -> bool:
