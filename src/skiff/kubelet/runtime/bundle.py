@@ -78,11 +78,16 @@ class SandboxView:
 
 
 def available_capabilities() -> tuple[str, ...]:
+    """Every capability this process may hand out: its bounding set (as containerd does
+    for privileged containers; a host may lack some, e.g. inside another sandbox)."""
     try:
-        last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-    except (OSError, ValueError):
-        last = len(ALL_CAPABILITIES) - 1
-    return ALL_CAPABILITIES[:last + 1]
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                mask = int(line.split()[1], 16)
+                return tuple(c for i, c in enumerate(ALL_CAPABILITIES) if mask >> i & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return ALL_CAPABILITIES
 
 
 def _cap_name(name: str) -> str:

@@ -13,7 +13,7 @@ a *pod sandbox* that owns what a pod's containers share::
          │                                                │
          │                                             remove(id)   rootfs, cgroup, logs meta
          ├── exec(id, argv) / attach(id)   streams: stdin, stdout, stderr, tty + resize
-         ├── logs: a CRI log file per container (read it with .logs.read_log)
+         ├── logs(id, follow, tail_lines, since)   a CRI log file per container (.logs)
     stop_sandbox(id)  -> every container stopped        remove_sandbox(id) -> all gone
 
 A runtime is also the source of truth after a kubelet restart: ``list_sandboxes``
@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
+
+from .logs import LogRecord
 
 # -- errors -------------------------------------------------------------------------------
 
@@ -256,6 +258,9 @@ class Runtime(Protocol):
     async def status(self, container_id: str) -> ContainerStatus: ...
     async def list(self, sandbox_id: str | None = None) -> list[ContainerStatus]: ...
     async def wait(self, container_id: str) -> ContainerStatus: ...
+
+    def logs(self, container_id: str, *, follow: bool = False, tail_lines: int | None = None,
+             since: datetime | None = None) -> AsyncIterator[LogRecord]: ...
 
     async def exec(self, container_id: str, command: list[str], *, stdin: bool = False,
                    tty: bool = False) -> Session: ...

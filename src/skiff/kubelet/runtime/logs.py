@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 IN_MODIFY = 0x2
 IN_CLOSE_WRITE = 0x8
@@ -123,7 +124,7 @@ async def read_log(path: Path, *, follow: bool = False, tail_lines: int | None =
         yield line
     if not follow:
         return
-    watch = _DirectoryWatch(path.parent)
+    watch = DirectoryWatch(path.parent)
     joiner = _Joiner()
     buffer = b""
     try:
@@ -168,7 +169,7 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-class _DirectoryWatch:
+class DirectoryWatch:
     """Wakes a waiter whenever something in a directory is written or created."""
 
     def __init__(self, directory: Path) -> None:
@@ -192,15 +193,20 @@ class _DirectoryWatch:
             pass
         self.event.set()
 
-    async def changed(self, stop: asyncio.Event | None) -> None:
-        waiters = {asyncio.ensure_future(self.event.wait())}
+    async def changed(self, stop: asyncio.Event | None,
+                      also: "asyncio.Future[Any] | None" = None) -> None:
+        """Until something changed in the directory (or ``stop`` is set, or ``also`` done)."""
+        waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self.event.wait())}
         if stop is not None:
             waiters.add(asyncio.ensure_future(stop.wait()))
+        if also is not None:
+            waiters.add(also)
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
-                waiter.cancel()
+                if waiter is not also:
+                    waiter.cancel()
         self.event.clear()
 
     def close(self) -> None:

@@ -31,11 +31,11 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import sys
-import tempfile
+import tty as tty_module
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 from . import cgroups
@@ -43,7 +43,7 @@ from .bundle import build_config
 from .interface import (ContainerSpec, ContainerState, ContainerStatus, ExecResult,
                         InvalidState, NotFound, RuntimeFailure, SandboxSpec, SandboxStatus,
                         Session, StartFailed)
-from .logs import parse_time
+from .logs import DirectoryWatch, LogRecord, parse_time, read_log
 from .mounts import mount_overlay, mount_points_under, unmount
 from .sandbox import Sandboxes
 from .sessions import AttachSession, PipeSession, PtySession
@@ -315,7 +315,7 @@ class RuncRuntime:
         if status.state != ContainerState.RUNNING:
             return
         record = self._record(container_id)
-        exit_future = asyncio.shield(self._watch(container_id))
+        exited = self._watch(container_id)
         sig = _signal_number(record.get("stopSignal") or "SIGTERM")
         if timeout > 0:
             try:
@@ -323,7 +323,7 @@ class RuncRuntime:
             except InvalidState:
                 return   # it exited meanwhile
             try:
-                await asyncio.wait_for(exit_future, timeout)
+                await asyncio.wait_for(asyncio.shield(exited), timeout)
                 return
             except asyncio.TimeoutError:
                 pass
@@ -331,7 +331,7 @@ class RuncRuntime:
             await self.kill(container_id, signal.SIGKILL)
         except InvalidState:
             pass
-        await exit_future
+        await asyncio.shield(exited)
 
     async def remove(self, container_id: str) -> None:
         directory = self._dir(container_id)
@@ -358,6 +358,24 @@ class RuncRuntime:
             cgroups.remove(cgroup)
         shutil.rmtree(directory, ignore_errors=True)
 
+    async def logs(self, container_id: str, *, follow: bool = False,
+                   tail_lines: int | None = None,
+                   since: datetime | None = None) -> AsyncIterator[LogRecord]:
+        """The container's log lines; ``follow`` ends once it has exited and all is read."""
+        path = Path(self._record(container_id)["logPath"])
+        stop = asyncio.Event()
+        waiter: asyncio.Future[Any] | None = None
+        if follow:
+            waiter = asyncio.ensure_future(self.wait(container_id))
+            waiter.add_done_callback(lambda _: stop.set())
+        try:
+            async for record in read_log(path, follow=follow, tail_lines=tail_lines, since=since,
+                                         stop=stop):
+                yield record
+        finally:
+            if waiter is not None:
+                waiter.cancel()
+
     # -- exec and attach -----------------------------------------------------------------
 
     async def exec(self, container_id: str, command: list[str], *, stdin: bool = False,
@@ -372,20 +390,29 @@ class RuncRuntime:
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             return PipeSession(process, pid_file)
-        console_dir = Path(tempfile.mkdtemp(prefix="skiff-exec-"))
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # runc copies between the container's terminal and its own stdio: a raw pty of ours
+        master, slave = os.openpty()
+        tty_module.setraw(slave)
         try:
-            listener.bind(str(console_dir / "c.sock"))
-            listener.listen(1)
-            listener.setblocking(False)
-            process = await asyncio.create_subprocess_exec(
-                *base, "--tty", "--console-socket", str(console_dir / "c.sock"), container_id,
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE)
-            master = await _receive_pty(listener, process)
+            watch = DirectoryWatch(pid_file.parent)
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *base, "--tty", container_id, *command, stdin=slave, stdout=slave,
+                    stderr=slave)
+                # runc writes the pid file once it handles signals (SIGWINCH = resize)
+                while not pid_file.exists() and process.returncode is None:
+                    exited = asyncio.ensure_future(process.wait())
+                    try:
+                        await watch.changed(None, also=exited)
+                    finally:
+                        exited.cancel()
+            finally:
+                watch.close()
+        except BaseException:
+            os.close(master)
+            raise
         finally:
-            listener.close()
-            shutil.rmtree(console_dir, ignore_errors=True)
+            os.close(slave)
         return PtySession(process, master, pid_file)
 
     async def exec_sync(self, container_id: str, command: list[str], *, timeout: float = 10.0,
@@ -432,26 +459,6 @@ class RuncRuntime:
             if not future.done():
                 future.cancel()
         self._exits.clear()
-
-
-async def _receive_pty(listener: socket.socket, process: asyncio.subprocess.Process) -> int:
-    loop = asyncio.get_running_loop()
-    accept = asyncio.ensure_future(loop.sock_accept(listener))
-    exited = asyncio.ensure_future(process.wait())
-    try:
-        await asyncio.wait({accept, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if not accept.done():
-            err = await process.stderr.read() if process.stderr else b""
-            raise StartFailed(f"runc exec: {err.decode(errors='replace').strip()}")
-        connection, _ = accept.result()
-    finally:
-        accept.cancel()
-        exited.cancel()
-    with connection:
-        _, fds, _, _ = await asyncio.to_thread(socket.recv_fds, connection, 4096, 1)
-    if not fds:
-        raise StartFailed("runc exec did not pass a terminal")
-    return fds[0]
 
 
 def _reap(pid: int) -> None:

@@ -3,8 +3,9 @@
 All three implement :class:`.interface.Session`::
 
     PipeSession    runc exec <id> argv…           stdin/stdout/stderr are pipes
-    PtySession     runc exec -t --console-socket  runc hands back the pty master;
-                                                  output is one stream (stdout), resizable
+    PtySession     runc exec -t                   runc copies between the container's
+                                                  terminal and a pty of ours (its stdio);
+                                                  one output stream (stdout), resizable
     AttachSession  the container's shim            frames over its attach socket
                                                   (see .shim for the protocol)
 
@@ -93,7 +94,11 @@ class PipeSession:
 
 
 class PtySession:
-    """An exec with a terminal: ``master`` is the pty master runc passed back."""
+    """An exec with a terminal: ``master`` is our side of the pty runc has as stdio.
+
+    A resize sets the size of that pty and sends runc SIGWINCH; runc applies it to
+    the container's terminal (the runtime hands out the session only once runc
+    handles signals)."""
 
     def __init__(self, process: asyncio.subprocess.Process, master: int,
                  pid_file: Path | None) -> None:
@@ -153,6 +158,11 @@ class PtySession:
 
     async def resize(self, columns: int, rows: int) -> None:
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        if self.process.returncode is None:
+            try:
+                self.process.send_signal(signal.SIGWINCH)
+            except ProcessLookupError:
+                pass
 
     async def wait(self) -> int:
         code = await self.process.wait()

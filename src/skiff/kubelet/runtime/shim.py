@@ -164,6 +164,9 @@ class Shim:
     def start(self) -> int:
         """Run the container; return its pid (after telling the runtime)."""
         a = self.args
+        self.attach_listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.attach_listener.bind("\0" + a.attach_socket)   # before "ok": attach works at once
+        self.attach_listener.listen(8)
         devnull = os.open(os.devnull, os.O_RDWR)
         console_dir, listener = None, None
         child_fds = []
@@ -225,9 +228,7 @@ class Shim:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(wake_w)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind("\0" + a.attach_socket)
-        listener.listen(8)
+        listener = self.attach_listener
         listener.setblocking(False)
         self.selector.register(wake_r, selectors.EVENT_READ, "wake")
         self.selector.register(listener, selectors.EVENT_READ, "listen")
