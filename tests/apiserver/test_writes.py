@@ -118,6 +118,8 @@ async def test_field_validation(client: TestClient) -> None:
     r = await client.post(f"{CMS}?fieldValidation=Warn", json=body)
     assert r.status == 201
     assert r.headers.getall("Warning") == ['299 - "unknown field \\"bogus\\""']
+    assert "bogus" not in await r.json()  # decoded away, as a typed decoder would
+    assert "bogus" not in await (await client.get(f"{CMS}/a")).json()
     body["metadata"]["name"] = "b"
     r = await client.post(f"{CMS}?fieldValidation=Ignore", json=body)
     assert r.status == 201 and "Warning" not in r.headers
@@ -188,3 +190,21 @@ async def test_managed_fields_and_server_side_apply(client: TestClient) -> None:
     assert r.status == 200 and (await r.json())["spec"]["replicas"] == 2
     r = await client.patch(f"{DEPLOYS}/ssa", json=applied, headers=APPLY)
     assert r.status == 400  # apply needs a field manager
+
+
+async def test_nested_unknown_fields_are_dropped_with_warnings(client: TestClient) -> None:
+    body = deployment("typo")
+    body["spec"]["replicass"] = 2
+    body["spec"]["template"]["spec"]["containers"][0]["imagee"] = "x"
+    r = await client.post(DEPLOYS, json=body)  # no fieldValidation: Warn
+    assert r.status == 201
+    assert r.headers.getall("Warning") == [
+        '299 - "unknown field \\"spec.replicass\\""',
+        '299 - "unknown field \\"spec.template.spec.containers[0].imagee\\""']
+    stored = await (await client.get(f"{DEPLOYS}/typo")).json()
+    assert "replicass" not in stored["spec"]
+    assert "imagee" not in stored["spec"]["template"]["spec"]["containers"][0]
+    r = await client.patch(f"{DEPLOYS}/typo?fieldValidation=Strict", json={"spec": {"paused2": True}},
+                           headers=MERGE)
+    assert r.status == 400
+    assert (await r.json())["message"] == 'strict decoding error: unknown field "spec.paused2"'

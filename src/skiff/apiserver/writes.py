@@ -43,6 +43,7 @@ from ..storage.interface import KeyNotFound, KeyValue, RevisionMismatch
 from ..api.patch import update_managed_fields
 from .context import ServerContext
 from .negotiation import query_flag
+from .unknownfields import drop_unknown_fields
 from .objects import decode, format_time, object_key
 
 Obj = dict[str, Any]
@@ -131,12 +132,11 @@ class Writer:
 
     def check_unknown_fields(self, info: ResourceInfo, obj: Obj, opts: WriteOptions,
                              warnings: list[str], *, for_patch: bool = False) -> None:
-        if opts.field_validation == "Ignore" or self.ctx.schema is None or not info.schema_type:
+        """Drop keys the kind's type does not declare; 400 (Strict) or warn (Warn) about them."""
+        if self.ctx.schema is None or not info.schema_type:
             return
-        from ..api.schema import unknown_fields
-
-        paths = unknown_fields(self.ctx.schema, info.schema_type, obj)
-        if not paths:
+        paths = drop_unknown_fields(self.ctx.schema, info.schema_type, obj)
+        if not paths or opts.field_validation == "Ignore":
             return
         quoted = [_unknown(p) for p in paths]
         if opts.field_validation == "Strict":
