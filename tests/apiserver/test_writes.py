@@ -198,9 +198,9 @@ async def test_nested_unknown_fields_are_dropped_with_warnings(client: TestClien
     body["spec"]["template"]["spec"]["containers"][0]["imagee"] = "x"
     r = await client.post(DEPLOYS, json=body)  # no fieldValidation: Warn
     assert r.status == 201
-    assert r.headers.getall("Warning") == [
-        '299 - "unknown field \\"spec.replicass\\""',
-        '299 - "unknown field \\"spec.template.spec.containers[0].imagee\\""']
+    assert r.headers.getall("Warning") == [  # in document order
+        '299 - "unknown field \\"spec.template.spec.containers[0].imagee\\""',
+        '299 - "unknown field \\"spec.replicass\\""']
     stored = await (await client.get(f"{DEPLOYS}/typo")).json()
     assert "replicass" not in stored["spec"]
     assert "imagee" not in stored["spec"]["template"]["spec"]["containers"][0]
