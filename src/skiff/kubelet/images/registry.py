@@ -110,9 +110,9 @@ class RegistryClient:
         try:
             return await self._pull(ref, list(credentials))
         except aiohttp.ClientError as err:
-            raise RegistryUnavailable(f"failed to pull {str(ref)!r}: {err}") from err
+            raise RegistryUnavailable(f'failed to pull "{ref}": {err}') from err
         except asyncio.TimeoutError as err:
-            raise RegistryUnavailable(f"failed to pull {str(ref)!r}: timed out") from err
+            raise RegistryUnavailable(f'failed to pull "{ref}": timed out') from err
 
     async def _pull(self, ref: Reference, credentials: list[Credentials]) -> Image:
         session = _PullSession(self, ref, credentials)
@@ -176,8 +176,8 @@ class _PullSession:
                                       {"Accept": MANIFEST_ACCEPT}) as response:
             if response.status == 404:
                 raise ImageNotFoundInRegistry(
-                    f"failed to resolve reference {str(self.ref)!r}: {self.ref}: not found")
-            self.check(response, f"failed to resolve reference {str(self.ref)!r}")
+                    f'failed to resolve reference "{self.ref}": {self.ref}: not found')
+            self.check(response, f'failed to resolve reference "{self.ref}"')
             data = await _read_capped(response, MAX_MANIFEST_BYTES)
             sent_digest = response.headers.get("Docker-Content-Digest")
         digest = sha256_digest(data)
@@ -245,7 +245,7 @@ class _PullSession:
         return await http.get(url, headers=dict(headers, Authorization=authorization))
 
     async def answer(self, challenge: Any) -> str:
-        denied = (f"failed to resolve reference {str(self.ref)!r}: pull access denied, repository "
+        denied = (f'failed to resolve reference "{self.ref}": pull access denied, repository '
                   "does not exist or may require authorization")
         if challenge is None:
             raise Unauthorized(f"{denied}: 401 Unauthorized without a challenge")

@@ -241,6 +241,11 @@ class ImageStore:
             self._prune(index)
             return image
 
+    def prune(self) -> None:
+        """Delete blobs and layers no image needs (e.g. once an overlay using them is gone)."""
+        with self._gc_lock(fcntl.LOCK_EX), self._locked_index() as index:
+            self._prune(index)
+
     def _prune(self, index: dict[str, Any]) -> None:
         """Delete blobs and layers that no image in ``index`` needs (caller holds the lock)."""
         keep_blobs: set[str] = set()
