@@ -184,6 +184,9 @@ def _subscribe(ctx: ServerContext, prefix: str, after: int, limit: int) -> Subsc
         sub = cache.subscribe(prefix, after)
         if sub is not None:
             return sub
+        direct = direct_subscription(ctx.backend, prefix, after, limit)
+        cache.track(direct)  # ended with the others when the server stops
+        return direct
     return direct_subscription(ctx.backend, prefix, after, limit)
 
 
@@ -232,8 +235,8 @@ async def serve_watch(ctx: ServerContext, request: web.Request, info: ResourceIn
         if transport is not None and resp.chunked and not resp.compression:
             sub.sink = SocketSink(transport, encoder)
         await _stream(ctx, request, resp, encoder, sub, timeout, bookmarks)
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the client went away
     finally:
         if sub is not None:
             await sub.close()

@@ -182,6 +182,7 @@ class WatchCache:
         self._floor = 0  # every event after this revision is in the window
         self.revision = 0  # the newest revision the pump has seen (progress for bookmarks)
         self._subs: set[Subscription] = set()
+        self._others: set[Subscription] = set()  # direct (store-fed) watches, for stop()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -194,13 +195,18 @@ class WatchCache:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for sub in list(self._subs):
+        for sub in list(self._subs) + list(self._others):
             sub.fail(None)
         self._subs.clear()
 
     @property
     def watchers(self) -> int:
         return len(self._subs)
+
+    def track(self, sub: Subscription) -> None:
+        """End ``sub`` (fed from elsewhere) when the cache stops; forget it when it closes."""
+        self._others.add(sub)
+        sub._on_close.append(lambda: self._others.discard(sub))
 
     async def _pump(self, start: int) -> None:
         after = start
