@@ -11,7 +11,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
 
 from busybox_image import write_busybox_archive  # noqa: E402
+from runtime_support import SpecFactory  # noqa: E402
 
 from skiff.kubelet.images.store import Image, ImageStore  # noqa: E402
 from skiff.kubelet.runtime import cgroups  # noqa: E402
@@ -43,17 +44,6 @@ def image_store(tmp_path_factory: pytest.TempPathFactory) -> ImageStore:
 @pytest.fixture(scope="session")
 def busybox(image_store: ImageStore) -> Image:
     return image_store.resolve("busybox:test")
-
-
-def leftovers(root: Path, runc_root: Path, cgroup_parent: str) -> list[str]:
-    """Anything a runtime left behind: mounts, runc containers, cgroups."""
-    found = [f"mount {m}" for m in mount_points_under(root)]
-    listing = subprocess.run(["runc", "--root", str(runc_root), "list", "-q"],
-                             capture_output=True, text=True)
-    found += [f"runc container {c}" for c in listing.stdout.split()]
-    found += [f"cgroup {d}" for top in cgroups.existing(cgroup_parent)
-              for d in top.iterdir() if d.is_dir()]
-    return found
 
 
 @pytest.fixture
@@ -89,9 +79,6 @@ def _force_cleanup(rt: RuncRuntime, parent: str) -> None:
 async def sandbox(runtime: RuncRuntime) -> str:
     return await runtime.run_sandbox(SandboxSpec(name="web", namespace="default",
                                                  uid=secrets.token_hex(8)))
-
-
-SpecFactory = Callable[..., ContainerSpec]
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SpecFactory
-from runtime_support import start
+from runtime_support import SpecFactory, start
 
 from skiff.kubelet.runtime.interface import ContainerState, InvalidState, Stream
 from skiff.kubelet.runtime.runc import RuncRuntime

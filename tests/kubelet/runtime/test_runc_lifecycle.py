@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SpecFactory, leftovers
-from runtime_support import run_to_exit, start
+from runtime_support import SpecFactory, leftovers, run_to_exit, start
 
 from skiff.kubelet.runtime import cgroups
 from skiff.kubelet.runtime.interface import (ContainerState, Resources, SandboxSpec,

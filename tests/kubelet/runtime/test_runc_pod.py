@@ -5,8 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from conftest import SpecFactory
-from runtime_support import run_to_exit, start
+from runtime_support import SpecFactory, run_to_exit, start
 
 from skiff.kubelet.runtime.interface import ContainerState, Mount, SandboxSpec, SandboxState
 from skiff.kubelet.runtime.runc import RuncRuntime

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SpecFactory
-from runtime_support import run_to_exit
+from runtime_support import SpecFactory, run_to_exit
 
 from skiff.kubelet.runtime.bundle import (ALL_CAPABILITIES, DEFAULT_CAPABILITIES,
                                           available_capabilities)

@@ -27,7 +27,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from .mediatypes import (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
                          platform_matches)
@@ -92,7 +92,7 @@ class ImageArchive:
             raise ArchiveError(f"{self.path}: {name!r} is missing from the archive")
         stream = self._tar.extractfile(member)
         assert stream is not None
-        return stream
+        return cast(BinaryIO, stream)
 
     def read_document(self, name: str, digest: str | None = None) -> bytes:
         member = self._members.get(_clean(name))

@@ -71,7 +71,7 @@ def credentials_for(registry: str, docker_config: bytes | str | dict[str, Any]) 
     doc = json.loads(docker_config) if isinstance(docker_config, (bytes, str)) else docker_config
     if not isinstance(doc, dict):
         return None
-    auths = doc.get("auths") if isinstance(doc.get("auths"), dict) else doc
+    auths: dict[str, Any] = doc["auths"] if isinstance(doc.get("auths"), dict) else doc
     for key, entry in auths.items():
         if not isinstance(entry, dict) or _registry_key(str(key)) != registry:
             continue

@@ -40,7 +40,7 @@ import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -71,7 +71,7 @@ class LayerInfo:
 class _HashingReader(io.RawIOBase):
     """Passes bytes through while hashing and counting them."""
 
-    def __init__(self, inner: BinaryIO, prefix: bytes = b"") -> None:
+    def __init__(self, inner: IO[bytes], prefix: bytes = b"") -> None:
         self._inner = inner
         self._prefix = prefix
         self.hash = hashlib.sha256()
@@ -110,7 +110,8 @@ def extract_layer(raw: BinaryIO, dest: Path) -> LayerInfo:
         raise LayerError("zstd-compressed layers are not supported")
     compressed = head.startswith(_GZIP_MAGIC)
     buffered = io.BufferedReader(blob, _CHUNK)
-    diff = _HashingReader(gzip.GzipFile(fileobj=buffered, mode="rb")) if compressed else blob
+    diff = _HashingReader(cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb"))) \
+        if compressed else blob
     tar_input = io.BufferedReader(diff, _CHUNK) if compressed else buffered
     try:
         with tarfile.open(fileobj=tar_input, mode="r|") as tar:

@@ -25,6 +25,7 @@ All methods block on the filesystem; async callers run them with
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import hashlib
 import json
@@ -80,7 +81,7 @@ class ImageStore:
 
     # -- reading -------------------------------------------------------------------------
 
-    def list(self) -> list[Image]:
+    def list(self) -> builtins.list[Image]:
         index = self._read_index()
         return [self._image(index, image_id) for image_id in sorted(index["images"])]
 
@@ -96,7 +97,7 @@ class ImageStore:
             raise ImageNotFound(f"image {ref_or_id!r} not found")
         return image
 
-    def layer_dirs(self, image: Image) -> list[Path]:
+    def layer_dirs(self, image: Image) -> builtins.list[Path]:
         """The image's unpacked layers, bottom first (reverse for overlayfs lowerdir=)."""
         return [self._layer_dir(diff_id) / "diff" for diff_id in image.layers]
 
@@ -158,8 +159,8 @@ class ImageStore:
             _atomic_write(path, data)
         return actual
 
-    def record(self, *, config: bytes, manifest: bytes, names: list[Reference],
-               repo_digests: list[str] | None = None) -> Image:
+    def record(self, *, config: bytes, manifest: bytes, names: builtins.list[Reference],
+               repo_digests: builtins.list[str] | None = None) -> Image:
         """Register an image whose layers are all unpacked; (re)point ``names`` at it."""
         try:
             image_config = ImageConfig.parse(config)
@@ -187,7 +188,7 @@ class ImageStore:
 
     # -- archives ------------------------------------------------------------------------
 
-    def import_archive(self, path: Path, name: str | None = None) -> list[Image]:
+    def import_archive(self, path: Path, name: str | None = None) -> builtins.list[Image]:
         """Import every image of a docker-archive or OCI archive; ``name`` tags a single one."""
         override = parse_reference(name) if name else None
         try:

@@ -137,9 +137,9 @@ async def read_log(path: Path, *, follow: bool = False, tail_lines: int | None =
             *complete, buffer = buffer.split(b"\n")
             for raw in complete:
                 record = parse_record(raw)
-                if record is not None and (line := joiner.add(record)) is not None:
-                    if since is None or line.timestamp >= since:
-                        yield line
+                joined = joiner.add(record) if record is not None else None
+                if joined is not None and (since is None or joined.timestamp >= since):
+                    yield joined
             if chunk:
                 continue
             if stopping:

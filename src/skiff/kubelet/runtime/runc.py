@@ -25,6 +25,7 @@ read from the files above, so they survive the runtime object.
 
 from __future__ import annotations
 
+import builtins
 import asyncio
 import json
 import os
@@ -124,7 +125,7 @@ class RuncRuntime:
     async def sandbox_status(self, sandbox_id: str) -> SandboxStatus:
         return self.sandboxes.status(sandbox_id)
 
-    async def list_sandboxes(self) -> list[SandboxStatus]:
+    async def list_sandboxes(self) -> builtins.list[SandboxStatus]:
         return [self.sandboxes.status(i) for i in self.sandboxes.ids()]
 
     # -- containers ----------------------------------------------------------------------
@@ -188,7 +189,7 @@ class RuncRuntime:
             raise StartFailed(message)
         self._watch(container_id)
 
-    async def _spawn_shim(self, args: list[str], log: Path) -> tuple[int, str]:
+    async def _spawn_shim(self, args: builtins.list[str], log: Path) -> tuple[int, str]:
         """Start a shim (in its own session); its pid and its one-line verdict."""
         read_end, write_end = os.pipe()
         try:
@@ -226,16 +227,17 @@ class RuncRuntime:
         if pidfd >= 0 and not _is_shim_of(shim_pid, container_id):
             os.close(pidfd)
             pidfd = -1
-        if pidfd < 0:
+        if pidfd < 0 or shim_pid is None:
             future.set_result(None)
             return future
+        pid: int = shim_pid
 
         def exited() -> None:
             loop.remove_reader(pidfd)
             os.close(pidfd)
             self._pidfds.pop(container_id, None)
             try:
-                os.waitpid(shim_pid, os.WNOHANG)   # reap it if it is our child
+                os.waitpid(pid, os.WNOHANG)   # reap it if it is our child
             except ChildProcessError:
                 pass
             if not future.done():
@@ -282,7 +284,7 @@ class RuncRuntime:
             log_path=Path(record["logPath"]), attempt=int(record["attempt"]),
             labels=dict(record["labels"]), annotations=dict(record["annotations"]))
 
-    async def list(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
+    async def list(self, sandbox_id: str | None = None) -> builtins.list[ContainerStatus]:
         statuses = []
         for entry in sorted(os.listdir(self.containers)):
             try:
@@ -378,7 +380,7 @@ class RuncRuntime:
 
     # -- exec and attach -----------------------------------------------------------------
 
-    async def exec(self, container_id: str, command: list[str], *, stdin: bool = False,
+    async def exec(self, container_id: str, command: builtins.list[str], *, stdin: bool = False,
                    tty: bool = False) -> Session:
         if (await self.status(container_id)).state != ContainerState.RUNNING:
             raise InvalidState(f"container {container_id} is not running")
@@ -415,7 +417,8 @@ class RuncRuntime:
             os.close(slave)
         return PtySession(process, master, pid_file)
 
-    async def exec_sync(self, container_id: str, command: list[str], *, timeout: float = 10.0,
+    async def exec_sync(self, container_id: str, command: builtins.list[str], *,
+                        timeout: float = 10.0,
                         input: bytes = b"") -> ExecResult:
         session = await self.exec(container_id, command, stdin=bool(input))
         assert isinstance(session, PipeSession)
@@ -491,8 +494,8 @@ def _signal_number(name: str) -> int:
     if name.isdigit():
         return int(name)
     try:
-        return int(signal.Signals(name if name.startswith("SIG") else f"SIG{name}"))
-    except ValueError:
+        return int(signal.Signals[name if name.startswith("SIG") else f"SIG{name}"])
+    except KeyError:
         return int(signal.SIGTERM)
 
 
