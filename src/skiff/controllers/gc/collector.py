@@ -167,7 +167,7 @@ class GarbageCollector(Controller):
                 return None
             return await self._attempt_delete(node)
         except UnknownKind as e:
-            log.info("garbage collector: %s; looking again in %.0f s", e, UNKNOWN_KIND_RETRY)
+            log.debug("garbage collector: %s; looking again in %.0f s", e, UNKNOWN_KIND_RETRY)
             return UNKNOWN_KIND_RETRY
 
     def _resource(self, ident: Identity) -> ApiResource:

@@ -29,7 +29,15 @@ suspended) existing NoExecute taints are removed as well.
 
 The NoExecute taints are what evicts pods (see
 :class:`~.eviction.TaintEvictionController`); ``grace_period`` and the pods'
-``tolerationSeconds`` together decide how fast a dead node's pods move.
+``tolerationSeconds`` together decide how fast a dead node's pods move::
+
+                        Kubernetes       skiff (small clusters)
+    Lease renewal       10 s             10 s (kubelet)
+    grace_period        50 s             22 s  one missed renewal (a 20 s gap) is no failure
+    tolerationSeconds   300 s            5 s   (the DefaultTolerationSeconds admission's
+                                               default; pods may set their own)
+    dead node -> pods   ~5 min 50 s      <= 27 s worst case (bench/node_failure.py: 26.7 s
+    running elsewhere                            when the node died right after renewing)
 """
 
 from __future__ import annotations
@@ -146,6 +154,8 @@ class NodeLifecycleController(Controller):
     def _lease_seen(self, lease: Obj) -> None:
         name = str((lease.get("metadata") or {}).get("name", ""))
         renewed = str((lease.get("spec") or {}).get("renewTime") or "")
+        if self.nodes.get(name) is None:
+            return  # a Lease without its Node: the Node's first sight starts its clock
         heard = self._heard_of(name)
         if renewed and renewed != heard.renewed:
             heard.renewed = renewed
