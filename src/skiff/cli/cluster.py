@@ -5,7 +5,7 @@ Start order (stop is the reverse)::
     store (sqlite, data-dir/state.db)
       └─ API server (HTTPS, data-dir/pki) ─ kubeconfig written ─ "export KUBECONFIG=..." printed
            └─ components, each a client of the API over loopback HTTPS as admin:
-              simulated nodes (--runtime fake)
+              scheduler, controller manager, simulated nodes (--runtime fake)
 
 Components only talk to the API server, exactly as they would across machines;
 running them as asyncio tasks of one process is a deployment choice, not a
@@ -20,12 +20,16 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Coroutine
 
 from ..apiserver.app import make_app
 from ..apiserver.pki import ClusterPKI, ensure_pki
 from ..apiserver.server import ServingHandle, serve
 from ..storage.sqlite import SqliteBackend
 from .kubeconfig import write_admin_kubeconfig
+
+if TYPE_CHECKING:
+    from ..client.rest import ApiClient
 
 log = logging.getLogger("skiff")
 
@@ -39,6 +43,8 @@ class ClusterConfig:
     nodes: int = 1
     compact_retain: int = 10_000
     extra_sans: tuple[str, ...] = field(default_factory=tuple)
+    scheduler_config: Path | None = None  # a KubeSchedulerConfiguration file
+    controllers: tuple[str, ...] | None = None  # --controllers semantics; None = all
 
     @property
     def kubeconfig(self) -> Path:
@@ -52,7 +58,7 @@ class Cluster:
         self.backend: SqliteBackend | None = None
         self.serving: ServingHandle | None = None
         self._components: list[asyncio.Task[None]] = []
-        self._client = None  # the in-process components' ApiClient
+        self._client: ApiClient | None = None  # the in-process components' client
 
     @property
     def url(self) -> str:
@@ -75,17 +81,37 @@ class Cluster:
         write_admin_kubeconfig(cfg.kubeconfig, self.url, self.pki)
         log.info("API server listening on %s (ready in %.0f ms)", self.url,
                  (time.perf_counter() - started) * 1000)
+        self._start_control_plane_components()
         if cfg.runtime == "fake" and cfg.nodes > 0:
-            await self._start_fake_nodes()
+            self._start_component("fake-nodes", self._fake_nodes())
 
-    async def _start_fake_nodes(self) -> None:
+    def _api_client(self) -> "ApiClient":
         from ..client.rest import ApiClient
+
+        if self._client is None:
+            assert self.pki is not None
+            self._client = ApiClient(self.url, ssl_context=self.pki.admin_ssl_context(),
+                                     user_agent="skiff-up")
+        return self._client
+
+    def _start_component(self, name: str, coro: "Coroutine[Any, Any, None]") -> None:
+        self._components.append(asyncio.create_task(coro, name=name))
+
+    def _start_control_plane_components(self) -> None:
+        from ..controllers.manager import run_controllers
+        from ..scheduler.profile import load_config
+        from ..scheduler.scheduler import run_scheduler
+
+        client = self._api_client()
+        profiles = load_config(self.config.scheduler_config) if self.config.scheduler_config else None
+        self._start_component("scheduler", run_scheduler(client, profiles=profiles))
+        self._start_component("controller-manager",
+                              run_controllers(client, enabled=self.config.controllers))
+
+    async def _fake_nodes(self) -> None:
         from ..kubelet.fake import run_fake_nodes
 
-        assert self.pki is not None
-        self._client = ApiClient(self.url, ssl_context=self.pki.admin_ssl_context())
-        self._components.append(asyncio.create_task(
-            run_fake_nodes(self._client, self.config.nodes), name="fake-nodes"))
+        await run_fake_nodes(self._api_client(), self.config.nodes)
 
     async def stop(self) -> None:
         for task in self._components:

@@ -31,6 +31,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=6443, help="API server port; 0 picks a free one")
     p.add_argument("--compact-retain", type=int, default=10_000, metavar="N",
                    help="keep the last N revisions of history for watches (default 10000)")
+    p.add_argument("--scheduler-config", type=Path, default=None, metavar="FILE",
+                   help="a KubeSchedulerConfiguration file (profiles, plugins, weights)")
+    p.add_argument("--controllers", default=None, metavar="LIST",
+                   help="controllers to run, comma-separated: '*' all (default), '-name' disables one")
     p.add_argument("--log-level", default="INFO")
 
 
@@ -66,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         runtime=runtime,
         nodes=getattr(args, "nodes", 0) if runtime else 0,
         compact_retain=args.compact_retain,
+        scheduler_config=args.scheduler_config,
+        controllers=tuple(args.controllers.split(",")) if args.controllers else None,
     )
     try:
         import uvloop
