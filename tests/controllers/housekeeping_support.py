@@ -159,12 +159,20 @@ def owner_ref(owner: Obj, *, controller: bool = True, block: bool = True) -> Obj
 
 
 async def wait_gone(client: ApiClient, res: ResourceLike, names: set[str], *,
-                    namespace: str | None = None, timeout: float = DEADLINE) -> str:
-    """Watch until no object named in ``names`` exists; the resourceVersion of that moment."""
+                    namespace: str | None = None, since: str | None = None,
+                    timeout: float = DEADLINE) -> str:
+    """Watch until no object named in ``names`` exists; the resourceVersion of that moment.
+
+    With ``since``, the objects are taken to exist at that resourceVersion and
+    the answer is the resourceVersion of the last one's DELETED event.
+    """
     async def run() -> str:
-        listing = await client.list(res, namespace=namespace)
-        present = {meta(o)["name"] for o in listing.items} & names
-        rv = listing.resource_version
+        if since is None:
+            listing = await client.list(res, namespace=namespace)
+            present = {meta(o)["name"] for o in listing.items} & names
+            rv = listing.resource_version
+        else:
+            present, rv = set(names), since
         while present:
             async with client.watch(res, namespace=namespace, resource_version=rv,
                                     timeout_seconds=60) as events:

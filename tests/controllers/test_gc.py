@@ -98,7 +98,8 @@ async def test_cascade_foreground_deletes_the_pods_before_the_replicaset(api: Ap
         and bool(meta(o).get("deletionTimestamp")), namespace="default", since=start))
     rs_gone = asyncio.ensure_future(watch_until(
         api.client, REPLICASETS, lambda t, o: t == "DELETED", namespace="default", since=start))
-    pods_gone = asyncio.ensure_future(wait_gone(api.client, PODS, pods, namespace="default"))
+    pods_gone = asyncio.ensure_future(wait_gone(api.client, PODS, pods, namespace="default",
+                                                since=start))
     code, _, err = await api.kubectl("delete", "replicaset", "web", "--cascade=foreground")
     assert code == 0, err
     waiting = await seen_waiting
@@ -166,3 +167,32 @@ async def test_a_same_named_successor_is_not_an_owner(api: ApiServer) -> None:
         namespace="default")
     await wait_gone(api.client, CONFIGMAPS, {"child"}, namespace="default")
     assert meta(await api.client.get(CONFIGMAPS, "owner", namespace="default"))["name"] == "owner"
+
+
+async def test_foreground_deletion_of_a_deployment_goes_down_the_whole_chain(api: ApiServer) -> None:
+    """Deployment -> ReplicaSet -> pods: the ReplicaSet is itself deleted in the foreground,
+    so the pods go first, then the ReplicaSet, then the Deployment."""
+    deploy = await api.client.create(DEPLOYMENTS, {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": template("web")}})
+    rs = await make_replicaset(api, "web-1", owner=deploy)
+    pods = await make_pods(api, rs)
+    start = (await api.client.list(PODS, namespace="default")).resource_version
+    rs_waiting = asyncio.ensure_future(watch_until(
+        api.client, REPLICASETS, lambda _t, o: "foregroundDeletion" in (meta(o).get("finalizers") or []),
+        namespace="default", since=start))
+    rs_gone = asyncio.ensure_future(watch_until(
+        api.client, REPLICASETS, lambda t, _o: t == "DELETED", namespace="default", since=start))
+    deploy_gone = asyncio.ensure_future(watch_until(
+        api.client, DEPLOYMENTS, lambda t, _o: t == "DELETED", namespace="default", since=start))
+    pods_gone = asyncio.ensure_future(wait_gone(api.client, PODS, pods, namespace="default",
+                                                since=start))
+    code, _, err = await api.kubectl("delete", "deployment", "web", "--cascade=foreground")
+    assert code == 0, err
+    await rs_waiting
+    last_pod = int(await pods_gone)
+    rs_rv = int(meta(await rs_gone)["resourceVersion"])
+    deploy_rv = int(meta(await deploy_gone)["resourceVersion"])
+    assert last_pod < rs_rv < deploy_rv
