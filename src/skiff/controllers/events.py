@@ -5,12 +5,14 @@
 :meth:`EventRecorder.event`, which only queues; one background task (run by
 the manager next to the controllers) writes them, a few at a time::
 
-    controller ──event()──▶ bounded buffer (drops when full, as client-go does)
+    controller ──event()──▶ spam filter / aggregation (see eventcorrelation.py)
                                  │
-                 sender ──▶ same (object, type, reason, message, source) seen
-                            recently?  yes: PATCH count+1, lastTimestamp
-                                       no:  POST a new Event named
-                                            <object>.<nanoseconds in hex>
+                            bounded buffer (drops when full, as client-go does)
+                                 │
+                 sender ──▶ same event (or same aggregate) seen recently?
+                                 yes: PATCH count+1, lastTimestamp, message
+                                 no:  POST a new Event named
+                                      <object>.<nanoseconds in hex>
 
 Event fields follow client-go's recorder for core/v1 events: ``involvedObject``
 (kind, namespace, name, uid, apiVersion, resourceVersion), ``reason``,
@@ -32,6 +34,7 @@ from ..api.kinds.meta.cells import format_time
 from ..client.clock import Clock, RealClock
 from ..client.resources import EVENTS
 from ..client.rest import ApiClient, TransportError
+from .eventcorrelation import EventCorrelator
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -41,7 +44,7 @@ WARNING = "Warning"
 
 #: Events waiting to be written; more are dropped (client-go's buffer is 1000 too).
 BUFFER = 1000
-#: How many distinct recent events are remembered for count aggregation.
+#: How many distinct recent events are remembered for count deduplication.
 CACHE = 4096
 
 
@@ -53,6 +56,7 @@ class _Pending(NamedTuple):
     message: str
     component: str
     nanos: int
+    dedup_key: tuple[str, ...]
 
 
 class EventRecorder:
@@ -64,8 +68,9 @@ class EventRecorder:
         self._clock: Clock = clock or RealClock()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(BUFFER)
         self._concurrency = concurrency
-        # (source, involved uid/name, type, reason, message) -> [event name, count, first]
+        # dedup key -> [event name, count]
         self._seen: OrderedDict[tuple[str, ...], list[Any]] = OrderedDict()
+        self._correlator = EventCorrelator()
         self.dropped = 0
         self._last_nanos = 0
 
@@ -79,12 +84,22 @@ class EventRecorder:
             "resourceVersion": meta.get("resourceVersion", ""),
         }
         involved = {k: v for k, v in involved.items() if v}
+        now = self._clock.time()
+        obj_key = (component, involved.get("kind", ""), involved.get("namespace", ""),
+                   involved.get("name", ""), involved.get("uid", ""),
+                   involved.get("apiVersion", ""), type_)
+        if not self._correlator.allow(obj_key, now):
+            self.dropped += 1
+            return
+        aggregate_key = obj_key + (reason,)
+        sent = self._correlator.aggregate(aggregate_key, message, now)
+        dedup_key = aggregate_key if sent != message else aggregate_key + (message,)
         # Names are <object>.<nanoseconds>: keep the stamps strictly increasing so two
         # events in the same instant never collide.
-        nanos = max(int(self._clock.time() * 1e9), self._last_nanos + 1)
+        nanos = max(int(now * 1e9), self._last_nanos + 1)
         self._last_nanos = nanos
         pending = _Pending(involved, str(meta.get("namespace") or "default"), type_, reason,
-                           message, component, nanos)
+                           sent, component, nanos, dedup_key)
         try:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
@@ -112,8 +127,7 @@ class EventRecorder:
         await self._queue.join()
 
     async def _write(self, p: _Pending) -> None:
-        key = (p.component, p.involved.get("uid") or p.involved.get("name", ""),
-               p.involved.get("kind", ""), p.type, p.reason, p.message)
+        key = p.dedup_key
         stamp = format_time(datetime.fromtimestamp(p.nanos / 1e9, timezone.utc))
         seen = self._seen.get(key)
         if seen is not None:
@@ -121,7 +135,8 @@ class EventRecorder:
             seen[1] = count
             self._seen.move_to_end(key)
             try:
-                await self.client.patch(EVENTS, name, {"count": count, "lastTimestamp": stamp},
+                await self.client.patch(EVENTS, name, {"count": count, "lastTimestamp": stamp,
+                                                       "message": p.message},
                                         namespace=p.namespace)
                 return
             except StatusError as e:

@@ -50,14 +50,20 @@ def ready_since(pod: Obj) -> datetime | None:
     return parse_time(cond.get("lastTransitionTime"))
 
 
+def readiness(pod: Obj, min_ready_seconds: int, now: float) -> tuple[bool, bool]:
+    """(ready, available) in one look at the pod's conditions."""
+    cond = ready_condition(pod)
+    if cond is None or cond.get("status") != "True":
+        return False, False
+    if min_ready_seconds <= 0:
+        return True, True
+    since = parse_time(cond.get("lastTransitionTime"))
+    return True, since is not None and since.timestamp() + min_ready_seconds < now
+
+
 def is_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
     """Ready for more than ``min_ready_seconds`` as of ``now`` (epoch seconds)."""
-    if not is_ready(pod):
-        return False
-    if min_ready_seconds <= 0:
-        return True
-    since = ready_since(pod)
-    return since is not None and since.timestamp() + min_ready_seconds < now
+    return readiness(pod, min_ready_seconds, now)[1]
 
 
 def seconds_until_available(pod: Obj, min_ready_seconds: int, now: float) -> float | None:

@@ -24,7 +24,7 @@ import functools
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from . import podstate
@@ -43,14 +43,40 @@ def deletion_cost(pod: Obj) -> int:
         return 0
 
 
-def _log_bucket(when: datetime, now: float) -> int:
+def _log_bucket(when: float, now: float) -> int:
     """floor(log2(nanoseconds since ``when``)), or -1 for "not in the past"."""
-    nanos = (now - when.timestamp()) * 1e9
+    nanos = (now - when) * 1e9
     return int(math.log2(nanos)) if nanos > 0 else -1
 
 
-def _compare_times(a: datetime | None, b: datetime | None, uid_a: str, uid_b: str,
-                   now: float) -> int:
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """Everything the ordering looks at, read from the pod once."""
+
+    node: str
+    phase: int
+    ready: bool
+    cost: int
+    rank: int
+    ready_since: float | None
+    restarts: int
+    created: float | None
+    uid: str
+
+    @classmethod
+    def of(cls, pod: Obj, rank: int) -> "_Facts":
+        status = pod.get("status") or {}
+        since = podstate.ready_since(pod)
+        created = podstate.creation_time(pod)
+        return cls(node=_node(pod), phase=_PHASE_ORDER.get(status.get("phase", ""), 0),
+                   ready=podstate.is_ready(pod), cost=deletion_cost(pod),
+                   rank=rank, ready_since=since.timestamp() if since else None,
+                   restarts=podstate.max_restarts(pod),
+                   created=created.timestamp() if created else None,
+                   uid=str((pod.get("metadata") or {}).get("uid", "")))
+
+
+def _compare_times(a: float | None, b: float | None, uid_a: str, uid_b: str, now: float) -> int:
     """Newer first; a missing time first of all; same log2 bucket: by UID."""
     if a == b:
         return 0
@@ -62,42 +88,28 @@ def _compare_times(a: datetime | None, b: datetime | None, uid_a: str, uid_b: st
     return -1 if diff < 0 else 1
 
 
-def _uid(pod: Obj) -> str:
-    return str((pod.get("metadata") or {}).get("uid", ""))
-
-
 def _node(pod: Obj) -> str:
     return str((pod.get("spec") or {}).get("nodeName") or "")
 
 
-def _compare(a: tuple[Obj, int], b: tuple[Obj, int], now: float) -> int:
-    pa, rank_a = a
-    pb, rank_b = b
-    na, nb = _node(pa), _node(pb)
-    if na != nb and (not na or not nb):
-        return -1 if not na else 1
-    phase_a = _PHASE_ORDER.get((pa.get("status") or {}).get("phase", ""), 0)
-    phase_b = _PHASE_ORDER.get((pb.get("status") or {}).get("phase", ""), 0)
-    if phase_a != phase_b:
-        return -1 if phase_a < phase_b else 1
-    ready_a, ready_b = podstate.is_ready(pa), podstate.is_ready(pb)
-    if ready_a != ready_b:
-        return -1 if not ready_a else 1
-    cost_a, cost_b = deletion_cost(pa), deletion_cost(pb)
-    if cost_a != cost_b:
-        return -1 if cost_a < cost_b else 1
-    if rank_a != rank_b:
-        return -1 if rank_a > rank_b else 1
-    if ready_a and ready_b:
-        by_ready = _compare_times(podstate.ready_since(pa), podstate.ready_since(pb),
-                                  _uid(pa), _uid(pb), now)
+def _compare(a: _Facts, b: _Facts, now: float) -> int:
+    if a.node != b.node and (not a.node or not b.node):
+        return -1 if not a.node else 1
+    if a.phase != b.phase:
+        return -1 if a.phase < b.phase else 1
+    if a.ready != b.ready:
+        return -1 if not a.ready else 1
+    if a.cost != b.cost:
+        return -1 if a.cost < b.cost else 1
+    if a.rank != b.rank:
+        return -1 if a.rank > b.rank else 1
+    if a.ready and b.ready:
+        by_ready = _compare_times(a.ready_since, b.ready_since, a.uid, b.uid, now)
         if by_ready:
             return by_ready
-    restarts_a, restarts_b = podstate.max_restarts(pa), podstate.max_restarts(pb)
-    if restarts_a != restarts_b:
-        return -1 if restarts_a > restarts_b else 1
-    return _compare_times(podstate.creation_time(pa), podstate.creation_time(pb),
-                          _uid(pa), _uid(pb), now)
+    if a.restarts != b.restarts:
+        return -1 if a.restarts > b.restarts else 1
+    return _compare_times(a.created, b.created, a.uid, b.uid, now)
 
 
 def pods_to_delete(pods: Sequence[Obj], count: int, *, related: Iterable[Obj] | None = None,
@@ -107,9 +119,10 @@ def pods_to_delete(pods: Sequence[Obj], count: int, *, related: Iterable[Obj] | 
         return list(pods)
     on_node = Counter(_node(p) for p in (related if related is not None else pods)
                       if podstate.is_active(p))
-    ranked = [(p, on_node[_node(p)]) for p in pods]
-    def compare(x: tuple[Obj, int], y: tuple[Obj, int]) -> int:
-        return _compare(x, y, now)
+    ranked = [(_Facts.of(p, on_node[_node(p)]), p) for p in pods]
+
+    def compare(x: tuple[_Facts, Obj], y: tuple[_Facts, Obj]) -> int:
+        return _compare(x[0], y[0], now)
 
     ranked.sort(key=functools.cmp_to_key(compare))
-    return [p for p, _ in ranked[:count]]
+    return [p for _, p in ranked[:count]]

@@ -87,7 +87,10 @@ def replicas_of(owner: Obj) -> int:
 
 def _fully_labeled(pod: Obj, template_labels: dict[str, str]) -> bool:
     labels = (pod.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in template_labels.items())
+    for key, value in template_labels.items():
+        if labels.get(key) != value:
+            return False
+    return True
 
 
 class ReplicaSetController(Controller):
@@ -305,11 +308,15 @@ class ReplicaSetController(Controller):
         min_ready = int(spec.get("minReadySeconds") or 0)
         template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         old = owner.get("status") or {}
+        labeled = ready = available = 0
+        for pod in pods:
+            labeled += _fully_labeled(pod, template_labels)
+            is_ready, is_available = podstate.readiness(pod, min_ready, now)
+            ready += is_ready
+            available += is_available
         status: Obj = {
-            "replicas": len(pods),
-            "fullyLabeledReplicas": sum(1 for p in pods if _fully_labeled(p, template_labels)),
-            "readyReplicas": sum(1 for p in pods if podstate.is_ready(p)),
-            "availableReplicas": sum(1 for p in pods if podstate.is_available(p, min_ready, now)),
+            "replicas": len(pods), "fullyLabeledReplicas": labeled, "readyReplicas": ready,
+            "availableReplicas": available,
             "observedGeneration": owner["metadata"].get("generation"),
         }
         conditions = [c for c in old.get("conditions") or [] if c.get("type") != REPLICA_FAILURE]

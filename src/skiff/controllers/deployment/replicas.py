@@ -82,6 +82,18 @@ def status_count(rs: Obj | None, field: str) -> int:
     return int((rs.get("status") or {}).get(field) or 0)
 
 
+def surviving_available(rs: Obj) -> int:
+    """Available pods ``rs`` keeps once it reaches its size.
+
+    Its status lags behind a scale-down (pods are still being deleted); the
+    ReplicaSet deletes unavailable pods first, so at most ``spec.replicas`` of the
+    available ones survive.  Counting those, not the stale status, keeps a
+    rollout from taking more than maxUnavailable pods down while statuses catch
+    up (Kubernetes sums the raw status here and may briefly dip below).
+    """
+    return min(status_count(rs, "availableReplicas"), spec_replicas(rs))
+
+
 def total_spec(rss: list[Obj]) -> int:
     return sum(spec_replicas(rs) for rs in rss)
 

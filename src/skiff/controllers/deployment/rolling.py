@@ -101,7 +101,7 @@ async def _scale_down_unhealthy(sync: DeploymentSync, old: list[Obj], budget: in
 async def _scale_down_healthy(sync: DeploymentSync, all_rss: list[Obj], old: list[Obj]) -> int:
     """Remove available old pods while availability stays above the minimum."""
     min_available = r.desired_replicas(sync.d) - r.max_unavailable(sync.d)
-    available = r.total_status(all_rss, "availableReplicas")
+    available = sum(r.surviving_available(rs) for rs in all_rss)
     if available <= min_available:
         return 0
     budget = available - min_available
