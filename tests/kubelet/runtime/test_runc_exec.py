@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from runtime_support import SpecFactory, start
 
@@ -90,3 +92,29 @@ async def test_exec_into_a_stopped_container_is_refused(runtime: RuncRuntime, sa
     assert (await runtime.wait(container_id)).state == ContainerState.EXITED
     with pytest.raises(InvalidState):
         await runtime.exec(container_id, ["ls"])
+
+
+async def test_attach_to_a_container_with_a_terminal(runtime: RuncRuntime, sandbox: str,
+                                                     spec: SpecFactory) -> None:
+    container_id = await start(runtime, spec(sandbox, "sh", tty=True, stdin=True))
+    session = await runtime.attach(container_id, stdin=True)
+    await session.resize(columns=100, rows=30)
+    await session.write(b"stty size; echo $((2 + 3)); exit 7\n")
+    output = b"".join([data async for _, data in session.output()])
+    assert await session.wait() == 7
+    await session.close()
+    assert b"30 100\r\n5\r\n" in output
+    logged = [r.content async for r in runtime.logs(container_id)]
+    assert logged[-2:] == [b"30 100", b"5"]     # terminal output is logged as stdout, \r dropped
+
+
+async def test_an_attached_client_that_does_not_read_cannot_stall_the_container(
+        runtime: RuncRuntime, sandbox: str, spec: SpecFactory) -> None:
+    script = "read go; head -c 12000000 /dev/zero | tr '\\0' x; echo; echo done"
+    container_id = await start(runtime, spec(sandbox, "sh", "-c", script, stdin=True))
+    session = await runtime.attach(container_id, stdin=True)
+    await session.write(b"go\n")           # then never read the output
+    status = await asyncio.wait_for(runtime.wait(container_id), timeout=30)
+    assert status.exit_code == 0
+    await session.close()
+    assert [r.content async for r in runtime.logs(container_id, tail_lines=1)] == [b"done"]

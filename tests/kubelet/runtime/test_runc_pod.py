@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 from pathlib import Path
 
 from runtime_support import SpecFactory, run_to_exit, start
@@ -86,3 +88,14 @@ async def test_stop_sandbox_stops_its_containers(runtime: RuncRuntime, sandbox: 
     await runtime.stop_sandbox(sandbox, timeout=0.2)
     assert {(await runtime.status(c)).state for c in (first, second)} == {ContainerState.EXITED}
     assert (await runtime.sandbox_status(sandbox)).state == SandboxState.NOT_READY
+
+
+async def test_host_network_pod_sees_the_host_network(runtime: RuncRuntime,
+                                                      spec: SpecFactory) -> None:
+    sandbox = await runtime.run_sandbox(SandboxSpec(name="node-agent", namespace="kube-system",
+                                                    uid=secrets.token_hex(8), host_network=True))
+    assert (await runtime.sandbox_status(sandbox)).netns_path is None
+    status, lines = await run_to_exit(runtime, spec(sandbox, "sh", "-c", "hostname; ls /sys/class/net"))
+    assert status.exit_code == 0
+    assert lines[0] == f"stdout {socket.gethostname()}"
+    assert sorted(line.split(" ", 1)[1] for line in lines[1:]) == sorted(os.listdir("/sys/class/net"))

@@ -41,6 +41,7 @@ import time
 PR_SET_CHILD_SUBREAPER = 36
 LINE_LIMIT = 16 * 1024
 DRAIN_SECONDS = 2.0
+MAX_CLIENT_BACKLOG = 4 << 20
 FRAME_STDIN, FRAME_STDOUT, FRAME_STDERR, FRAME_RESIZE, FRAME_CLOSE_STDIN = 0, 1, 2, 3, 4
 
 
@@ -154,7 +155,8 @@ class Shim:
     def __init__(self, args: "Args") -> None:
         self.args = args
         self.selector = selectors.DefaultSelector()
-        self.clients: dict[socket.socket, bytes] = {}
+        self.clients: dict[socket.socket, bytes] = {}     # bytes received, not yet a frame
+        self.outgoing: dict[socket.socket, bytes] = {}    # frames not yet sent
         self.stdin_w: int | None = None
         self.pty: int | None = None
         self.readers: dict[int, str] = {}
@@ -245,7 +247,7 @@ class Shim:
             if exit_status is not None and (not self.readers or time.monotonic() > (deadline or 0)):
                 break
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            for key, _ in self.selector.select(timeout):
+            for key, events in self.selector.select(timeout):
                 if key.data == "wake":
                     while True:
                         try:
@@ -258,11 +260,21 @@ class Shim:
                 elif key.data == "output":
                     self.read_output(key.fd, log)
                 elif key.data == "client":
-                    self.read_client(key.fileobj)  # type: ignore[arg-type]
+                    client: socket.socket = key.fileobj  # type: ignore[assignment]
+                    if events & selectors.EVENT_WRITE and client in self.outgoing:
+                        self.send(client)
+                    if events & selectors.EVENT_READ and client in self.clients:
+                        self.read_client(client)
                 elif key.data == "stdin":
                     self.flush_stdin()
         log.flush()
         for client in list(self.clients):
+            client.setblocking(True)
+            client.settimeout(1.0)
+            try:
+                client.sendall(self.outgoing[client])   # the last output, briefly
+            except OSError:
+                pass
             client.close()
         listener.close()
         assert exit_status is not None
@@ -302,12 +314,24 @@ class Shim:
         log.feed(stream, data)
         frame = struct.pack(">BI", FRAME_STDOUT if stream == "stdout" else FRAME_STDERR, len(data)) + data
         for client in list(self.clients):
-            try:
-                client.setblocking(True)
-                client.sendall(frame)
-                client.setblocking(False)
-            except OSError:
-                self.drop(client)
+            self.outgoing[client] += frame
+            if len(self.outgoing[client]) > MAX_CLIENT_BACKLOG:
+                self.drop(client)     # a client that does not read must not stall the container
+            else:
+                self.send(client)
+
+    def send(self, client: socket.socket) -> None:
+        """Send what a client's socket takes now; wait for writability for the rest."""
+        try:
+            sent = client.send(self.outgoing[client]) if self.outgoing[client] else 0
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.drop(client)
+            return
+        self.outgoing[client] = self.outgoing[client][sent:]
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outgoing[client] else 0)
+        self.selector.modify(client, events, "client")
 
     def accept(self, listener: socket.socket) -> None:
         try:
@@ -321,10 +345,12 @@ class Shim:
             return
         client.setblocking(False)
         self.clients[client] = b""
+        self.outgoing[client] = b""
         self.selector.register(client, selectors.EVENT_READ, "client")
 
     def drop(self, client: socket.socket) -> None:
         self.clients.pop(client, None)
+        self.outgoing.pop(client, None)
         try:
             self.selector.unregister(client)
         except (KeyError, ValueError):
