@@ -112,7 +112,7 @@ async def test_basic_auth(client: RegistryClient, auth_registry: LocalRegistry) 
         await client.pull(name)
     with pytest.raises(Unauthorized):
         await client.pull(name, [Credentials("robot", "wrong")])
-    image = await client.pull(name, [Credentials(*ROBOT)])
+    image = await client.pull(name, [Credentials("robot", "wrong"), Credentials(*ROBOT)])
     assert image.names == (name,)
 
 

@@ -102,17 +102,33 @@ class RegistryClient:
         return f"{'http' if plain else 'https'}://{host}"
 
     async def pull(self, image: str, credentials: Sequence[Credentials] = ()) -> Image:
-        """Pull ``image`` (a reference as written in a pod) and return it from the store."""
+        """Pull ``image`` (a reference as written in a pod) and return it from the store.
+
+        ``credentials`` are those of the pod's pull secrets for the image's registry
+        (see :func:`.auth.credentials_for`), tried in order."""
         try:
             ref = parse_reference(image)
         except InvalidReference as err:
             raise InvalidImageName(f"Failed to apply default image tag {image!r}: {err}") from err
         try:
-            return await self._pull(ref, list(credentials))
+            # like the kubelet with several pull secrets: each matching one in turn
+            attempts: list[list[Credentials]] = [[c] for c in credentials] or [[]]
+            for number, attempt in enumerate(attempts, start=1):
+                try:
+                    return await self._pull(ref, attempt)
+                except Unauthorized:
+                    self._forget_tokens(ref)
+                    if number == len(attempts):
+                        raise
+            raise AssertionError("unreachable")
         except aiohttp.ClientError as err:
             raise RegistryUnavailable(f'failed to pull "{ref}": {err}') from err
         except asyncio.TimeoutError as err:
             raise RegistryUnavailable(f'failed to pull "{ref}": timed out') from err
+
+    def _forget_tokens(self, ref: Reference) -> None:
+        for key in [k for k in self._tokens if k[0] == ref.registry_host]:
+            del self._tokens[key]
 
     async def _pull(self, ref: Reference, credentials: list[Credentials]) -> Image:
         session = _PullSession(self, ref, credentials)
