@@ -151,9 +151,9 @@ def test_create_status_and_admission_defaults() -> None:
     spec = obj["spec"]
     assert spec["priority"] == 0 and spec["preemptionPolicy"] == "PreemptLowerPriority"
     assert spec["tolerations"] == [
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5},
         {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-         "tolerationSeconds": 300}]
+         "tolerationSeconds": 5}]
     assert spec["enableServiceLinks"] is True
     assert (spec["serviceAccountName"], spec["serviceAccount"]) == ("default", "default")
     assert PODS.validate(obj, None) == []

@@ -25,6 +25,13 @@ from ..client.clock import Clock, RealClock
 from ..client.factory import InformerFactory
 from ..client.rest import ApiClient
 from .deployment import DeploymentController
+from .disruption import DisruptionController
+from .gc import GarbageCollector
+from .namespace import NamespaceController
+from .nodelifecycle import NodeLifecycleController, TaintEvictionController
+from .podgc import PodGCController
+from .serviceaccount import ServiceAccountsController
+from .ttlafterfinished import TTLAfterFinishedController
 from .events import EventRecorder
 from .reconciler import Controller, ControllerContext
 from .replicaset import ReplicaSetController, ReplicationControllerController
@@ -36,6 +43,14 @@ CONTROLLERS: tuple[tuple[str, ControllerFactory], ...] = (
     ("replicaset", ReplicaSetController),
     ("replicationcontroller", ReplicationControllerController),
     ("deployment", DeploymentController),
+    ("garbagecollector", GarbageCollector),
+    ("namespace", NamespaceController),
+    ("serviceaccount", ServiceAccountsController),
+    ("podgc", PodGCController),
+    ("nodelifecycle", NodeLifecycleController),
+    ("taint-eviction-controller", TaintEvictionController),
+    ("ttl-after-finished", TTLAfterFinishedController),
+    ("disruption", DisruptionController),
 )
 
 

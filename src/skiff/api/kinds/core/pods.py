@@ -29,7 +29,11 @@ from .. import podspec
 Obj = dict[str, Any]
 
 NODE_UNREACHABLE_REASON = "NodeLost"
-DEFAULT_TOLERATION_SECONDS = 300
+#: tolerationSeconds the DefaultTolerationSeconds admission step gives every pod for the
+#: not-ready and unreachable NoExecute taints.  Kubernetes defaults to 300 s (flags
+#: --default-not-ready/unreachable-toleration-seconds); skiff is sized for small clusters:
+#: with the node monitor grace period (22 s) a dead node's pods are replaced in under 30 s.
+DEFAULT_TOLERATION_SECONDS = 5
 #: Priority values of the built-in PriorityClasses.
 SYSTEM_PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
 
