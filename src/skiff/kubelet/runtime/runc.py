@@ -41,6 +41,7 @@ from typing import Any
 
 from . import cgroups
 from .bundle import build_config
+from .exits import ExitWatcher
 from .interface import (ContainerSpec, ContainerState, ContainerStatus, ExecResult,
                         InvalidState, NotFound, RuntimeFailure, SandboxSpec, SandboxStatus,
                         Session, StartFailed)
@@ -69,8 +70,7 @@ class RuncRuntime:
         self.sandboxes = Sandboxes(self.root / "sandboxes", cgroup_parent)
         for directory in (self.runc_root, self.containers):
             directory.mkdir(parents=True, exist_ok=True)
-        self._exits: dict[str, asyncio.Future[None]] = {}
-        self._pidfds: dict[str, int] = {}
+        self._exits = ExitWatcher()
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -211,41 +211,8 @@ class RuncRuntime:
 
     def _watch(self, container_id: str) -> asyncio.Future[None]:
         """A future resolved when the container's shim exits (i.e. after exit.json)."""
-        existing = self._exits.get(container_id)
-        if existing is not None:
-            return existing
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._exits[container_id] = future
-        shim_pid = self._shim_pid(container_id)
-        pidfd = -1
-        if shim_pid is not None:
-            try:
-                pidfd = os.pidfd_open(shim_pid)
-            except ProcessLookupError:
-                pidfd = -1
-        if pidfd >= 0 and not _is_shim_of(shim_pid, container_id):
-            os.close(pidfd)
-            pidfd = -1
-        if pidfd < 0 or shim_pid is None:
-            future.set_result(None)
-            return future
-        pid: int = shim_pid
-
-        def exited() -> None:
-            loop.remove_reader(pidfd)
-            os.close(pidfd)
-            self._pidfds.pop(container_id, None)
-            try:
-                os.waitpid(pid, os.WNOHANG)   # reap it if it is our child
-            except ChildProcessError:
-                pass
-            if not future.done():
-                future.set_result(None)
-
-        self._pidfds[container_id] = pidfd
-        loop.add_reader(pidfd, exited)
-        return future
+        return self._exits.watch(container_id, self._shim_pid(container_id),
+                                 lambda pid: _is_shim_of(pid, container_id))
 
     def _shim_pid(self, container_id: str) -> int | None:
         try:
@@ -343,13 +310,7 @@ class RuncRuntime:
         if status.state == ContainerState.RUNNING:
             await self.stop(container_id, 0)
         await self._runc("delete", "--force", container_id, check=False)
-        future = self._exits.pop(container_id, None)
-        pidfd = self._pidfds.pop(container_id, None)
-        if pidfd is not None:
-            asyncio.get_running_loop().remove_reader(pidfd)
-            os.close(pidfd)
-        if future is not None and not future.done():
-            future.set_result(None)
+        self._exits.forget(container_id)
         record = _read_json(directory / "container.json") or {}
         await asyncio.to_thread(self._discard, directory, record.get("cgroupsPath"))
 
@@ -453,15 +414,7 @@ class RuncRuntime:
 
     async def close(self) -> None:
         """Forget exit watches (containers keep running; a new runtime adopts them)."""
-        loop = asyncio.get_running_loop()
-        for container_id, pidfd in list(self._pidfds.items()):
-            loop.remove_reader(pidfd)
-            os.close(pidfd)
-        self._pidfds.clear()
-        for future in self._exits.values():
-            if not future.done():
-                future.cancel()
-        self._exits.clear()
+        self._exits.close()
 
 
 def _reap(pid: int) -> None:
