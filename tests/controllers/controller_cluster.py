@@ -22,7 +22,7 @@ from skiff.apiserver.app import make_app
 from skiff.client.informer import Informer
 from skiff.client.resources import NODES, PODS, ResourceLike
 from skiff.client.rest import ApiClient
-from skiff.controllers.manager import run_controllers
+from skiff.controllers.manager import CONTROLLERS, ControllerFactory, run_controllers
 from skiff.kubelet.fake import FakeNodeAgent, FakeNodeFleet, fake_node_specs
 from skiff.storage.sqlite import SqliteBackend
 
@@ -122,10 +122,12 @@ class Cluster:
     """API server + fake nodes + binder (+ controllers unless ``controllers=[]``)."""
 
     def __init__(self, tmp_path: Path, *, nodes: int = 2,
-                 controllers: Iterable[str] | None = None) -> None:
+                 controllers: Iterable[str] | None = None,
+                 extra: Iterable[tuple[str, ControllerFactory]] = ()) -> None:
         self.tmp_path = tmp_path
         self.node_count = nodes
         self.controllers = controllers
+        self.known = (*CONTROLLERS, *extra)
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self.client: ApiClient
@@ -158,7 +160,8 @@ class Cluster:
         self._spawn(_bind_pending(self.client, [a.name for a in agents]))
         started = asyncio.Event()
         if self.controllers is None or list(self.controllers):
-            self._spawn(run_controllers(self.client, enabled=self.controllers, started=started))
+            self._spawn(run_controllers(self.client, enabled=self.controllers, started=started,
+                                        known=self.known))
             await asyncio.wait_for(started.wait(), DEADLINE)
 
     def _spawn(self, coro: Any) -> None:

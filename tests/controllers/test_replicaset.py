@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pathlib import Path
+
 from controller_cluster import Cluster, Observed
+from skiff.controllers.gc import GarbageCollector
 from skiff.client.resources import EVENTS, PODS, REPLICASETS
 from skiff.controllers.replicaset import REPLICATIONCONTROLLERS
 
@@ -174,3 +177,25 @@ async def test_never_creates_more_than_replicas(cluster: Cluster) -> None:
     await sets.wait_for(status_is("many", replicas=20, readyReplicas=20), what="20 ready")
     await asyncio.sleep(0)  # let the last handler calls run
     assert most == 20 and len(names) == 20
+
+
+async def test_delete_with_cascade_orphan_leaves_pods_that_a_new_replicaset_adopts(
+        tmp_path: Path) -> None:
+    async with Cluster(tmp_path, extra=[("garbagecollector", GarbageCollector)]) as cluster:
+        pods = await cluster.observe(PODS)
+        sets = await cluster.observe(REPLICASETS)
+        rs = await cluster.client.create(REPLICASETS, replicaset("web", 2))
+        await sets.wait_for(status_is("web", readyReplicas=2), what="2 ready")
+        names = {p["metadata"]["name"] for p in owned_by(rs)(pods.items())}
+        await cluster.client.delete(REPLICASETS, "web", namespace="default",
+                                    propagation_policy="Orphan")
+        await sets.wait_for(lambda items: not items, what="ReplicaSet gone")
+        await pods.wait_for(lambda items: {p["metadata"]["name"] for p in items
+                                           if not p["metadata"].get("ownerReferences")} == names,
+                            what="pods unowned")
+        assert all(p["status"]["phase"] == "Running" for p in pods.items())
+        # A new ReplicaSet with the same selector adopts them instead of creating pods.
+        again = await cluster.client.create(REPLICASETS, replicaset("web2", 2, app="web"))
+        await sets.wait_for(status_is("web2", replicas=2, readyReplicas=2), what="adopted")
+        assert {p["metadata"]["name"] for p in owned_by(again)(pods.items())} == names
+        assert {p["metadata"]["name"] for p in pods.items()} == names

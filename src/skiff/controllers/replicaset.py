@@ -213,7 +213,7 @@ class ReplicaSetController(Controller):
         if needs_sync:
             manage_error = await self._manage(key, owner, pods)
         now = self.clock.time()
-        status = self._status(owner, pods, manage_error, now)
+        status = replica_status(owner, pods, manage_error, now)
         await self._write_status(owner, status)
         if manage_error is not None:
             raise manage_error
@@ -302,37 +302,6 @@ class ReplicaSetController(Controller):
 
     # -- status -----------------------------------------------------------------------
 
-    def _status(self, owner: Obj, pods: list[Obj], error: BaseException | None,
-                now: float) -> Obj:
-        spec = owner.get("spec") or {}
-        min_ready = int(spec.get("minReadySeconds") or 0)
-        template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        old = owner.get("status") or {}
-        labeled = ready = available = 0
-        for pod in pods:
-            labeled += _fully_labeled(pod, template_labels)
-            is_ready, is_available = podstate.readiness(pod, min_ready, now)
-            ready += is_ready
-            available += is_available
-        status: Obj = {
-            "replicas": len(pods), "fullyLabeledReplicas": labeled, "readyReplicas": ready,
-            "availableReplicas": available,
-            "observedGeneration": owner["metadata"].get("generation"),
-        }
-        conditions = [c for c in old.get("conditions") or [] if c.get("type") != REPLICA_FAILURE]
-        failure = next((c for c in old.get("conditions") or []
-                        if c.get("type") == REPLICA_FAILURE), None)
-        if error is not None:
-            if failure is None:
-                reason = "FailedCreate" if len(pods) < replicas_of(owner) else "FailedDelete"
-                failure = {"type": REPLICA_FAILURE, "status": "True",
-                           "lastTransitionTime": format_time(datetime.fromtimestamp(now, timezone.utc)),
-                           "reason": reason, "message": _message(error)}
-            conditions.append(failure)
-        if conditions:
-            status["conditions"] = conditions
-        return {k: v for k, v in status.items() if v is not None}
-
     async def _write_status(self, owner: Obj, status: Obj) -> None:
         if _comparable(owner.get("status") or {}) == _comparable(status):
             return
@@ -357,6 +326,38 @@ class ReplicaSetController(Controller):
         waits = [w for p in pods
                  if (w := podstate.seconds_until_available(p, min_ready, now)) is not None]
         return min(waits) + 0.05 if waits else None
+
+
+def replica_status(owner: Obj, pods: list[Obj], error: BaseException | None, now: float) -> Obj:
+    """The status of ``owner`` with these (claimed, active) pods, after ``error`` (if any)."""
+    spec = owner.get("spec") or {}
+    min_ready = int(spec.get("minReadySeconds") or 0)
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    old = owner.get("status") or {}
+    labeled = ready = available = 0
+    for pod in pods:
+        labeled += _fully_labeled(pod, template_labels)
+        is_ready, is_available = podstate.readiness(pod, min_ready, now)
+        ready += is_ready
+        available += is_available
+    status: Obj = {
+        "replicas": len(pods), "fullyLabeledReplicas": labeled, "readyReplicas": ready,
+        "availableReplicas": available,
+        "observedGeneration": owner["metadata"].get("generation"),
+    }
+    conditions = [c for c in old.get("conditions") or [] if c.get("type") != REPLICA_FAILURE]
+    failure = next((c for c in old.get("conditions") or []
+                    if c.get("type") == REPLICA_FAILURE), None)
+    if error is not None:
+        if failure is None:
+            reason = "FailedCreate" if len(pods) < replicas_of(owner) else "FailedDelete"
+            failure = {"type": REPLICA_FAILURE, "status": "True",
+                       "lastTransitionTime": format_time(datetime.fromtimestamp(now, timezone.utc)),
+                       "reason": reason, "message": _message(error)}
+        conditions.append(failure)
+    if conditions:
+        status["conditions"] = conditions
+    return {k: v for k, v in status.items() if v is not None}
 
 
 class ReplicationControllerController(ReplicaSetController):
