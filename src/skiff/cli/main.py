@@ -3,7 +3,9 @@
     skiff up      [--data-dir DIR] [--port N] [--runtime runc|process|fake] [--nodes N]
                   the whole cluster in one process, in the foreground
     skiff server  [--data-dir DIR] [--port N]
-                  the control plane only (API server, store; later scheduler and controllers)
+                  the control plane only (API server, store, scheduler, controllers)
+    skiff image   import FILE [--name REF] | ls | rm REF   [--data-dir DIR]
+                  the node's local image store
 
 Both write ``DIR/kubeconfig`` (admin) once the API answers and print the line
 ``export KUBECONFIG=DIR/kubeconfig``.  SIGINT/SIGTERM stop them cleanly.
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from .cluster import ClusterConfig, run_until_signalled
+from .image import add_image_commands
 
 RUNTIMES = ("runc", "process", "fake")
 AVAILABLE_RUNTIMES = ("fake",)
@@ -51,11 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     server = sub.add_parser("server", help="run the control plane only")
     _common(server)
+
+    add_image_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "image":
+        return int(args.handler(args))
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = getattr(args, "runtime", None)
