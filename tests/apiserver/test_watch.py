@@ -143,3 +143,13 @@ async def test_one_event_reaches_many_watchers(client: TestClient) -> None:
     finally:
         for s in streams:
             s.close()
+
+
+async def test_server_shutdown_ends_open_watches(client: TestClient) -> None:
+    rv = (await (await client.get(CMS)).json())["metadata"]["resourceVersion"]
+    r = await client.get(f"{CMS}?watch=true&resourceVersion={rv}")
+    cache = client.app[CONTEXT].watch_cache
+    assert cache.watchers == 1
+    await cache.stop()  # what the app's on_shutdown hook does
+    assert await asyncio.wait_for(r.content.read(), 5) == b""  # the stream ended cleanly
+    r.close()
