@@ -111,6 +111,13 @@ async def test_scale_down_deletes_unscheduled_pods_first(cluster: Cluster) -> No
     await sets.wait_for(status_is("web", replicas=1, readyReplicas=1, observedGeneration=3),
                         what="scaled to 1")
     assert len(mine(pods.items())) == 1
+    events = await cluster.observe(EVENTS)
+    deleted = await events.wait_for(
+        lambda items: (d := [e for e in items if e["reason"] == "SuccessfulDelete"]) and
+        sum(e.get("count", 1) for e in d) >= 5 and d, what="SuccessfulDelete events")
+    assert all(e["message"].startswith("Deleted pod: web-") or e["message"] == "Deleted pod: stuck"
+               for e in deleted)
+    assert any(e["message"] == "Deleted pod: stuck" for e in deleted)
 
 
 async def test_orphans_are_adopted_and_non_matching_pods_released(cluster: Cluster) -> None:
