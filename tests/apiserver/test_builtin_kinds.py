@@ -194,3 +194,15 @@ async def test_watch_through_a_view(make_client: Any) -> None:
         ev = json.loads(await asyncio.wait_for(r.content.readline(), 5))
         assert ev["type"] == "ADDED"
         assert ev["object"]["apiVersion"] == "events.k8s.io/v1" and ev["object"]["note"] == "image pulled"
+
+
+async def test_scale_of_a_replication_controller_with_a_plain_selector(make_client: Any) -> None:
+    client = await builtin(make_client)
+    rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "rc"},
+          "spec": {"replicas": 2, "selector": {"app": "old", "tier": "x"},
+                   "template": {"metadata": {"labels": {"app": "old", "tier": "x"}},
+                                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+    r = await client.post("/api/v1/namespaces/default/replicationcontrollers", json=rc)
+    assert r.status == 201, await r.text()
+    scale = await (await client.get("/api/v1/namespaces/default/replicationcontrollers/rc/scale")).json()
+    assert scale["spec"]["replicas"] == 2 and scale["status"]["selector"] == "app=old,tier=x"

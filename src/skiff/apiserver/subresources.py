@@ -66,6 +66,9 @@ def scale_of(info: ResourceInfo, obj: Obj) -> Obj:
     meta = obj["metadata"]
     selector = get_path(obj, paths.label_selector)
     if isinstance(selector, dict):
+        if selector and not {"matchLabels", "matchExpressions"} & selector.keys():
+            # a plain label map (ReplicationController.spec.selector)
+            selector = {"matchLabels": selector}
         try:
             selector = str(label_selector_from_object(selector))
         except SelectorError:
