@@ -67,6 +67,11 @@ async def test_node_routes_catch_cluster_and_service_addresses(node: NodeNetwork
         netns.read_sysctl_here("net/ipv4/ip_forward")))
     assert forwarding == ("1", "1", "0")       # on the bridge only
     assert node.table in nft_tables(node.node_netns)
+    rules = [r for r in ip_json(node.node_netns, "-4", "rule", "show") if r.get("iif") == "skiff0"]
+    assert len(rules) == 1 and rules[0]["priority"] == 1000
+    table = ip_json(node.node_netns, "-4", "route", "show", "table", str(rules[0]["table"]))
+    assert sorted((r["type"], r["dst"]) for r in table) == [
+        ("throw", "10.244.0.0/16"), ("throw", "10.96.0.0/12"), ("unreachable", "default")]
 
 
 async def test_setup_refuses_a_namespace_whose_routes_overlap_the_cluster(node_ns: Path,
@@ -80,11 +85,12 @@ async def test_setup_refuses_a_namespace_whose_routes_overlap_the_cluster(node_n
     await network.teardown()
 
 
-async def test_egress_out_of_the_cluster_is_rejected_in_the_node(tmp_path: Path) -> None:
+async def test_egress_out_of_the_cluster_is_stopped_in_the_node(tmp_path: Path) -> None:
     """Two nodes' worth of plumbing: the node namespace gets an uplink veth into an
     "outside" namespace (made here, nothing beyond it) that also stands for another
     node with pod CIDR 10.244.1.0/24. Pod → other node's pods passes; pod → any
-    other address is rejected in the node and never reaches the uplink."""
+    other address is stopped in the node by either safety layer alone, and never
+    reaches the uplink."""
     node_ns, outside = add_namespace(), add_namespace()
     network = NodeNetwork(state_dir=tmp_path, pod_cidr="10.244.0.0/24", node_netns=node_ns,
                           uplinks=("upl0",))
@@ -106,23 +112,47 @@ async def test_egress_out_of_the_cluster_is_rejected_in_the_node(tmp_path: Path)
                  "  ip saddr 10.244.0.0/24 ip daddr != 10.244.1.1 counter name from-pods\n }\n}\n")
         await netns.run_command(outside, ["nft", "-f", "-"], watch)
 
+        async def outside_saw() -> int:
+            listing = json.loads(await netns.run_command(
+                outside, ["nft", "-j", "list", "counter", "inet", "watch", "from-pods"]))
+            return int(next(e["counter"] for e in listing["nftables"] if "counter" in e)["packets"])
+
+        async def connect_out(pod_ns: Path) -> int:
+            sock = await netns.open_socket(pod_ns)
+            sock.setblocking(False)
+            with sock, pytest.raises(OSError) as failed:
+                await asyncio.wait_for(
+                    asyncio.get_running_loop().sock_connect(sock, ("198.51.100.1", 80)), 5)
+            return failed.value.errno or 0
+
         await network.setup()
         pod = await network.add_pod(new_uid(), "a", "default")
         assert pod.netns_path is not None
         assert network.node_ip == "198.51.100.2"
-
         assert await ping(pod.netns_path, "10.244.1.1")          # another node's pod network
+
+        # Both layers: routing answers first ("no route to host", at once).
+        assert await connect_out(pod.netns_path) == errno.EHOSTUNREACH
+        code, output = await in_ns(node_ns, "ip", "route", "get", "198.51.100.1",
+                                   "from", pod.ip, "iif", "skiff0")
+        assert code != 0 and "No route to host" in output
+
+        # Without the policy rule, nftables rejects it (admin-prohibited) and counts it.
+        rule = next(r for r in ip_json(node_ns, "-4", "rule", "show") if r.get("iif") == "skiff0")
+        run(["ip", "-n", node_ns.name, "rule", "del", "priority", str(rule["priority"]),
+             "iif", "skiff0", "lookup", str(rule["table"])])
         before = await network.egress_dropped_packets()
-        sock = await netns.open_socket(pod.netns_path)
-        sock.setblocking(False)
-        with sock, pytest.raises(OSError) as refused:
-            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, ("198.51.100.1", 80)), 5)
-        assert refused.value.errno == errno.EHOSTUNREACH         # ICMP admin-prohibited, at once
-        assert await network.egress_dropped_packets() >= before + 1
-        listing = json.loads((await netns.run_command(
-            outside, ["nft", "-j", "list", "counter", "inet", "watch", "from-pods"])))
-        counter = next(e["counter"] for e in listing["nftables"] if "counter" in e)
-        assert counter["packets"] == 0                            # nothing reached the uplink
+        assert await connect_out(pod.netns_path) == errno.EHOSTUNREACH
+        assert await network.egress_dropped_packets() == before + 1
+
+        # Without nftables (someone flushed the ruleset), routing still stops it.
+        await network.setup()                                     # puts the rule back
+        await netns.run_command(node_ns, ["nft", "flush", "ruleset"])
+        assert await connect_out(pod.netns_path) == errno.EHOSTUNREACH
+        await network.setup()                                     # and the table
+
+        assert await ping(pod.netns_path, "10.244.1.1")
+        assert await outside_saw() == 0                           # nothing ever reached the uplink
     finally:
         try:
             await network.teardown()
@@ -180,6 +210,9 @@ async def test_teardown_and_remove_are_idempotent(node_ns: Path, tmp_path: Path)
     await network.teardown()
     assert link_names(node_ns) == {"lo"}
     assert network.table not in nft_tables(node_ns)
+    assert [r["table"] for r in ip_json(node_ns, "-4", "rule", "show")] == ["local", "main", "default"]
+    assert [r for r in ip_json(node_ns, "-4", "route", "show", "table", "all")
+            if r.get("dev") != "lo"] == []
     assert not [p for p in pods if p.netns_path is not None and p.netns_path.exists()]
     assert list((tmp_path / "state").iterdir()) == []
 

@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from . import bridge, netns, podnet
-from .errors import NetworkError
+from .errors import NetworkConflict, NetworkError
 from .hostport import HostPort, HostPortMapping, check_conflicts, nat_rules
 from .ipam import HostLocalIPAM, directory_for
 from .podnet import PodNetwork, PodRecord, PodRecords
-from .safety import (EGRESS_COUNTER, catch_all_routes, check_route_conflicts, guard_rules,
-                     parse_networks)
+from .safety import (EGRESS_COUNTER, catch_all_routes, check_route_conflicts,
+                     ensure_egress_routing_here, guard_rules, parse_networks,
+                     remove_egress_routing_here)
 
 DEFAULT_MTU = 1500
 NFT = "nft"
@@ -99,11 +100,16 @@ class NodeNetwork:
     async def setup(self) -> None:
         """Create (or adopt) the node's pod network. Safe to call again."""
         state = self.state_dir / "node.json"
+        wanted = {"bridge": self.bridge_name, "table": self.table, "podCIDR": str(self.pod_cidr),
+                  "clusterCIDR": str(self.cluster_cidr), "serviceCIDR": str(self.service_cidr)}
         adopt = state.exists()
+        if adopt:
+            previous = json.loads(state.read_text())
+            if previous != wanted:
+                raise NetworkConflict(f"the node network in {self.state_dir} was set up as {previous}; "
+                                      f"tear it down before setting it up as {wanted}")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps({
-            "bridge": self.bridge_name, "table": self.table, "podCIDR": str(self.pod_cidr),
-            "clusterCIDR": str(self.cluster_cidr), "serviceCIDR": str(self.service_cidr)}))
+        state.write_text(json.dumps(wanted))
         routes = catch_all_routes(self.pod_cidr, self.cluster_cidr, self.service_cidr)
         table_text = self._table_text(self._host_port_mappings(self.records.all()))
 
@@ -111,8 +117,9 @@ class NodeNetwork:
             facts = bridge.inspect_here()
             check_route_conflicts(facts.routes, self.pod_cidr, self.cluster_cidr,
                                   self.service_cidr, self.bridge_name, self.uplinks)
-            # The drop rules exist before the bridge may route anything.
+            # Both egress layers exist before the bridge may route anything.
             netns.run_command_here([NFT, "-f", "-"], table_text)
+            ensure_egress_routing_here(self.bridge_name, [self.cluster_cidr, self.service_cidr])
             spec = bridge.BridgeSpec(name=self.bridge_name, gateway=self.gateway,
                                      mtu=self._mtu or facts.default_device_mtu or DEFAULT_MTU,
                                      routes=tuple(routes))
@@ -141,6 +148,7 @@ class NodeNetwork:
 
         def work() -> None:
             bridge.delete_here(self.bridge_name)
+            remove_egress_routing_here(self.bridge_name)
             # Declaring the table first makes the delete succeed when it is absent.
             netns.run_command_here([NFT, "-f", "-"],
                                    f"table inet {self.table}\ndelete table inet {self.table}\n")

@@ -1,5 +1,5 @@
 """What keeps a node's pod network on the machine: routes that catch every cluster
-address, and firewall rules that drop pod traffic headed anywhere else.
+address, and two independent layers that stop pod traffic headed anywhere else.
 
 Routes (in the node's namespace, all through the node bridge)::
 
@@ -25,24 +25,43 @@ Firewall (nftables, in the node's own ``table inet skiff-net-<bridge>``)::
                                             anything else  counter pod-egress-dropped,
                                                            reject (admin-prohibited)
 
+Policy routing, the second layer (it holds if someone flushes nftables, and
+nftables holds if someone deletes the rule)::
+
+    ip rule:   iif skiff0 lookup <table>   priority 1000
+    <table>:   throw <cluster CIDR>        back to the main table (pods, other nodes)
+               throw <service CIDR>        (DNAT has already happened by then)
+               unreachable default         everything else: "no route to host"
+
+Packets a pod sends to the node's own addresses are delivered by the local table
+(priority 0) before this rule is consulted.
+
 Pod egress to the outside is therefore dropped, never masqueraded: the packet dies
-in the node, and the pod gets an ICMP "administratively prohibited" at once (a
-connect fails fast instead of hanging until its timeout). Routing from
-the bridge is only switched on (per-interface ``forwarding``) after this table
-exists. Uplinks are interfaces leading to *other nodes of the same cluster* (a
-multi-node cluster on one host); there are none on a single node.
+in the node, and the pod gets an ICMP error at once (a connect fails fast instead
+of hanging until its timeout). Routing from the bridge is only switched on
+(per-interface ``forwarding``) after both layers exist, and they are removed only
+after the bridge is gone. Uplinks are interfaces leading to *other nodes of the
+same cluster* (a multi-node cluster on one host); there are none on a single node.
+Replies to clients outside the cluster CIDRs are stopped by the routing layer
+too: letting them through (e.g. hostPorts reached from other nodes' addresses)
+would take a ``throw`` for that network, an explicit opt-in not made here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .errors import NetworkConflict
+from .netns import run_command_here
 
 IPv4Network = ipaddress.IPv4Network
 EGRESS_COUNTER = "pod-egress-dropped"
+RULE_PRIORITY = 1000
+IP = "ip"
 
 
 def parse_networks(pod_cidr: str, cluster_cidr: str, service_cidr: str
@@ -132,3 +151,51 @@ def _quote(name: str) -> str:
     if not name or any(char in name for char in "\"\\ \t\n;{}"):
         raise ValueError(f"unsafe interface name {name!r}")
     return f'"{name}"'
+
+
+def routing_table(bridge: str) -> int:
+    """The policy routing table of ``bridge``: a number derived from its name, in a
+    high range no distribution or tool hands out."""
+    digest = hashlib.sha256(f"skiff-egress/{bridge}".encode()).digest()
+    return 0x50000000 + int.from_bytes(digest[:3], "big")
+
+
+def _table_routes_here(table: int) -> list[dict[str, Any]]:
+    routes: list[dict[str, Any]] = json.loads(
+        run_command_here([IP, "-j", "-4", "route", "show", "table", "all"]) or "[]")
+    return [route for route in routes if route.get("table") == str(table)]
+
+
+def _our_rules_here(bridge: str, table: int) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = json.loads(run_command_here([IP, "-j", "-4", "rule", "show"]) or "[]")
+    return [rule for rule in rules if rule.get("iif") == bridge and rule.get("table") == str(table)]
+
+
+def ensure_egress_routing_here(bridge: str, allowed: Sequence[IPv4Network]) -> None:
+    """Install the policy routing layer (idempotent). Runs inside the node namespace."""
+    table = routing_table(bridge)
+    wanted = {("throw", str(network)) for network in allowed} | {("unreachable", "default")}
+    present = {(str(route.get("type", "unicast")), str(route.get("dst")))
+               for route in _table_routes_here(table)}
+    if present - wanted:
+        raise NetworkConflict(f"routing table {table} holds routes skiff did not put there: "
+                              f"{sorted(present - wanted)}")
+    commands = [f"route add {kind} {destination} table {table}"
+                for kind, destination in sorted(wanted - present)]
+    # The table is complete before the rule points at it: an empty table would
+    # fall through to the main table and its default route.
+    if not _our_rules_here(bridge, table):
+        commands.append(f"rule add iif {bridge} lookup {table} priority {RULE_PRIORITY}")
+    if commands:
+        run_command_here([IP, "-batch", "-"], "\n".join(commands) + "\n")
+
+
+def remove_egress_routing_here(bridge: str) -> None:
+    """Remove the rule (it outlives the bridge) and then the table's routes."""
+    table = routing_table(bridge)
+    commands = [f"rule del iif {bridge} lookup {table} priority {rule.get('priority', RULE_PRIORITY)}"
+                for rule in _our_rules_here(bridge, table)]
+    commands += [f"route del {route.get('type', 'unicast')} {route.get('dst')} table {table}"
+                 for route in _table_routes_here(table)]
+    if commands:
+        run_command_here([IP, "-batch", "-"], "\n".join(commands) + "\n")
