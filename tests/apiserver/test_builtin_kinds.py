@@ -206,3 +206,21 @@ async def test_scale_of_a_replication_controller_with_a_plain_selector(make_clie
     assert r.status == 201, await r.text()
     scale = await (await client.get("/api/v1/namespaces/default/replicationcontrollers/rc/scale")).json()
     assert scale["spec"]["replicas"] == 2 and scale["status"]["selector"] == "app=old,tier=x"
+
+
+async def test_ephemeral_containers(make_client: Any) -> None:
+    client = await builtin(make_client)
+    pods = "/api/v1/namespaces/default/pods"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    assert (await client.post(pods, json=pod)).status == 201
+    debug = {"spec": {"ephemeralContainers": [{"name": "debugger", "image": "busybox", "stdin": True,
+                                               "targetContainerName": "c"}]}}
+    r = await client.patch(f"{pods}/p/ephemeralcontainers", json=debug,
+                           headers={"Content-Type": "application/strategic-merge-patch+json"})
+    assert r.status == 200, await r.text()
+    got = await (await client.get(f"{pods}/p")).json()
+    assert [c["name"] for c in got["spec"]["ephemeralContainers"]] == ["debugger"]
+    r = await client.patch(f"{pods}/p/ephemeralcontainers", json={"spec": {"ephemeralContainers": []}},
+                           headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status == 422

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from ..api.errors import StatusError, bad_request, conflict, invalid, method_not_allowed
@@ -30,6 +31,11 @@ from .context import ServerContext
 from .conversion import StorageView
 from .negotiation import decode_body, decode_patch, json_response, media_type
 from .objects import format_time
+
+
+def decode_copy(obj: Obj) -> Obj:
+    """An independent copy of a JSON-shaped object."""
+    return orjson.loads(orjson.dumps(obj))  # type: ignore[no-any-return]
 from .patching import Patcher
 from .paths import ResourcePath
 from .writes import Writer, ensure_metadata, parse_write_options
@@ -114,7 +120,52 @@ class Subresources:
             if method != "PUT":
                 raise method_not_allowed()
             return await self._finalize(request, info, name)
+        if sub == "ephemeralcontainers" and (info.group, info.plural) == ("", "pods"):
+            if method == "GET":
+                obj, _ = await self.ctx.store.get(info, ns, name)
+                return json_response(obj)
+            if method in ("PUT", "PATCH"):
+                return await self._ephemeral(request, info, ns, name)
+            raise method_not_allowed()
         raise NOT_FOUND
+
+    async def _ephemeral(self, request: web.Request, info: ResourceInfo, ns: str,
+                         name: str) -> web.StreamResponse:
+        """``kubectl debug``: only ``spec.ephemeralContainers`` changes, and only by additions."""
+        opts = parse_write_options(request.query, request.headers.get("User-Agent", ""))
+        content_type = media_type(request)
+        raw = await request.read()
+        if request.method == "PUT":
+            body = decode_body(raw, content_type, expected_kind=info.kind,
+                               protobuf_decoder=self.ctx.decode_protobuf)
+        else:
+            patch = decode_patch(raw, content_type)
+
+        def mutate(current: Obj, old: Obj) -> Obj:
+            if request.method == "PUT":
+                wanted = body
+            else:
+                wanted = self.patcher.apply_patch(info, decode_copy(current), content_type, patch, opts)
+            containers = (wanted.get("spec") or {}).get("ephemeralContainers") or []
+            before = {c.get("name"): c for c in (current.get("spec") or {}).get("ephemeralContainers") or []}
+            for c in containers:
+                if c.get("name") in before and before[c.get("name")] != c:
+                    raise invalid("Pod", "", name, [Cause(
+                        "FieldValueForbidden", "Forbidden: existing ephemeral containers may not be changed",
+                        "spec.ephemeralContainers")])
+            if len(containers) < len(before):
+                raise invalid("Pod", "", name, [Cause(
+                    "FieldValueForbidden", "Forbidden: existing ephemeral containers may not be removed",
+                    "spec.ephemeralContainers")])
+            current.setdefault("spec", {})["ephemeralContainers"] = containers
+            rv = (wanted.get("metadata") or {}).get("resourceVersion")
+            if rv:
+                current["metadata"]["resourceVersion"] = rv
+            return current
+
+        obj = await self.writer.read_modify_write(info, ns, name, mutate, opts,
+                                                  subresource="ephemeralcontainers")
+        return json_response(obj)
 
     async def _write(self, request: web.Request, info: ResourceInfo, ns: str, name: str,
                      sub: str, view: StorageView | None) -> web.StreamResponse:

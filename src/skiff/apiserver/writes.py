@@ -59,7 +59,7 @@ SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePe
 _NOT_SPEC = frozenset({"metadata", "status", "apiVersion", "kind"})
 #: Writes the server makes on a client's behalf with their own checks (as Kubernetes'
 #: binding and finalize storage do): the kind's update validation does not apply.
-UNVALIDATED_SUBRESOURCES = frozenset({"binding", "finalize"})
+UNVALIDATED_SUBRESOURCES = frozenset({"binding", "finalize", "ephemeralcontainers"})
 
 
 @dataclass(frozen=True, slots=True)
