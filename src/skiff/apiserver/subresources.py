@@ -1,4 +1,4 @@
-"""Subresources served generically: ``status``, ``scale``, ``pods/binding``, ``namespaces/finalize``.
+"""Subresources served generically: status, scale, pods/binding, namespaces/finalize, pods/ephemeralcontainers.
 
 =====================  =========  =================================================
 subresource            verbs      effect
@@ -12,6 +12,8 @@ subresource            verbs      effect
                                   the PodScheduled condition; 201 Status Success
 ``namespaces/finalize`` PUT       replaces ``spec.finalizers``; the Namespace goes
                                   when the last one is removed during deletion
+``pods/ephemeral...``  PUT/PATCH  adds ``spec.ephemeralContainers`` (kubectl debug);
+                                  existing ones may not change or go
 =====================  =========  =================================================
 """
 
