@@ -167,3 +167,14 @@ async def test_injected_clock_stamps_objects(make_client: Any) -> None:
     client = await make_client(clock=FakeClock(wall_start=1735689600.0))
     created = await (await client.post(CMS, json=cm("a"))).json()
     assert created["metadata"]["creationTimestamp"] == "2025-01-01T00:00:00Z"
+
+
+async def test_taken_generated_names_are_drawn_again(client: TestClient, monkeypatch: Any) -> None:
+    from skiff.apiserver import writes
+
+    names = iter(["web-bbbbb", "web-bbbbb", "web-ccccc"])
+    monkeypatch.setattr(writes, "generate_name", lambda prefix: next(names))
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "web-"}}
+    first = await (await client.post(CMS, json=body)).json()
+    second = await (await client.post(CMS, json=body)).json()
+    assert (first["metadata"]["name"], second["metadata"]["name"]) == ("web-bbbbb", "web-ccccc")

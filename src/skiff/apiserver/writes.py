@@ -50,6 +50,7 @@ Obj = dict[str, Any]
 
 GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 GENERATE_NAME_SUFFIX = 5
+GENERATE_NAME_ATTEMPTS = 8  # kube-apiserver retries a taken generated name (RetryGenerateName)
 MAX_PATCH_RETRIES = 16
 FIELD_VALIDATIONS = ("Strict", "Warn", "Ignore")
 
@@ -197,7 +198,8 @@ class Writer:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
-        if not meta.get("name") and meta.get("generateName"):
+        generated = not meta.get("name") and bool(meta.get("generateName"))
+        if generated:
             meta["name"] = generate_name(meta["generateName"])
         self.check_unknown_fields(info, obj, opts, warnings)
         if meta.get("resourceVersion"):  # as kube-apiserver's storage layer answers it
@@ -225,7 +227,14 @@ class Writer:
             reservation.abort()
             return obj
         try:
-            await self.ctx.store.create(info, obj)
+            for attempt in range(GENERATE_NAME_ATTEMPTS if generated else 1):
+                try:
+                    await self.ctx.store.create(info, obj)
+                    break
+                except StatusError as err:  # a generated name that is taken: draw another
+                    if err.reason != "AlreadyExists" or attempt + 1 == GENERATE_NAME_ATTEMPTS or not generated:
+                        raise
+                    obj["metadata"]["name"] = generate_name(obj["metadata"]["generateName"])
         except BaseException:
             reservation.abort()
             raise
