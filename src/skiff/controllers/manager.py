@@ -26,6 +26,9 @@ from ..client.factory import InformerFactory
 from ..client.rest import ApiClient
 from .deployment import DeploymentController
 from .disruption import DisruptionController
+from .endpoints import EndpointsController
+from .endpointslice import EndpointSliceController
+from .endpointslicemirroring import EndpointSliceMirroringController
 from .gc import GarbageCollector
 from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController, TaintEvictionController
@@ -51,6 +54,9 @@ CONTROLLERS: tuple[tuple[str, ControllerFactory], ...] = (
     ("taint-eviction-controller", TaintEvictionController),
     ("ttl-after-finished", TTLAfterFinishedController),
     ("disruption", DisruptionController),
+    ("endpoint", EndpointsController),
+    ("endpointslice", EndpointSliceController),
+    ("endpointslicemirroring", EndpointSliceMirroringController),
 )
 
 
