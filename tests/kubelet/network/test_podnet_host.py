@@ -17,22 +17,29 @@ from podnet_support import (PeerAddressServer, ask_peer_address, free_port, in_n
 from skiff.kubelet.network import HostPort, NodeNetwork
 
 
-def host_routes() -> list[dict[str, object]]:
-    return ip_json(None, "-4", "route", "show", "table", "main")
+def host_routes(bridge: str) -> list[dict[str, object]]:
+    """The host's main table, less routes of other tests' bridges (they come and go)."""
+    return [route for route in ip_json(None, "-4", "route", "show", "table", "main")
+            if not str(route.get("dev")).startswith("skiff-") or route.get("dev") == bridge]
+
+
+def host_rules(bridge: str) -> list[dict[str, object]]:
+    return [rule for rule in ip_json(None, "-4", "rule", "show")
+            if not str(rule.get("iif")).startswith("skiff-") or rule.get("iif") == bridge]
 
 
 async def test_node_network_in_the_host_namespace(tmp_path: Path) -> None:
     cluster, service = unused_private_16s(2)
     pod_cidr = next(cluster.subnets(new_prefix=24))
     bridge = unique_name("skiff-")
-    routes_before = host_routes()
-    rules_before = ip_json(None, "-4", "rule", "show")
+    routes_before = host_routes(bridge)
+    rules_before = host_rules(bridge)
     made: list[Path] = []
     network = NodeNetwork(state_dir=tmp_path / "net", pod_cidr=str(pod_cidr),
                           cluster_cidr=str(cluster), service_cidr=str(service), bridge_name=bridge)
     try:
         await network.setup()
-        ours = {str(r["dst"]): r for r in host_routes() if r.get("dev") == bridge}
+        ours = {str(r["dst"]): r for r in host_routes(bridge) if r.get("dev") == bridge}
         assert set(ours) == {str(pod_cidr), str(cluster), str(service)}
         for address in (cluster.network_address + 77 * 256 + 9, service.network_address + 10):
             assert ip_json(None, "-4", "route", "get", str(address))[0]["dev"] == bridge
@@ -60,6 +67,6 @@ async def test_node_network_in_the_host_namespace(tmp_path: Path) -> None:
         await network.teardown()
     assert bridge not in link_names(None)
     assert network.table not in nft_tables(None)
-    assert host_routes() == routes_before
-    assert ip_json(None, "-4", "rule", "show") == rules_before
+    assert host_routes(bridge) == routes_before
+    assert host_rules(bridge) == rules_before
     assert made and not any(path.exists() for path in made)

@@ -243,17 +243,27 @@ async def test_the_pod_cidr_runs_out(node_ns: Path, tmp_path: Path) -> None:
 
 async def test_a_namespace_made_by_the_runtime_is_used_and_left_alone(node: NodeNetwork) -> None:
     path = Path("/run/netns") / f"skifft-rt-{new_uid()[:8]}"
+    second_sandbox = Path("/run/netns") / f"skifft-rt-{new_uid()[:8]}"
     await netns.create(path)
+    await netns.create(second_sandbox)
     try:
         pod = await node.add_pod(new_uid(), "a", "default", netns_path=path)
         assert pod.netns_path == path
         assert await ping(path, "10.244.0.1")
-        await node.remove_pod(pod.pod_uid)
-        assert netns.is_namespace(path)
+        # The runtime replaced the pod's sandbox: the network moves to the new namespace.
+        moved = await node.add_pod(pod.pod_uid, "a", "default", netns_path=second_sandbox)
+        assert moved.netns_path == second_sandbox
+        assert await ping(second_sandbox, "10.244.0.1")
         code, output = await in_ns(path, "ip", "-br", "link")
+        assert code == 0 and "eth0" not in output and netns.is_namespace(path)
+        await node.remove_pod(pod.pod_uid)
+        assert netns.is_namespace(second_sandbox)
+        code, output = await in_ns(second_sandbox, "ip", "-br", "link")
         assert code == 0 and "eth0" not in output
+        assert node.ipam.allocations() == {}
     finally:
         netns.remove(path)
+        netns.remove(second_sandbox)
 
 
 async def test_host_network_pods_get_the_node_address(node: NodeNetwork) -> None:

@@ -177,10 +177,14 @@ class NodeNetwork:
     async def add_pod(self, pod_uid: str, pod_name: str, namespace: str, *,
                       netns_path: Path | None = None, host_network: bool = False,
                       host_ports: Sequence[HostPort] = ()) -> PodNetwork:
-        """Give a pod its network and return it; an existing healthy one is returned as is.
+        """Give a pod its network and return it.
 
         ``netns_path``: a namespace the runtime made (used, not owned); None makes one
-        under ``netns_dir``. hostNetwork pods get the node's address and nothing else.
+        under ``netns_dir``. If the pod already has a healthy network in the same
+        namespace, that one is returned (``host_ports``, when given, replace its
+        ports); a broken one, or one in another namespace (a new sandbox), is
+        removed and built again. hostNetwork pods get the node's address and nothing
+        else.
         """
         if host_network:
             return PodNetwork(pod_uid=pod_uid, ip=self.node_ip, netns_path=None, gateway=None,
@@ -191,7 +195,9 @@ class NodeNetwork:
         async with self._lock(pod_uid):
             existing = self.records.load(pod_uid)
             if existing is not None:
-                if await netns.run_inside(self.node_netns, lambda: podnet.healthy_here(existing)):
+                same_namespace = netns_path is None or str(netns_path) == existing.netns_path
+                if same_namespace and await netns.run_inside(
+                        self.node_netns, lambda: podnet.healthy_here(existing)):
                     if host_ports:
                         await self._set_host_ports(existing, host_ports)
                     return existing.network()
