@@ -23,8 +23,11 @@ Modules, one concept each:
     errors     the exception tree
 
 Why ``ip``/``nft`` subprocesses and not a netlink library: measured on the target
-machine, pyroute2 0.9 took ~0.25 s to import and 9–24 ms to plumb one pod (≈29 ms to
-remove one), where two ``ip -batch`` runs take ~5–8 ms; see bench/podnetwork.py.
+machine (2 cores), pyroute2 0.9 took ~0.25 s to import and 9–24 ms to plumb one pod
+(≈29 ms to remove one). With iproute2, add_pod is one thread hop and two
+``ip -batch`` runs: ~9 ms median (20–26 ms with the machine loaded), almost all of
+it the two execs; remove_pod is ~30 ms, nearly all the kernel deleting the veth.
+bench/podnetwork.py prints the figures.
 """
 
 from .errors import (AddressesExhausted, CommandFailed, HostPortConflict, NetworkConflict,
