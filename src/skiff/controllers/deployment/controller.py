@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: Give up waiting for the cache to show our own write after this long (seconds).
 WRITE_TTL = 30.0
+#: While waiting for our own writes to show up, look again at least this often (seconds).
+RECHECK_UNSEEN = 5.0
 
 
 class DeploymentController(Controller):
@@ -184,7 +186,7 @@ class DeploymentController(Controller):
             self._unseen.pop(key, None)
             return None
         if not self._caught_up(key):
-            return None
+            return RECHECK_UNSEEN  # their events requeue us sooner; this is a safety net
         try:
             selector = label_selector_from_object((d.get("spec") or {}).get("selector"))
         except SelectorError as e:
