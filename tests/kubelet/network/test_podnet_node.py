@@ -334,3 +334,16 @@ async def guard_drops(node: NodeNetwork) -> int:
     return sum(expression["counter"]["packets"]
                for entry in listing["nftables"] if "rule" in entry
                for expression in entry["rule"]["expr"] if "counter" in expression)
+
+
+async def test_concurrent_calls(node: NodeNetwork) -> None:
+    uids = [new_uid() for _ in range(8)]
+    pods = await asyncio.gather(*(node.add_pod(uid, "p", "default") for uid in uids))
+    assert len({pod.ip for pod in pods}) == 8
+    twice = await asyncio.gather(node.add_pod(uids[0], "p", "default"),
+                                 node.add_pod(uids[0], "p", "default"))
+    assert twice[0] == twice[1] == pods[0]
+    assert len([n for n in link_names(node.node_netns) if n.startswith("veth")]) == 8
+    await asyncio.gather(*(node.remove_pod(uid) for uid in uids), node.remove_pod(uids[0]))
+    assert node.list_pods() == [] and node.ipam.allocations() == {}
+    assert [n for n in link_names(node.node_netns) if n.startswith("veth")] == []

@@ -32,9 +32,11 @@ event loop. Calls for one pod are serialised; calls for different pods overlap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,12 @@ from .safety import (EGRESS_COUNTER, catch_all_routes, check_route_conflicts,
 
 DEFAULT_MTU = 1500
 NFT = "nft"
+
+
+@dataclass
+class _PodLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 class NodeNetwork:
@@ -76,7 +84,7 @@ class NodeNetwork:
         self._node_device: str | None = None
         self.ipam = HostLocalIPAM(directory_for(state_dir / "ipam", self.pod_cidr), self.pod_cidr)
         self.records = PodRecords(state_dir / "pods")
-        self._pod_locks: dict[str, asyncio.Lock] = {}
+        self._pod_locks: dict[str, _PodLock] = {}
         self._table_lock = asyncio.Lock()
         self._ready = False
 
@@ -163,16 +171,24 @@ class NodeNetwork:
         for directory in (self.state_dir / "ipam", self.state_dir / "pods"):
             try:
                 directory.rmdir()
-            except FileNotFoundError:
-                pass
             except OSError:
-                pass        # something not ours lives there: leave it
+                pass        # gone already, or something not ours lives there: leave it
         (self.state_dir / "node.json").unlink(missing_ok=True)
 
     # -- pods ---------------------------------------------------------------------------
 
-    def _lock(self, pod_uid: str) -> asyncio.Lock:
-        return self._pod_locks.setdefault(pod_uid, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def _lock(self, pod_uid: str) -> AsyncIterator[None]:
+        """Serialise calls for one pod; the lock lives only while someone uses it."""
+        entry = self._pod_locks.setdefault(pod_uid, _PodLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._pod_locks[pod_uid]
 
     async def add_pod(self, pod_uid: str, pod_name: str, namespace: str, *,
                       netns_path: Path | None = None, host_network: bool = False,
@@ -244,7 +260,6 @@ class NodeNetwork:
                 await asyncio.to_thread(self.ipam.release_all_of, pod_uid)
             else:
                 await self._remove_locked(record)
-        self._pod_locks.pop(pod_uid, None)
 
     async def _remove_locked(self, record: PodRecord) -> None:
         def work() -> None:
