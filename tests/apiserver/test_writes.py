@@ -208,3 +208,28 @@ async def test_nested_unknown_fields_are_dropped_with_warnings(client: TestClien
                            headers=MERGE)
     assert r.status == 400
     assert (await r.json())["message"] == 'strict decoding error: unknown field "spec.paused2"'
+
+
+def test_generate_name_prefix_is_cut_to_fit_a_name() -> None:
+    from skiff.apiserver.writes import generate_name
+
+    name = generate_name("x" * 80)
+    assert len(name) == 63 and name.startswith("x" * 58)
+
+
+async def test_status_write_keeps_spec_but_takes_annotations(client: TestClient) -> None:
+    """As the Deployment controller relies on: its revision annotation rides on a status
+    write, which must neither move the generation nor let spec or labels change."""
+    created = await (await client.post(DEPLOYS, json=deployment())).json()
+    body = {**created, "spec": {**created["spec"], "replicas": 7},
+            "metadata": {**created["metadata"], "labels": {"changed": "yes"},
+                         "annotations": {"deployment.kubernetes.io/revision": "1"}},
+            "status": {"observedGeneration": 1, "replicas": 0}}
+    r = await client.put(f"{DEPLOYS}/web/status", json=body)
+    assert r.status == 200, await r.text()
+    got = await r.json()
+    assert got["metadata"]["annotations"] == {"deployment.kubernetes.io/revision": "1"}
+    assert got["metadata"]["labels"] == {"app": "web"}  # a Deployment's status write resets labels
+    assert got["spec"]["replicas"] == 1
+    assert got["metadata"]["generation"] == 1
+    assert got["status"]["observedGeneration"] == 1

@@ -58,6 +58,10 @@ FIELD_VALIDATIONS = ("Strict", "Warn", "Ignore")
 SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                "generation", "selfLink")
 _NOT_SPEC = frozenset({"metadata", "status", "apiVersion", "kind"})
+
+#: Metadata a status write may change, where it differs from (labels, annotations):
+#: a Deployment's status strategy also resets labels.
+STATUS_WRITABLE_META: dict[str, tuple[str, ...]] = {"Deployment": ("annotations",)}
 #: Writes the server makes on a client's behalf with their own checks (as Kubernetes'
 #: binding and finalize storage do): the kind's update validation does not apply.
 UNVALIDATED_SUBRESOURCES = frozenset({"binding", "finalize", "ephemeralcontainers"})
@@ -90,8 +94,12 @@ def parse_write_options(query: Mapping[str, str], user_agent: str = "") -> Write
                         field_validation=validation, force=force)
 
 
+#: Kubernetes cuts a generateName prefix so prefix + suffix fits a 63-character name.
+MAX_GENERATE_NAME_PREFIX = 63 - GENERATE_NAME_SUFFIX
+
+
 def generate_name(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(GENERATE_NAME_ALPHABET) for _ in range(GENERATE_NAME_SUFFIX))
+    return prefix[:MAX_GENERATE_NAME_PREFIX] + "".join(secrets.choice(GENERATE_NAME_ALPHABET) for _ in range(GENERATE_NAME_SUFFIX))
 
 
 def spec_of(obj: Obj) -> dict[str, Any]:
@@ -297,8 +305,18 @@ class Writer:
         """Merge system fields, validate, and CAS-write ``new`` over ``old`` (read at ``kv``)."""
         old_meta = old["metadata"]
         if subresource == "status":
+            # As Kubernetes' status strategies: spec (and system metadata) stay as stored,
+            # while labels and annotations may change along with status -- controllers
+            # rely on it (the Deployment controller records its revision annotation with
+            # its status write, so the Deployment's generation does not move).
             status = new.get("status")
+            body_meta = new.get("metadata") or {}
             new = decode(kv)
+            for field in STATUS_WRITABLE_META.get(info.kind, ("labels", "annotations")):
+                if body_meta.get(field):
+                    new["metadata"][field] = body_meta[field]
+                else:
+                    new["metadata"].pop(field, None)
             if status is None:
                 new.pop("status", None)
             else:
