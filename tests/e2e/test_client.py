@@ -83,9 +83,19 @@ def test_deployment_crud_and_scale(api: Any, ns: str) -> None:
     assert _status(lambda: apps.create_namespaced_deployment(
         ns, _deployment("web", "busybox:1.36", 1))) == 409
 
-    dep = apps.read_namespaced_deployment("web", ns)
-    dep.spec.template.spec.containers[0].image = "busybox:1.37"
-    updated = apps.replace_namespaced_deployment("web", ns, dep)
+    # Read-modify-write, retried on 409 as clients do: the Deployment controller writes
+    # the object's status concurrently, which moves its resourceVersion.
+    for _ in range(10):
+        dep = apps.read_namespaced_deployment("web", ns)
+        dep.spec.template.spec.containers[0].image = "busybox:1.37"
+        try:
+            updated = apps.replace_namespaced_deployment("web", ns, dep)
+            break
+        except ApiException as e:
+            if e.status != 409:
+                raise
+    else:
+        raise AssertionError("replace kept conflicting")
     assert updated.spec.template.spec.containers[0].image == "busybox:1.37"
     assert updated.metadata.generation == 2
 

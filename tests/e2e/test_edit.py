@@ -79,6 +79,9 @@ def test_patch_strategic_is_the_default(cluster: SkiffProcess, web: str) -> None
     cluster.kubectl("patch", "deployment", "web", "-n", web, "--type=strategic", "-p", json.dumps(delete))
     assert list(_containers(cluster, web)) == ["app"]
 
+    # Once the rollout has settled nothing moves the object, so patching the same
+    # deletion again changes nothing and kubectl says so.
+    cluster.kubectl("rollout", "status", "deployment/web", "-n", web, "--timeout=60s")
     out = cluster.kubectl("patch", "deployment", "web", "-n", web, "-p", json.dumps(delete)).stdout.strip()
     assert out == "deployment.apps/web patched (no change)"
 
