@@ -21,6 +21,7 @@ would show in an Unhealthy or FailedPostStartHook event); none raises.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 from collections.abc import Mapping
@@ -78,7 +79,10 @@ async def _connect(target: Target, host: str, port: int, timeout: float) -> sock
 def _dial_error(host: str, port: int, err: BaseException) -> str:
     if isinstance(err, (asyncio.TimeoutError, TimeoutError)):
         return f"dial tcp {host}:{port}: i/o timeout"
-    reason = err.strerror.lower() if isinstance(err, OSError) and err.strerror else str(err)
+    if isinstance(err, OSError) and err.errno:
+        reason = os.strerror(err.errno).lower()
+    else:
+        reason = str(err)
     return f"dial tcp {host}:{port}: connect: {reason}"
 
 
