@@ -214,9 +214,12 @@ class PodWorker:
             self.pod_ips = self.sandbox.network.ips
         try:
             self.volumes = await self.ctx.volumes.setup(pod)
-            if self._refresh_volumes:
-                self._refresh_volumes = False
+            if self._refresh_volumes:       # an object it reads changed: volumes, and
+                self._refresh_volumes = False   # containers that could not be configured
                 await self.ctx.volumes.refresh(pod)
+                for record in self.records.values():
+                    if record.waiting_reason == "CreateContainerConfigError":
+                        record.retry_at = 0.0
         except VolumeError as err:
             events("Warning", "FailedMount",
                    f'MountVolume.SetUp failed for volume "{err.volume}" : {err.message}')
