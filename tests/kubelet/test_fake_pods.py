@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from skiff.kubelet.fake_pods import (
-    FakeBehaviour, PodIPAllocator, image_id, normalize_image, running_status, terminated_status,
+    FakeBehaviour, PodIPAllocator, image_id, image_pull_error, normalize_image, running_status,
+    terminated_status,
 )
 
 NOW = 1735689600.0
@@ -106,3 +107,28 @@ def test_ip_allocator_adopts_existing_addresses() -> None:
     alloc.adopt("outsider", "192.0.2.1")  # not ours: ignored
     assert alloc.allocate("new") == "10.244.0.3"
     assert len(alloc) == 2
+
+
+@pytest.mark.parametrize("image, failing, fails", [
+    ("registry.invalid/app:1", (), "lookup registry.invalid: no such host"),
+    ("fake.invalid/x", (), "lookup fake.invalid: no such host"),
+    ("invalid:5000/x", (), "lookup invalid: no such host"),
+    ("invalid/x", (), None),  # a Docker Hub user named "invalid", not a host
+    ("nginx", (), None),
+    ("nginx:broken", ("docker.io/library/nginx:broken",), "docker.io/library/nginx:broken: not found"),
+    ("example.com/broken/app:2", ("example.com/broken/*",), "not found"),
+    ("example.com/fine/app:2", ("example.com/broken/*",), None),
+])
+def test_image_pull_error(image: str, failing: tuple[str, ...], fails: str | None) -> None:
+    error = image_pull_error(image, failing)
+    assert (error is None) == (fails is None)
+    if fails is not None:
+        assert error is not None and fails in error
+
+
+def test_behaviour_collects_pull_errors_and_readiness() -> None:
+    pod = {"metadata": {"annotations": {"skiff.dev/fake-ready": "false"}},
+           "spec": {"initContainers": [{"name": "init", "image": "a.invalid/i"}],
+                    "containers": [{"name": "ok", "image": "nginx"}, {"name": "bad", "image": "b.invalid/x"}]}}
+    behaviour = FakeBehaviour.of(pod)
+    assert behaviour.ready is False and set(behaviour.pull_errors) == {"init", "bad"}

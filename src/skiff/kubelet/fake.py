@@ -1,10 +1,10 @@
 """Simulated nodes (``--runtime fake``, like KWOK): real API traffic, no containers.
 
-Each :class:`FakeNodeAgent` plays the kubelet of one node, only through the
-API: it registers its Node, heartbeats through its Lease and node status, and
-walks the pods bound to it through their lifecycle (see
-:mod:`skiff.kubelet.fake_pods` for what a fake pod does).  Nothing is run and
-no packet is sent: node and pod IPs are bookkeeping only.
+Each :class:`~skiff.kubelet.fake_agent.FakeNodeAgent` plays the kubelet of one
+node, only through the API: it registers its Node, heartbeats through its
+Lease and node status, and walks the pods bound to it through their lifecycle
+(see :mod:`skiff.kubelet.fake_agent` and :mod:`skiff.kubelet.fake_pods`).
+Nothing is run and no packet is sent: node and pod IPs are bookkeeping only.
 
 Many agents share one :class:`FakeNodeFleet` so that thousands of nodes fit in
 one process (the scheduler benchmark runs 1,000-5,000)::
@@ -16,20 +16,46 @@ one process (the scheduler benchmark runs 1,000-5,000)::
      ├─ workers: key ──▶ the agent of spec.nodeName ──▶ sync_pod():
      │      new pod          ─▶ PATCH status Running (podIP from the node's CIDR)
      │      Job-style pod    ─▶ PATCH status Succeeded/Failed when its time is up
+     │      image won't pull ─▶ ErrImagePull / ImagePullBackOff (+ kubelet events)
      │      deletionTimestamp ─▶ DELETE gracePeriodSeconds=0 (containers "killed")
+     ├─ ONE node informer ──▶ node worker (see "Nodes at run time" below)
      ├─ lease ticker:  each node's Lease renewed every 10 s, nodes spread evenly
      │                 over the interval (no thundering herd), 32 writes in flight
-     └─ status ticker: each node's Ready/… condition heartbeats every 60 s
+     ├─ status ticker: each node's Ready/… condition heartbeats every 60 s
+     └─ event recorder (kubelet events about image pulls)
 
 Nodes are named ``skiff-node-0``, ``skiff-node-1``, ... by :func:`run_fake_nodes`
-(``name_prefix`` changes the prefix).  Node ``i`` gets pod CIDR
-:func:`~skiff.kubelet.node_status.pod_cidr_for` ``(i)`` (10.244.i.0/24 for the
-first 256) and a loopback InternalIP (127.128.0.1 + i).
+(``name_prefix`` changes the prefix; ``specs`` gives every node's shape, as
+``skiff up --node-config`` does, see :mod:`skiff.kubelet.fakeconfig`).  Node
+``i`` gets pod CIDR :func:`~skiff.kubelet.node_status.pod_cidr_for` ``(i)``
+(10.244.i.0/24 for the first 256) and a loopback InternalIP (127.128.0.1 + i).
 
-The agent keeps its own record of the pods it started (as a kubelet keeps pod
-workers), so a stale cache never makes it start a pod twice.  After a restart
-it rebuilds that record from the API: pods already Running on its node keep
-their IPs (claimed in event order, before any new pod is given an address).
+Nodes at run time (all through the API, e.g. with kubectl):
+
+* **Stop / resume a node** (node-failure demos): annotate its Node
+  ``skiff.dev/fake-stopped="true"`` and its agent goes silent -- no Lease
+  renewals, no status, no pod updates (its pods are not even finalized), as if
+  the machine lost power; the node lifecycle controller then marks it Unknown.
+  Removing the annotation (``kubectl annotate node N skiff.dev/fake-stopped-``)
+  resumes it: Lease and status at once, then its pods are looked at again.
+* **Not Ready -> Ready again**: whenever the agent's Node shows a Ready
+  condition that is not True (the node lifecycle controller marked it Unknown
+  while the agent was stopped or cut off), the agent posts its status at once
+  (then at most every 5 s while that lasts), not only at the 60 s heartbeat.
+* **Add a node**: create a Node labelled ``skiff.dev/fake=true`` (with
+  ``adopt=True``, which :func:`run_fake_nodes` sets); the fleet serves it like
+  its own: its capacity/allocatable are the Node's ``status.capacity`` /
+  ``status.allocatable`` if given (else the defaults), its labels and taints
+  stay as written, it gets the next node index's pod CIDR unless it has one.
+  Deleting such a Node retires its agent (nodes of the fleet's own are
+  registered again instead).  For example::
+
+      kubectl apply -f - <<EOF
+      apiVersion: v1
+      kind: Node
+      metadata: {name: big-node, labels: {skiff.dev/fake: "true"}}
+      status: {capacity: {cpu: "64", memory: 256Gi, pods: "110"}}
+      EOF
 """
 
 from __future__ import annotations
@@ -37,22 +63,21 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from ..api.errors import StatusError
-from ..api.kinds.meta import parse_time
 from ..client.clock import Clock, RealClock
 from ..client.informer import Informer, object_key
-from ..client.resources import LEASES, NAMESPACES, NODES, PODS
+from ..client.resources import NODES, PODS
 from ..client.rest import ApiClient
 from ..client.workqueue import WorkQueue
-from .fake_pods import FakeBehaviour, PodIPAllocator, running_status, terminated_status
-from .node_status import (
-    DEFAULT_CAPACITY, NODE_LEASE_NAMESPACE, NodeSpec, micro_timestamp, node_conditions, node_lease,
-    node_object, node_status,
-)
+from ..controllers.events import EventRecorder
+from .fake_agent import STOPPED_ANNOTATION, FakeNodeAgent
+from .node_status import DEFAULT_CAPACITY, NodeSpec, pod_cidr_for
+
+__all__ = ["FakeNodeAgent", "FakeNodeFleet", "fake_node_specs", "run_fake_nodes", "slim_pod",
+           "slim_node", "spec_from_node", "FAKE_NODE_LABEL", "STOPPED_ANNOTATION"]
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -60,216 +85,11 @@ log = logging.getLogger(__name__)
 DEFAULT_NAME_PREFIX = "skiff-node"
 LEASE_RENEW_INTERVAL = 10.0
 STATUS_UPDATE_INTERVAL = 60.0
-
-
-@dataclass
-class _PodRecord:
-    """What this node did for one pod (keyed by pod UID)."""
-
-    started_at: float
-    ip: str
-    finished: bool = False
-
-
-class FakeNodeAgent:
-    """The simulated kubelet of one node (see module docstring)."""
-
-    def __init__(self, client: ApiClient, spec: NodeSpec, *, clock: Clock | None = None) -> None:
-        self.client = client
-        self.spec = spec
-        self.clock: Clock = clock or RealClock()
-        self.node: Obj | None = None  # the Node as last written
-        self.lease: Obj | None = None  # the Lease as last written
-        self.ips = PodIPAllocator(spec.cidr)
-        self._pods: dict[str, _PodRecord] = {}
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    # -- the node -------------------------------------------------------------------
-
-    async def register(self) -> None:
-        """Create the Node (or adopt an existing one), post its status, ensure its Lease."""
-        now = self.clock.time()
-        desired = node_object(self.spec, now)
-        try:
-            node = await self.client.create(NODES, desired)
-        except StatusError as e:
-            if e.code != 409:
-                raise
-            existing = await self.client.get(NODES, self.name)
-            node = await self.client.patch(NODES, self.name, {
-                "metadata": {"labels": desired["metadata"]["labels"]}})
-            cidr = (existing.get("spec") or {}).get("podCIDR")
-            if cidr and cidr != self.spec.cidr:
-                self.ips = PodIPAllocator(cidr)  # keep the CIDR the node already has
-        self.node = await self.client.patch(NODES, self.name, {"status": node_status(
-            self.spec, now, previous=node.get("status"))}, subresource="status")
-        await self.renew_lease()
-
-    async def post_status(self) -> None:
-        """Refresh the condition heartbeats (re-registering if the Node was deleted)."""
-        previous = (self.node or {}).get("status") or {}
-        conditions = node_conditions(self.clock.time(), previous=previous.get("conditions") or ())
-        try:
-            self.node = await self.client.patch(NODES, self.name, {"status": {"conditions": conditions}},
-                                                subresource="status")
-        except StatusError as e:
-            if e.code != 404:
-                raise
-            log.info("node %s was deleted; registering it again", self.name)
-            await self.register()
-
-    async def renew_lease(self) -> None:
-        """Write a fresh ``renewTime`` (creating the Lease, and its namespace, if missing)."""
-        now = self.clock.time()
-        if self.lease is not None:
-            lease = dict(self.lease, spec=dict(self.lease.get("spec") or {},
-                                               renewTime=micro_timestamp(now),
-                                               holderIdentity=self.name))
-            try:
-                self.lease = await self.client.update(LEASES, lease)
-                return
-            except StatusError as e:
-                if e.code not in (404, 409):
-                    raise
-                self.lease = None  # replaced or gone: start over
-        uid = str(((self.node or {}).get("metadata") or {}).get("uid", ""))
-        fresh = node_lease(self.name, uid, now)
-        try:
-            self.lease = await self._create_lease(fresh)
-        except StatusError as e:
-            if e.code != 409:
-                raise
-            current = await self.client.get(LEASES, self.name, namespace=NODE_LEASE_NAMESPACE)
-            current["spec"] = dict(current.get("spec") or {}, **fresh["spec"])
-            self.lease = await self.client.update(LEASES, current)
-
-    async def _create_lease(self, lease: Obj) -> Obj:
-        try:
-            return await self.client.create(LEASES, lease, namespace=NODE_LEASE_NAMESPACE)
-        except StatusError as e:
-            if e.code != 404:
-                raise
-        try:  # the namespace is missing (the API server normally creates it)
-            await self.client.create(NAMESPACES, {"metadata": {"name": NODE_LEASE_NAMESPACE}})
-        except StatusError as e:
-            if e.code != 409:
-                raise
-        return await self.client.create(LEASES, lease, namespace=NODE_LEASE_NAMESPACE)
-
-    # -- pods -----------------------------------------------------------------------
-
-    async def sync_pod(self, pod: Obj) -> float | None:
-        """Move one pod bound to this node one step; seconds until it needs another look."""
-        meta = pod.get("metadata") or {}
-        uid = str(meta.get("uid", ""))
-        if meta.get("deletionTimestamp"):
-            await self._finalize(pod)
-            return None
-        status = pod.get("status") or {}
-        if status.get("phase") in ("Succeeded", "Failed"):
-            self.forget_pod(uid)
-            return None
-        behaviour = FakeBehaviour.of(pod)
-        now = self.clock.time()
-        record = self._pods.get(uid)
-        if record is None:
-            record = self._adopt(pod, uid) if status.get("phase") == "Running" else None
-        if record is None:
-            record = _PodRecord(now, self._pod_ip(pod, uid))
-            self._pods[uid] = record
-            if behaviour.completes and behaviour.run_seconds <= 0:
-                await self._complete(pod, record, behaviour)
-                return None
-            await self._write_status(pod, running_status(
-                pod, host_ip=self.spec.ip, pod_ip=record.ip, started_at=record.started_at))
-        if behaviour.completes and not record.finished:
-            remaining = record.started_at + behaviour.run_seconds - now
-            if remaining > 0:
-                return remaining
-            await self._complete(pod, record, behaviour)
-        return None
-
-    def observe(self, pod: Obj) -> None:
-        """See a pod bound here (in event order): claim the IP of one started before."""
-        status = pod.get("status") or {}
-        uid = str((pod.get("metadata") or {}).get("uid", ""))
-        if uid not in self._pods and status.get("phase") == "Running":
-            self._adopt(pod, uid)
-
-    def forget_pod(self, uid: str) -> None:
-        """The pod is gone (or finished): free its IP and forget it."""
-        if self._pods.pop(uid, None) is not None:
-            self.ips.release(uid)
-
-    @property
-    def pod_count(self) -> int:
-        return len(self._pods)
-
-    def _pod_ip(self, pod: Obj, uid: str) -> str:
-        if (pod.get("spec") or {}).get("hostNetwork"):
-            return self.spec.ip
-        return self.ips.allocate(uid)
-
-    def _adopt(self, pod: Obj, uid: str) -> _PodRecord | None:
-        """A pod this node started in an earlier life: keep its IP and start time."""
-        status = pod.get("status") or {}
-        ip = str(status.get("podIP") or "")
-        started = parse_time(status.get("startTime"))
-        if not ip or started is None:
-            return None
-        if not (pod.get("spec") or {}).get("hostNetwork"):
-            self.ips.adopt(uid, ip)
-        record = _PodRecord(started.timestamp(), ip)
-        self._pods[uid] = record
-        return record
-
-    async def _complete(self, pod: Obj, record: _PodRecord, behaviour: FakeBehaviour) -> None:
-        await self._write_status(pod, terminated_status(
-            pod, host_ip=self.spec.ip, pod_ip=record.ip, started_at=record.started_at,
-            finished_at=self.clock.time(), exit_code=behaviour.exit_code))
-        record.finished = True
-
-    async def _write_status(self, pod: Obj, status: Obj) -> None:
-        """PATCH the status, naming the pod's UID so a same-named successor is never hit."""
-        meta = pod["metadata"]
-        uid, ns = str(meta.get("uid", "")), meta.get("namespace")
-        try:
-            await self.client.patch(PODS, meta["name"], {"metadata": {"uid": uid}, "status": status},
-                                    namespace=ns, subresource="status")
-        except StatusError as e:
-            if e.code not in (404, 409, 422):
-                raise
-            if e.code != 404 and await self._same_pod(meta["name"], ns, uid):
-                raise  # a real conflict or a rejected status: retried with back-off
-            self.forget_pod(uid)  # deleted or replaced meanwhile
-
-    async def _same_pod(self, name: str, namespace: str | None, uid: str) -> bool:
-        try:
-            current = await self.client.get(PODS, name, namespace=namespace)
-        except StatusError as e:
-            if e.code == 404:
-                return False
-            raise
-        return str((current.get("metadata") or {}).get("uid", "")) == uid
-
-    async def _finalize(self, pod: Obj) -> None:
-        """The kubelet's last word on a deleted pod: containers gone, remove the object."""
-        meta = pod["metadata"]
-        try:
-            await self.client.delete(PODS, meta["name"], namespace=meta.get("namespace"),
-                                     grace_period_seconds=0,
-                                     preconditions={"uid": str(meta.get("uid", ""))})
-        except StatusError as e:
-            if e.code not in (404, 409):
-                raise
-        self.forget_pod(str(meta.get("uid", "")))
-
-    async def run(self) -> None:
-        """Run this node alone (a fleet of one) until cancelled."""
-        await FakeNodeFleet(self.client, [self], clock=self.clock).run()
+#: While its Node is not Ready, an agent posts its status at most this often.
+NOT_READY_REPOST_INTERVAL = 5.0
+#: Node label: a Node created with it is served by the fleet (``adopt=True``).
+FAKE_NODE_LABEL = "skiff.dev/fake"
+_NODE_INDEX = "node"
 
 
 def slim_pod(pod: Obj) -> Obj:
@@ -294,27 +114,84 @@ def slim_pod(pod: Obj) -> Obj:
     }
 
 
+def slim_node(node: Obj) -> Obj:
+    """Only what the fleet needs from a Node (labels, annotations, taints, capacity, Ready)."""
+    meta = node.get("metadata") or {}
+    spec = node.get("spec") or {}
+    status = node.get("status") or {}
+    return {
+        "metadata": {k: meta[k] for k in ("name", "uid", "resourceVersion", "labels", "annotations",
+                                          "deletionTimestamp") if k in meta},
+        "spec": {k: spec[k] for k in ("podCIDR", "taints") if k in spec},
+        "status": {
+            "capacity": status.get("capacity") or {},
+            "allocatable": status.get("allocatable") or {},
+            "conditions": [c for c in status.get("conditions") or () if c.get("type") == "Ready"],
+        },
+    }
+
+
+def spec_from_node(node: Obj, index: int) -> NodeSpec:
+    """The shape of a Node someone created for the fleet to serve (see module docstring)."""
+    meta = node.get("metadata") or {}
+    status = node.get("status") or {}
+    capacity = {str(k): str(v) for k, v in (status.get("capacity") or {}).items()}
+    allocatable = {str(k): str(v) for k, v in (status.get("allocatable") or {}).items()}
+    cidr = str((node.get("spec") or {}).get("podCIDR") or "")
+    return NodeSpec(name=str(meta.get("name", "")), index=index,
+                    capacity={**DEFAULT_CAPACITY, **capacity},
+                    allocatable={**DEFAULT_CAPACITY, **capacity, **allocatable} if allocatable else None,
+                    labels=dict(meta.get("labels") or {}),
+                    taints=tuple((node.get("spec") or {}).get("taints") or ()),
+                    pod_cidr=cidr or pod_cidr_for(index))
+
+
+def _ready(node: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or ())
+
+
+def _stopped(node: Obj) -> bool:
+    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(STOPPED_ANNOTATION, "")).lower() == "true"
+
+
 class FakeNodeFleet:
     """Runs many :class:`FakeNodeAgent` s over one pod watch (see module docstring)."""
 
     def __init__(self, client: ApiClient, agents: Sequence[FakeNodeAgent], *,
                  clock: Clock | None = None, lease_interval: float = LEASE_RENEW_INTERVAL,
                  status_interval: float = STATUS_UPDATE_INTERVAL, workers: int = 16,
-                 concurrency: int = 32) -> None:
-        if not agents:
+                 concurrency: int = 32, adopt: bool = False,
+                 failing_images: Sequence[str] | None = None) -> None:
+        if not agents and not adopt:
             raise ValueError("a fleet needs at least one node")
         self.client = client
         self.clock: Clock = clock or RealClock()
+        self.recorder = EventRecorder(client, clock=self.clock)
+        self.failing_images = tuple(failing_images if failing_images is not None else
+                                    (agents[0].failing_images if agents else ()))
+        for agent in agents:
+            agent.failing_images = self.failing_images
+            agent.recorder = agent.recorder or self.recorder
         self.agents = {a.name: a for a in agents}
+        self.adopt = adopt
+        self._next_index = max((a.spec.index for a in agents), default=-1) + 1
         self.lease_interval = lease_interval
         self.status_interval = status_interval
         self._workers = workers
         self._limit = asyncio.Semaphore(concurrency)
-        selector = f"spec.nodeName={agents[0].name}" if len(agents) == 1 else "spec.nodeName!="
+        selector = (f"spec.nodeName={agents[0].name}" if len(agents) == 1 and not adopt
+                    else "spec.nodeName!=")
         self.pods = Informer(client, PODS, field_selector=selector, transform=slim_pod,
                              clock=self.clock)
+        self.pods.add_index(_NODE_INDEX, lambda p: [(p.get("spec") or {}).get("nodeName", "")])
+        self.nodes = Informer(client, NODES, transform=slim_node, clock=self.clock)
         self.queue: WorkQueue[str] = WorkQueue(clock=self.clock)
+        self.node_queue: WorkQueue[str] = WorkQueue(clock=self.clock)
         self._owner: dict[str, tuple[str, str]] = {}  # pod key -> (node name, pod uid)
+        self._not_ready_posts: dict[str, float] = {}  # node -> when a Not Ready node last posted
+        self._tickers: dict[str, tuple[float, list[tuple[float, str]]]] = {}  # name -> (interval, heap of (due, node))
         self._stopping = asyncio.Event()
         #: Set once every node is registered and has a Lease.
         self.registered = asyncio.Event()
@@ -323,25 +200,39 @@ class FakeNodeFleet:
         """Register the nodes, then serve them until :meth:`stop` (or cancellation)."""
         self.pods.add_handler(on_add=self._on_pod, on_update=lambda old, new: self._on_pod(new),
                               on_delete=self._on_pod)
+        self.nodes.add_handler(on_add=self._on_node, on_update=lambda old, new: self._on_node(new),
+                               on_delete=self._on_node)
+        recorder: asyncio.Task[None] | None = None
         try:
             async with asyncio.TaskGroup() as tg:
                 await self._for_each(list(self.agents.values()), FakeNodeAgent.register)
                 self.registered.set()
                 log.info("%d fake node(s) registered", len(self.agents))
+                recorder = tg.create_task(self.recorder.run(), name="fake-nodes-events")
                 tg.create_task(self.pods.run(), name="fake-nodes-pods")
-                tg.create_task(self._tick(self.lease_interval, FakeNodeAgent.renew_lease),
+                tg.create_task(self.nodes.run(), name="fake-nodes-nodes")
+                tg.create_task(self._tick("leases", self.lease_interval, FakeNodeAgent.renew_lease),
                                name="fake-nodes-leases")
-                tg.create_task(self._tick(self.status_interval, FakeNodeAgent.post_status),
+                tg.create_task(self._tick("status", self.status_interval, FakeNodeAgent.post_status),
                                name="fake-nodes-status")
                 for i in range(self._workers):
-                    tg.create_task(self._worker(), name=f"fake-nodes-worker-{i}")
+                    tg.create_task(self._worker(self.queue, self._sync), name=f"fake-nodes-worker-{i}")
+                tg.create_task(self._worker(self.node_queue, self._sync_node), name="fake-nodes-node-worker")
+                await self._stopping.wait()
+                recorder.cancel()
         finally:
             self.stop()
+            if recorder is not None:
+                recorder.cancel()
 
     def stop(self) -> None:
         self._stopping.set()
         self.pods.stop()
+        self.nodes.stop()
         self.queue.shut_down()
+        self.node_queue.shut_down()
+
+    # -- pods -----------------------------------------------------------------------
 
     def _on_pod(self, pod: Obj) -> None:
         key = object_key(pod)
@@ -351,26 +242,33 @@ class FakeNodeFleet:
         if agent is not None or key in self._owner:
             self.queue.add(key)
 
-    async def _worker(self) -> None:
-        while (key := await self.queue.get()) is not None:
+    def _enqueue_pods_of(self, agent: FakeNodeAgent) -> None:
+        for pod in self.pods.by_index(_NODE_INDEX, agent.name):
+            agent.observe(pod)
+        for pod in self.pods.by_index(_NODE_INDEX, agent.name):
+            self.queue.add(object_key(pod))
+
+    async def _worker(self, queue: WorkQueue[str], sync: Callable[[str], Awaitable[float | None]]) -> None:
+        while (key := await queue.get()) is not None:
             try:
-                delay = await self._sync(key)
+                delay = await sync(key)
             except Exception as e:  # retried with back-off; the API may be briefly unavailable
-                log.warning("fake node: syncing pod %s failed: %s", key, e)
-                self.queue.add_rate_limited(key)
+                log.warning("fake nodes: syncing %s failed: %s", key, e)
+                queue.add_rate_limited(key)
             else:
-                self.queue.forget(key)
+                queue.forget(key)
                 if delay is not None:
-                    self.queue.add_after(key, delay)
+                    queue.add_after(key, delay)
             finally:
-                self.queue.done(key)
+                queue.done(key)
 
     async def _sync(self, key: str) -> float | None:
         pod = self.pods.get(key)
         uid = str(((pod or {}).get("metadata") or {}).get("uid", ""))
         owner = self._owner.get(key)
         if owner is not None and (pod is None or owner[1] != uid):
-            self.agents[owner[0]].forget_pod(owner[1])
+            if (previous := self.agents.get(owner[0])) is not None:
+                previous.forget_pod(owner[1])
             del self._owner[key]
         if pod is None:
             return None
@@ -379,6 +277,70 @@ class FakeNodeFleet:
             return None
         self._owner[key] = (agent.name, uid)
         return await agent.sync_pod(pod)
+
+    # -- nodes ----------------------------------------------------------------------
+
+    def _on_node(self, node: Obj) -> None:
+        name = str((node.get("metadata") or {}).get("name", ""))
+        if name in self.agents or (self.adopt and self._wants_adoption(node)):
+            self.node_queue.add(name)
+
+    @staticmethod
+    def _wants_adoption(node: Obj) -> bool:
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        return str(labels.get(FAKE_NODE_LABEL, "")).lower() == "true"
+
+    async def _sync_node(self, name: str) -> float | None:
+        """Adopt, retire, stop, resume, or re-post the status of one node."""
+        node = self.nodes.get(name)
+        agent = self.agents.get(name)
+        if agent is None:
+            if node is not None and self.adopt and self._wants_adoption(node) and \
+                    not (node.get("metadata") or {}).get("deletionTimestamp"):
+                await self._adopt(node)
+            return None
+        if node is None:
+            if agent.adopted:  # its Node was deleted: the machine was removed
+                log.info("fake node %s was deleted; no longer serving it", name)
+                del self.agents[name]
+                agent.forget_all()
+            return None  # a node of the fleet's own: registered again at its next heartbeat
+        stopped = _stopped(node)
+        if stopped != agent.stopped:
+            agent.stopped = stopped
+            if stopped:
+                log.info("fake node %s stopped (annotation %s)", name, STOPPED_ANNOTATION)
+                return None
+            log.info("fake node %s resumed", name)
+            await agent.renew_lease()
+            await agent.post_status()
+            self._enqueue_pods_of(agent)
+            return None
+        if not stopped and not _ready(node):
+            now = self.clock.monotonic()
+            wait = self._not_ready_posts.get(name, -math.inf) + NOT_READY_REPOST_INTERVAL - now
+            if wait > 0:
+                return wait
+            self._not_ready_posts[name] = now
+            await agent.post_status()
+        return None
+
+    async def _adopt(self, node: Obj) -> None:
+        index = self._next_index
+        self._next_index += 1
+        agent = FakeNodeAgent(self.client, spec_from_node(node, index), clock=self.clock,
+                              failing_images=self.failing_images, recorder=self.recorder,
+                              adopted=True)
+        await agent.register()
+        self.agents[agent.name] = agent
+        now = self.clock.monotonic()
+        for interval, heap in self._tickers.values():
+            heapq.heappush(heap, (now + interval, agent.name))
+        log.info("fake node %s adopted (cpu %s, memory %s)", agent.name,
+                 agent.spec.capacity.get("cpu"), agent.spec.capacity.get("memory"))
+        self._enqueue_pods_of(agent)
+
+    # -- heartbeats -------------------------------------------------------------------
 
     async def _for_each(self, agents: Iterable[FakeNodeAgent],
                         action: Callable[[FakeNodeAgent], Awaitable[None]]) -> None:
@@ -391,23 +353,32 @@ class FakeNodeFleet:
 
         await asyncio.gather(*(one(a) for a in agents))
 
-    async def _tick(self, interval: float, action: Callable[[FakeNodeAgent], Awaitable[None]]) -> None:
-        """Run ``action`` for every node once per ``interval``, nodes spread evenly over it."""
-        agents = list(self.agents.values())
+    async def _tick(self, name: str, interval: float,
+                    action: Callable[[FakeNodeAgent], Awaitable[None]]) -> None:
+        """Run ``action`` for every node once per ``interval``, nodes spread evenly over it.
+
+        Stopped nodes are skipped; nodes adopted later join the schedule.
+        """
+        names = list(self.agents)
         start = self.clock.monotonic()
-        due: list[tuple[float, int]] = [(start + interval * (1 + i / len(agents)), i)
-                                        for i in range(len(agents))]
+        due: list[tuple[float, str]] = [(start + interval * (1 + i / max(1, len(names))), node)
+                                        for i, node in enumerate(names)]
         heapq.heapify(due)
+        self._tickers[name] = (interval, due)
         while not self._stopping.is_set():
-            wait = due[0][0] - self.clock.monotonic()
+            wait = due[0][0] - self.clock.monotonic() if due else interval
             if wait > 0 and await self._sleep(wait):
                 return
             now = self.clock.monotonic()
             batch = []
             while due and due[0][0] <= now:
-                when, i = heapq.heappop(due)
-                batch.append(agents[i])
-                heapq.heappush(due, (max(when + interval, now), i))
+                when, node = heapq.heappop(due)
+                agent = self.agents.get(node)
+                if agent is None:
+                    continue  # retired
+                heapq.heappush(due, (max(when + interval, now), node))
+                if not agent.stopped:
+                    batch.append(agent)
             await self._for_each(batch, action)
 
     async def _sleep(self, delay: float) -> bool:
@@ -447,13 +418,29 @@ async def run_fake_nodes(client: ApiClient, count: int, *, name_prefix: str = DE
                          capacity: Mapping[str, str] | None = None,
                          labels_per_node: Sequence[Mapping[str, str]] | Callable[[int], Mapping[str, str]] | None = None,
                          taints_per_node: Sequence[Sequence[Mapping[str, Any]]] | Callable[[int], Sequence[Mapping[str, Any]]] | None = None,
+                         specs: Sequence[NodeSpec] | None = None,
+                         failing_images: Sequence[str] = (), adopt: bool = True,
                          clock: Clock | None = None, lease_interval: float = LEASE_RENEW_INTERVAL,
                          status_interval: float = STATUS_UPDATE_INTERVAL) -> None:
-    """Run ``count`` simulated nodes ``skiff-node-0`` ... until cancelled (what ``skiff up`` uses)."""
-    if count <= 0:
+    """Run simulated nodes until cancelled (what ``skiff up`` uses).
+
+    ``count`` nodes ``skiff-node-0`` ... shaped by ``capacity``/``labels_per_node``/
+    ``taints_per_node``, or exactly ``specs`` when given (``count`` must then be
+    ``len(specs)``; :mod:`skiff.kubelet.fakeconfig` builds them).  Images matching
+    ``failing_images`` never pull; with ``adopt``, Nodes created later with the label
+    ``skiff.dev/fake=true`` are served too (see module docstring).
+    """
+    if specs is not None:
+        if count != len(specs):
+            raise ValueError(f"count {count} but {len(specs)} node specs")
+    elif count > 0:
+        specs = fake_node_specs(count, name_prefix=name_prefix, capacity=capacity,
+                                labels_per_node=labels_per_node, taints_per_node=taints_per_node)
+    else:
+        specs = []
+    if not specs and not adopt:
         return
-    specs = fake_node_specs(count, name_prefix=name_prefix, capacity=capacity,
-                            labels_per_node=labels_per_node, taints_per_node=taints_per_node)
     agents = [FakeNodeAgent(client, spec, clock=clock) for spec in specs]
     await FakeNodeFleet(client, agents, clock=clock, lease_interval=lease_interval,
-                        status_interval=status_interval).run()
+                        status_interval=status_interval, adopt=adopt,
+                        failing_images=failing_images).run()

@@ -16,8 +16,24 @@ Behaviour comes from pod annotations (the pod author's knobs):
   Default ``0`` (Succeeded, reason Completed); non-zero gives Failed, reason Error.
   There is no restart simulation: an OnFailure pod that "fails" stays Failed.
 
+* ``skiff.dev/fake-ready: "false"`` – the containers run but never become ready
+  (phase Running, ``Ready=False`` reason ContainersNotReady): a pod whose
+  readiness probe never passes.
+
 Pods with ``restartPolicy: Always`` (the default) run until deleted; the
-annotations do not affect them.
+run-seconds and exit-code annotations do not affect them.
+
+Image pulls that fail (see :func:`image_pull_error`): a container whose image
+lives on a registry host under the reserved ``.invalid`` top-level domain
+(``registry.invalid/app:1``, ``fake.invalid/x``), or matches one of the node
+configuration's ``failingImages`` patterns, never starts::
+
+    Pending, waiting ErrImagePull ──1 s──▶ waiting ImagePullBackOff ──back-off──▶ ErrImagePull ...
+                                            (10 s, 20 s ... 5 min between tries)
+
+with the kubelet's events (Pulling; Failed "Failed to pull image ..."; Failed
+"Error: ErrImagePull"; BackOff "Back-off pulling image ..."; Failed "Error:
+ImagePullBackOff").  See :func:`pull_failure_status`.
 
 Statuses follow the kubelet's: phase, the five pod conditions
 (PodReadyToStartContainers, Initialized, Ready, ContainersReady,
@@ -27,10 +43,11 @@ image IDs derived from the image name, hostIP(s), podIP(s) and startTime.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import ipaddress
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .node_status import timestamp
@@ -39,6 +56,10 @@ Obj = dict[str, Any]
 
 RUN_SECONDS_ANNOTATION = "skiff.dev/fake-run-seconds"
 EXIT_CODE_ANNOTATION = "skiff.dev/fake-exit-code"
+READY_ANNOTATION = "skiff.dev/fake-ready"
+
+#: Registry hosts under this reserved top-level domain (RFC 2606) never resolve.
+INVALID_TLD = "invalid"
 
 
 @dataclass(frozen=True)
@@ -48,14 +69,24 @@ class FakeBehaviour:
     completes: bool  # restartPolicy Never/OnFailure: the containers exit by themselves
     run_seconds: float = 0.0
     exit_code: int = 0
+    ready: bool = True  # False: running, never ready
+    pull_errors: Mapping[str, str] = field(default_factory=dict)  # container name -> pull error
 
     @classmethod
-    def of(cls, pod: Obj) -> "FakeBehaviour":
+    def of(cls, pod: Obj, failing_images: Sequence[str] = ()) -> "FakeBehaviour":
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
-        policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+        spec = pod.get("spec") or {}
+        policy = spec.get("restartPolicy") or "Always"
+        errors = {}
+        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            error = image_pull_error(str(c.get("image") or ""), failing_images)
+            if error is not None:
+                errors[str(c.get("name", ""))] = error
         return cls(completes=policy != "Always",
                    run_seconds=max(0.0, _number(annotations.get(RUN_SECONDS_ANNOTATION), 0.0)),
-                   exit_code=int(_number(annotations.get(EXIT_CODE_ANNOTATION), 0)))
+                   exit_code=int(_number(annotations.get(EXIT_CODE_ANNOTATION), 0)),
+                   ready=str(annotations.get(READY_ANNOTATION, "true")).lower() != "false",
+                   pull_errors=errors)
 
 
 def _number(raw: Any, default: float) -> float:
@@ -79,6 +110,34 @@ def normalize_image(image: str) -> str:
     return name if ":" in last else f"{name}:latest"
 
 
+def registry_host(image: str) -> str:
+    """The registry host an image reference names (``""`` for Docker Hub short names)."""
+    name = image.split("@", 1)[0]
+    first = name.split("/", 1)[0]
+    if "/" in name and ("." in first or ":" in first or first == "localhost"):
+        return first.rsplit(":", 1)[0] if first.count(":") == 1 else first
+    return ""
+
+
+def image_pull_error(image: str, failing_images: Sequence[str] = ()) -> str | None:
+    """Why pulling ``image`` fails on a simulated node, or None if the "pull" succeeds.
+
+    Fails: an image on a host under ``.invalid``, and an image matching one of
+    ``failing_images`` (shell-style patterns such as ``example.com/broken/*``,
+    matched against the image as written and in its normalized form).
+    """
+    full = normalize_image(image) if image else image
+    host = registry_host(image)
+    if host == INVALID_TLD or host.endswith("." + INVALID_TLD):
+        return (f'failed to pull and unpack image "{full}": failed to resolve reference '
+                f'"{full}": failed to do request: dial tcp: lookup {host}: no such host')
+    for pattern in failing_images:
+        if fnmatch.fnmatchcase(image, pattern) or fnmatch.fnmatchcase(full, pattern):
+            return (f'failed to pull and unpack image "{full}": failed to resolve reference '
+                    f'"{full}": {full}: not found')
+    return None
+
+
 def image_id(image: str) -> str:
     """A stable fake digest reference for ``image``."""
     normalized = normalize_image(image)
@@ -93,13 +152,15 @@ def _ips(ip: str) -> list[Obj]:
 
 
 def _condition(type_: str, status: str, when: str, reason: str = "",
-               previous: Mapping[str, Mapping[str, Any]] | None = None) -> Obj:
+               previous: Mapping[str, Mapping[str, Any]] | None = None, message: str = "") -> Obj:
     old = (previous or {}).get(type_)
     if old is not None and old.get("status") == status and old.get("lastTransitionTime"):
         when = str(old["lastTransitionTime"])
     cond: Obj = {"type": type_, "status": status, "lastProbeTime": None, "lastTransitionTime": when}
     if reason:
         cond["reason"] = reason
+    if message:
+        cond["message"] = message
     return cond
 
 
@@ -121,24 +182,44 @@ def _init_statuses(pod: Obj, started: str) -> list[Obj]:
     return out
 
 
-def running_status(pod: Obj, *, host_ip: str, pod_ip: str, started_at: float) -> Obj:
-    """Status of a pod whose containers all started and are ready."""
+def _running_container(pod: Obj, c: Obj, started: str, ready: bool) -> Obj:
+    return {"name": c["name"], "state": {"running": {"startedAt": started}}, "lastState": {},
+            "ready": ready, "restartCount": 0, "image": normalize_image(c.get("image", "")),
+            "imageID": image_id(c.get("image", "")), "containerID": _container_id(pod, c["name"]),
+            "started": True}
+
+
+def _waiting_container(c: Obj, reason: str, message: str = "") -> Obj:
+    waiting = {"reason": reason, "message": message} if message else {"reason": reason}
+    return {"name": c["name"], "state": {"waiting": waiting}, "lastState": {}, "ready": False,
+            "restartCount": 0, "image": c.get("image", ""), "imageID": "", "started": False}
+
+
+def _unready(names: Sequence[str]) -> str:
+    return f"containers with unready status: [{' '.join(names)}]"
+
+
+def running_status(pod: Obj, *, host_ip: str, pod_ip: str, started_at: float,
+                   ready: bool = True) -> Obj:
+    """Status of a pod whose containers all started (and are ready unless ``ready=False``)."""
     started = timestamp(started_at)
     previous = _previous_conditions(pod)
-    containers = []
-    for c in (pod.get("spec") or {}).get("containers") or []:
-        containers.append({
-            "name": c["name"], "state": {"running": {"startedAt": started}}, "lastState": {},
-            "ready": True, "restartCount": 0, "image": normalize_image(c.get("image", "")),
-            "imageID": image_id(c.get("image", "")), "containerID": _container_id(pod, c["name"]),
-            "started": True})
+    containers = [_running_container(pod, c, started, ready)
+                  for c in (pod.get("spec") or {}).get("containers") or []]
+    if ready:
+        ready_conditions = [_condition("Ready", "True", started, previous=previous),
+                            _condition("ContainersReady", "True", started, previous=previous)]
+    else:
+        message = _unready([c["name"] for c in containers])
+        ready_conditions = [
+            _condition("Ready", "False", started, "ContainersNotReady", previous, message),
+            _condition("ContainersReady", "False", started, "ContainersNotReady", previous, message)]
     status: Obj = {
         "phase": "Running",
         "conditions": [
             _condition("PodReadyToStartContainers", "True", started, previous=previous),
             _condition("Initialized", "True", started, previous=previous),
-            _condition("Ready", "True", started, previous=previous),
-            _condition("ContainersReady", "True", started, previous=previous),
+            *ready_conditions,
             _condition("PodScheduled", "True", started, previous=previous),
         ],
         "hostIP": host_ip, "hostIPs": _ips(host_ip),
@@ -188,6 +269,62 @@ def terminated_status(pod: Obj, *, host_ip: str, pod_ip: str, started_at: float,
     init = _init_statuses(pod, started)
     if init:
         status["initContainerStatuses"] = init
+    return status
+
+
+def pull_failure_status(pod: Obj, *, host_ip: str, pod_ip: str, started_at: float,
+                        waiting: Mapping[str, tuple[str, str]]) -> Obj:
+    """Status of a pod some of whose images cannot be pulled (phase Pending).
+
+    ``waiting`` maps container names to ``(reason, message)`` (ErrImagePull or
+    ImagePullBackOff).  An init container that cannot start holds everything
+    after it (``PodInitializing``); app containers whose images pulled run.
+    """
+    started = timestamp(started_at)
+    previous = _previous_conditions(pod)
+    spec = pod.get("spec") or {}
+    inits, apps = spec.get("initContainers") or [], spec.get("containers") or []
+    blocked = next((i for i, c in enumerate(inits) if c.get("name") in waiting), None)
+    init_statuses = []
+    for i, c in enumerate(inits):
+        if blocked is None or i < blocked:
+            init_statuses.extend(_init_statuses({**pod, "spec": {"initContainers": [c]}}, started))
+        elif i == blocked:
+            init_statuses.append(_waiting_container(c, *waiting[c["name"]]))
+        else:
+            init_statuses.append(_waiting_container(c, "PodInitializing"))
+    containers = []
+    for c in apps:
+        if blocked is not None:
+            containers.append(_waiting_container(c, "PodInitializing"))
+        elif c.get("name") in waiting:
+            containers.append(_waiting_container(c, *waiting[c["name"]]))
+        else:
+            containers.append(_running_container(pod, c, started, True))
+    unready = [c["name"] for c in containers if not c["ready"]]
+    if blocked is not None:
+        incomplete = [c["name"] for c in inits[blocked:] if c.get("restartPolicy") != "Always"]
+        initialized = _condition("Initialized", "False", started, "ContainersNotInitialized", previous,
+                                 f"containers with incomplete status: [{' '.join(incomplete)}]")
+    else:
+        initialized = _condition("Initialized", "True", started, previous=previous)
+    status: Obj = {
+        "phase": "Pending",
+        "conditions": [
+            _condition("PodReadyToStartContainers", "True", started, previous=previous),
+            initialized,
+            _condition("Ready", "False", started, "ContainersNotReady", previous, _unready(unready)),
+            _condition("ContainersReady", "False", started, "ContainersNotReady", previous,
+                       _unready(unready)),
+            _condition("PodScheduled", "True", started, previous=previous),
+        ],
+        "hostIP": host_ip, "hostIPs": _ips(host_ip),
+        "podIP": pod_ip, "podIPs": _ips(pod_ip),
+        "startTime": started,
+        "containerStatuses": containers,
+    }
+    if init_statuses:
+        status["initContainerStatuses"] = init_statuses
     return status
 
 

@@ -1,0 +1,256 @@
+"""Simulated nodes, the knobs for demos and tests: failing image pulls, never-ready pods,
+stopped nodes, Not Ready recovery, and Nodes added at run time (real API server, fake clock)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import pytest
+from aiohttp import web
+
+from skiff.apiserver.app import make_app
+from skiff.client.clock import FakeClock
+from skiff.client.resources import EVENTS, LEASES, NODES, PODS
+from skiff.client.rest import ApiClient
+from skiff.kubelet.fake import FakeNodeAgent, FakeNodeFleet, fake_node_specs
+from skiff.storage.sqlite import SqliteBackend
+
+Obj = dict[str, Any]
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[ApiClient]:
+    backend = SqliteBackend(str(tmp_path / "db"))
+    await backend.start()
+    runner = web.AppRunner(make_app(backend), handle_signals=False, shutdown_timeout=0.1)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        api = ApiClient(f"http://127.0.0.1:{runner.addresses[0][1]}")
+        try:
+            yield api
+        finally:
+            await api.close()
+    finally:
+        await runner.cleanup()
+        await backend.close()
+
+
+class Fleet:
+    """A running FakeNodeFleet on a fake clock (adopting labelled Nodes)."""
+
+    def __init__(self, client: ApiClient, count: int, **kwargs: Any) -> None:
+        self.clock = FakeClock()
+        self.agents = [FakeNodeAgent(client, spec, clock=self.clock)
+                       for spec in fake_node_specs(count)]
+        self.fleet = FakeNodeFleet(client, self.agents, clock=self.clock, workers=4, adopt=True, **kwargs)
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> "Fleet":
+        self.task = asyncio.create_task(self.fleet.run())
+        await asyncio.wait_for(self.fleet.registered.wait(), 10)
+        await asyncio.wait_for(self.fleet.pods.wait_synced(), 10)
+        await asyncio.wait_for(self.fleet.nodes.wait_synced(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.fleet.stop()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 10)
+
+
+async def wait_for(client: ApiClient, res: Any, name: str, namespace: str | None,
+                   check: Callable[[str, Obj], bool], since: str = "") -> Obj:
+    """Watch ``name`` (from ``since``, else from its current state) until ``check`` holds."""
+    if not since:
+        since = (await client.list(res, namespace=namespace)).resource_version
+        try:
+            current = await client.get(res, name, namespace=namespace)
+        except Exception:  # noqa: BLE001 - not there yet
+            current = None
+        if current is not None and check("EXISTING", current):
+            return current
+
+    async def watch() -> Obj:
+        async with client.watch(res, namespace=namespace, resource_version=since,
+                                field_selector=f"metadata.name={name}") as events:
+            async for type_, obj in events:
+                if check(type_, obj):
+                    return obj
+        raise AssertionError("watch ended")
+    return await asyncio.wait_for(watch(), 10)
+
+
+def pod(name: str, node: str, image: str = "nginx", **annotations: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"nodeName": node, "containers": [{"name": "app", "image": image}]}}
+
+
+def waiting_reason(obj: Obj) -> str | None:
+    statuses = (obj.get("status") or {}).get("containerStatuses") or []
+    return ((statuses[0].get("state") or {}).get("waiting") or {}).get("reason") if statuses else None
+
+
+def condition(obj: Obj, type_: str) -> Obj:
+    return next(c for c in (obj.get("status") or {}).get("conditions") or () if c["type"] == type_)
+
+
+def ready_is(node_or_pod: Obj, status: str) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == status
+               for c in (node_or_pod.get("status") or {}).get("conditions") or ())
+
+
+async def test_invalid_registry_gives_err_image_pull_then_back_off_with_events(client: ApiClient) -> None:
+    async with Fleet(client, 1) as f:
+        await client.create(PODS, pod("broken", "skiff-node-0", "registry.invalid/app:1"), namespace="default")
+        first = await wait_for(client, PODS, "broken", "default", lambda _t, o: waiting_reason(o) == "ErrImagePull")
+        status = first["status"]
+        assert status["phase"] == "Pending" and status["podIP"]
+        assert "lookup registry.invalid: no such host" in status["containerStatuses"][0]["state"]["waiting"]["message"]
+        assert status["containerStatuses"][0]["ready"] is False
+        assert condition(first, "Ready")["reason"] == "ContainersNotReady"
+        assert condition(first, "Ready")["message"] == "containers with unready status: [app]"
+        f.clock.advance(1.0)
+        backoff = await wait_for(client, PODS, "broken", "default",
+                                 lambda _t, o: waiting_reason(o) == "ImagePullBackOff")
+        message = backoff["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        assert message.startswith('Back-off pulling image "registry.invalid/app:1": ErrImagePull: ')
+        f.clock.advance(9.5)  # the first back-off is 10 s after the failed pull
+        again = await wait_for(client, PODS, "broken", "default",
+                               lambda _t, o: waiting_reason(o) == "ErrImagePull")
+        assert again["status"]["phase"] == "Pending"
+        await f.fleet.recorder.flush()
+        events = (await client.list(EVENTS, namespace="default")).items
+        seen = {(e["reason"], e["message"]) for e in events if e["involvedObject"]["name"] == "broken"}
+        assert ("Pulling", 'Pulling image "registry.invalid/app:1"') in seen
+        assert ("Failed", "Error: ErrImagePull") in seen
+        assert ("BackOff", 'Back-off pulling image "registry.invalid/app:1"') in seen
+        assert ("Failed", "Error: ImagePullBackOff") in seen
+        assert any(r == "Failed" and m.startswith('Failed to pull image "registry.invalid/app:1": ')
+                   for r, m in seen)
+        assert all(e["involvedObject"]["kind"] == "Pod" and e["source"]["component"] == "kubelet"
+                   for e in events if e["involvedObject"]["name"] == "broken")
+
+
+async def test_failing_image_patterns_and_a_fixed_image(client: ApiClient) -> None:
+    async with Fleet(client, 1, failing_images=["example.com/broken/*"]):
+        await client.create(PODS, pod("p", "skiff-node-0", "example.com/broken/app:2"), namespace="default")
+        failing = await wait_for(client, PODS, "p", "default", lambda _t, o: waiting_reason(o) == "ErrImagePull")
+        assert failing["status"]["containerStatuses"][0]["state"]["waiting"]["message"].endswith(": not found")
+        # The image is fixed: the container starts.
+        await client.patch(PODS, "p", {"spec": {"containers": [{"name": "app", "image": "example.com/ok/app:2"}]}},
+                           namespace="default", patch_type="strategic")
+        running = await wait_for(client, PODS, "p", "default",
+                                 lambda _t, o: (o.get("status") or {}).get("phase") == "Running")
+        assert running["status"]["podIP"] == failing["status"]["podIP"]
+
+
+async def test_init_container_that_cannot_pull_holds_the_pod(client: ApiClient) -> None:
+    async with Fleet(client, 1):
+        body = pod("init", "skiff-node-0")
+        body["spec"]["initContainers"] = [{"name": "setup", "image": "fake.invalid/setup"}]
+        await client.create(PODS, body, namespace="default")
+
+        def init_waiting(_t: str, o: Obj) -> bool:
+            inits = (o.get("status") or {}).get("initContainerStatuses") or []
+            return bool(inits) and (inits[0]["state"].get("waiting") or {}).get("reason") == "ErrImagePull"
+        held = await wait_for(client, PODS, "init", "default", init_waiting)
+        assert waiting_reason(held) == "PodInitializing"
+        assert condition(held, "Initialized")["status"] == "False"
+        assert condition(held, "Initialized")["message"] == "containers with incomplete status: [setup]"
+
+
+async def test_never_ready_pod_runs_unready_until_the_annotation_changes(client: ApiClient) -> None:
+    async with Fleet(client, 1):
+        await client.create(PODS, pod("lazy", "skiff-node-0", **{"skiff.dev/fake-ready": "false"}),
+                            namespace="default")
+        unready = await wait_for(client, PODS, "lazy", "default",
+                                 lambda _t, o: (o.get("status") or {}).get("phase") == "Running")
+        assert ready_is(unready, "False") and condition(unready, "ContainersReady")["status"] == "False"
+        container = unready["status"]["containerStatuses"][0]
+        assert container["started"] is True and container["ready"] is False and "running" in container["state"]
+        await client.patch(PODS, "lazy", {"metadata": {"annotations": {"skiff.dev/fake-ready": "true"}}},
+                           namespace="default")
+        ready = await wait_for(client, PODS, "lazy", "default", lambda _t, o: ready_is(o, "True"))
+        assert ready["status"]["podIP"] == unready["status"]["podIP"]
+
+
+async def test_stopped_node_goes_silent_and_resumes(client: ApiClient) -> None:
+    async with Fleet(client, 2) as f:
+        await client.patch(NODES, "skiff-node-1", {"metadata": {"annotations": {"skiff.dev/fake-stopped": "true"}}})
+        agent = f.fleet.agents["skiff-node-1"]
+        await asyncio.wait_for(_until(lambda: agent.stopped), 10)
+        before = (await client.get(LEASES, "skiff-node-1", namespace="kube-node-lease"))["spec"]["renewTime"]
+        await client.create(PODS, pod("orphan", "skiff-node-1"), namespace="default")
+        await client.create(PODS, pod("fine", "skiff-node-0"), namespace="default")
+        await wait_for(client, PODS, "fine", "default",
+                       lambda _t, o: (o.get("status") or {}).get("phase") == "Running")
+        f.clock.advance(25.0)  # two lease intervals: node 0 renews, node 1 does not
+        await wait_for(client, LEASES, "skiff-node-0", "kube-node-lease",
+                       lambda _t, o: o["spec"]["renewTime"] > before)
+        await asyncio.sleep(0.2)  # a stopped node produces no event to await: give it time to misbehave
+        assert (await client.get(LEASES, "skiff-node-1", namespace="kube-node-lease"))["spec"]["renewTime"] == before
+        assert not (await client.get(PODS, "orphan", namespace="default")).get("status", {}).get("phase") == "Running"
+        await client.patch(NODES, "skiff-node-1",
+                           {"metadata": {"annotations": {"skiff.dev/fake-stopped": None}}})
+        await wait_for(client, LEASES, "skiff-node-1", "kube-node-lease",
+                       lambda _t, o: o["spec"]["renewTime"] > before)
+        await wait_for(client, PODS, "orphan", "default",
+                       lambda _t, o: (o.get("status") or {}).get("phase") == "Running")
+
+
+async def test_node_marked_unknown_posts_ready_at_once(client: ApiClient) -> None:
+    async with Fleet(client, 1):
+        node = await client.get(NODES, "skiff-node-0")
+        conditions = [dict(c, status="Unknown", reason="NodeStatusUnknown") if c["type"] == "Ready" else c
+                      for c in node["status"]["conditions"]]
+        await client.patch(NODES, "skiff-node-0", {"status": {"conditions": conditions}}, subresource="status")
+        # No clock movement: the agent reacts to the Node it sees, not to its 60 s heartbeat.
+        back = await wait_for(client, NODES, "skiff-node-0", None, lambda _t, o: ready_is(o, "True"))
+        assert condition(back, "Ready")["reason"] == "KubeletReady"
+
+
+async def test_a_node_created_with_the_fake_label_is_adopted_and_retired(client: ApiClient) -> None:
+    async with Fleet(client, 1) as f:
+        await client.create(NODES, {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "big", "labels": {"skiff.dev/fake": "true", "size": "xl"}},
+            "spec": {"taints": [{"key": "big", "effect": "PreferNoSchedule"}]},
+            "status": {"capacity": {"cpu": "64", "memory": "256Gi", "pods": "200"}}})
+        node = await wait_for(client, NODES, "big", None, lambda _t, o: ready_is(o, "True"))
+        assert node["status"]["allocatable"]["cpu"] == "64" and node["status"]["capacity"]["pods"] == "200"
+        assert node["metadata"]["labels"]["size"] == "xl"
+        assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "big"
+        assert node["spec"]["taints"] == [{"key": "big", "effect": "PreferNoSchedule"}]
+        assert node["spec"]["podCIDR"] == "10.244.1.0/24"
+        await client.get(LEASES, "big", namespace="kube-node-lease")
+        await client.create(PODS, pod("there", "big"), namespace="default")
+        running = await wait_for(client, PODS, "there", "default",
+                                 lambda _t, o: (o.get("status") or {}).get("phase") == "Running")
+        assert running["status"]["podIP"].startswith("10.244.1.")
+        await client.delete(NODES, "big")
+        await asyncio.wait_for(_until(lambda: "big" not in f.fleet.agents), 10)
+        beat = condition(await client.get(NODES, "skiff-node-0"), "Ready")["lastHeartbeatTime"]
+        f.clock.advance(61.0)  # a heartbeat round: the retired node is not registered again
+        await wait_for(client, NODES, "skiff-node-0", None,
+                       lambda _t, o: condition(o, "Ready")["lastHeartbeatTime"] != beat)
+        assert "big" not in {n["metadata"]["name"] for n in (await client.list(NODES)).items}
+
+
+async def test_unlabelled_nodes_are_not_adopted(client: ApiClient) -> None:
+    async with Fleet(client, 1) as f:
+        await client.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "someone-elses"}})
+        await client.create(NODES, {"apiVersion": "v1", "kind": "Node",
+                                    "metadata": {"name": "mine", "labels": {"skiff.dev/fake": "true"}}})
+        await wait_for(client, NODES, "mine", None, lambda _t, o: ready_is(o, "True"))
+        assert "someone-elses" not in f.fleet.agents
+        assert not (await client.get(NODES, "someone-elses")).get("status", {}).get("conditions")
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await asyncio.sleep(0.01)
