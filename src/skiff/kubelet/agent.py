@@ -354,9 +354,10 @@ class Kubelet:
         await self.register(version)
         self.pods.add_handler(on_add=self._on_pod, on_update=lambda old, new: self._on_pod(new),
                               on_delete=self._on_pod_gone)
-        for informer, kind in ((self.config_maps, "configmap"), (self.secrets, "secret")):
-            informer.add_handler(on_update=lambda old, new, k=kind: self._on_object(k, new),
-                                 on_add=lambda obj, k=kind: self._on_object(k, obj))
+        self.config_maps.add_handler(on_add=lambda obj: self._on_object("configmap", obj),
+                                     on_update=lambda old, new: self._on_object("configmap", new))
+        self.secrets.add_handler(on_add=lambda obj: self._on_object("secret", obj),
+                                 on_update=lambda old, new: self._on_object("secret", new))
         try:
             async with asyncio.TaskGroup() as group:
                 for informer in (self.pods, self.config_maps, self.secrets, self.services):

@@ -217,12 +217,11 @@ def container_env(pod: Obj, container: Obj, sources: EnvSources) -> Environment:
                     continue
                 raise EnvError(f'{label.lower()} "{ref.get("name", "")}" not found')
             bad = []
-            for key, value in _data_of(obj, "secret" if label == "secret" else "configMap").items():
-                name = prefix + key
-                if not valid_env_name(name):
-                    bad.append(name)
+            for key, text in _data_of(obj, "secret" if label == "secret" else "configMap").items():
+                if not valid_env_name(prefix + key):
+                    bad.append(prefix + key)
                     continue
-                env[name] = value
+                env[prefix + key] = text
             if bad:
                 skipped.append((f"{label} {namespace}/{ref.get('name', '')}", sorted(bad)))
 

@@ -234,10 +234,10 @@ def pod_status(pod: Obj, *, init: Sequence[ContainerView], regular: Sequence[Con
 
     incomplete = []
     for container in spec.get("initContainers") or []:
-        status = init_statuses.get(container["name"]) or {}
-        state = status.get("state") or {}
+        entry = init_statuses.get(container["name"]) or {}
+        state = entry.get("state") or {}
         if _is_sidecar(container):
-            if not status.get("started"):
+            if not entry.get("started"):
                 incomplete.append(container["name"])
         elif (state.get("terminated") or {}).get("exitCode", 1) != 0:
             incomplete.append(container["name"])
