@@ -24,6 +24,7 @@ Call :func:`install_streaming` on the application before it starts.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections import deque
 from collections.abc import Mapping
@@ -298,7 +299,8 @@ def _allow_connect(request: web.Request) -> None:
 
 
 def _dial_error(kubelet: Kubelet, err: BaseException) -> StatusError:
-    why = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    code = getattr(err, "errno", None)
+    why = f"connect: {os.strerror(code).lower()}" if code else str(err) or type(err).__name__
     return StatusError(500, "", f"error dialing backend: dial tcp {kubelet.host}:{kubelet.port}: {why}")
 
 

@@ -180,7 +180,9 @@ async def run_session(session: Session, client: ClientStreams, options: StreamOp
         await asyncio.wait({output, gone}, return_when=asyncio.FIRST_COMPLETED)
         if output.done():
             try:
-                await client.finish(final_status(output.result()))
+                status = final_status(output.result())
+                await session.close()
+                await client.finish(status)
             except (StreamClosed, ConnectionError):
                 pass        # the client left while we were still sending
     finally:
