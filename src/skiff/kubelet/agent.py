@@ -76,7 +76,7 @@ class Kubelet:
                  registry: RegistryClient | None = None, cluster_dns: Sequence[str] = (),
                  cluster_domain: str = "cluster.local",
                  backoff_base: float = DEFAULT_BACKOFF_BASE,
-                 backoff_cap: float = DEFAULT_BACKOFF_CAP) -> None:
+                 backoff_cap: float = DEFAULT_BACKOFF_CAP, parallel_starts: int = 4) -> None:
         self.client = client
         self.clock: Clock = clock or RealClock()
         self.data_dir = Path(data_dir).resolve()
@@ -123,7 +123,8 @@ class Kubelet:
             statuses=self.statuses, recorder=self.recorder,
             restarts=BackOff(backoff_base, backoff_cap), config_map=self._config_map,
             secret=self._secret, services=self.services.list,
-            node_allocatable=self.machine.allocatable(), memory_capacity=self.machine.memory)
+            node_allocatable=self.machine.allocatable(), memory_capacity=self.machine.memory,
+            start_slots=asyncio.Semaphore(parallel_starts))
         self.starter = ContainerStarter(self.ctx)
 
     # -- object lookups (informer caches; API reads for the rare kinds) --------------------
@@ -421,7 +422,7 @@ async def run_kubelet(client: ApiClient, *, node_name: str, data_dir: Path, pod_
                       network: PodNetworking | None = None, clock: Clock | None = None,
                       node_ip: str = "127.0.0.1", **options: Any) -> None:
     """Run a kubelet for ``node_name`` until cancelled (see :class:`Kubelet` for ``options``:
-    registry, cluster_dns, cluster_domain, backoff_base, backoff_cap)."""
+    registry, cluster_dns, cluster_domain, backoff_base, backoff_cap, parallel_starts)."""
     kubelet = Kubelet(client, node_name=node_name, data_dir=data_dir, pod_cidr=pod_cidr,
                       runtime=runtime, images=images, network=network, clock=clock,
                       node_ip=node_ip, **options)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,9 @@ class NodeContext:
     services: Callable[[], list[Obj]]
     node_allocatable: Mapping[str, str] = field(default_factory=dict)
     memory_capacity: int = 1 << 30                  # bytes (for QoS-based oom_score_adj)
+    #: Pods making progress (sandbox, volumes, container starts) at once; FIFO, so that
+    #: under a burst the first pods run early instead of all finishing together.
+    start_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
     def events(self, pod: Obj) -> EventSink:
         """An event sink about ``pod`` (never blocks, never raises)."""

@@ -29,8 +29,9 @@ starting anything twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,30 @@ class PodWorker:
         if self.terminal:
             self._publish(pod)
             return False
+        await self._probe_kills(pod)
+        async with self.ctx.start_slots:    # a few pods at a time: first come, first running
+            if not await self._prepare(pod):
+                return False
+            if not self.initialized:
+                await self._init_containers(pod)
+            if self.initialized:
+                await self._regular_containers(pod)
+                await self._sidecar_restarts(pod)
+        spec = pod.get("spec") or {}
+        await self._observe()
+        current = {n: r.current for (k, n), r in self.records.items() if k == "regular"}
+        init_failed = self._init_failed(spec)
+        if init_failed or regular_all_done(spec, current):
+            await self._stop_sidecars(pod, grace_period(pod))
+            await self._observe()
+            self.terminal = True
+            self.ctx.probes.remove_pod(self.uid)
+            await podsandbox.stop(self.ctx, self.uid, self.sandbox.id if self.sandbox else None)
+        self._publish(pod)
+        return False
+
+    async def _prepare(self, pod: Obj) -> bool:
+        """Sandbox, network and volumes; False (status published, retry set) if not ready."""
         events = self.ctx.events(pod)
         if self.sandbox is None:
             try:
@@ -226,24 +251,16 @@ class PodWorker:
             self._publish(pod)
             self._after(self.ctx.config.retry_interval)
             return False
-        await self._probe_kills(pod)
-        spec = pod.get("spec") or {}
-        if not self.initialized:
-            await self._init_containers(pod)
-        if self.initialized:
-            await self._regular_containers(pod)
-            await self._sidecar_restarts(pod)
-        await self._observe()
-        current = {n: r.current for (k, n), r in self.records.items() if k == "regular"}
-        init_failed = self._init_failed(spec)
-        if init_failed or regular_all_done(spec, current):
-            await self._stop_sidecars(pod, grace_period(pod))
-            await self._observe()
-            self.terminal = True
-            self.ctx.probes.remove_pod(self.uid)
-            await podsandbox.stop(self.ctx, self.uid, self.sandbox.id if self.sandbox else None)
-        self._publish(pod)
-        return False
+        return True
+
+    @contextlib.asynccontextmanager
+    async def _slot_released(self) -> AsyncIterator[None]:
+        """Give the start slot back while waiting on the container (a postStart hook)."""
+        self.ctx.start_slots.release()
+        try:
+            yield
+        finally:
+            await self.ctx.start_slots.acquire()
 
     def _init_failed(self, spec: Obj) -> bool:
         if self.initialized:
@@ -380,12 +397,14 @@ class PodWorker:
         if current is None or current.state != ContainerState.RUNNING:
             return True            # it failed to start: it counts as exited (StartError)
         self._watch(container_id)
-        failure = await self.starter.run_post_start(pod, record, self.sandbox)
-        if failure is not None:
-            self.ctx.events(pod)("Warning", "FailedPostStartHook", failure)
-            await self._kill(pod, record, float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)),
-                             "FailedPostStartHook")
-            return True
+        if (record.spec.get("lifecycle") or {}).get("postStart"):
+            async with self._slot_released():
+                failure = await self.starter.run_post_start(pod, record, self.sandbox)
+                if failure is not None:
+                    self.ctx.events(pod)("Warning", "FailedPostStartHook", failure)
+                    grace = float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+                    await self._kill(pod, record, grace, "FailedPostStartHook")
+                    return True
         self.ctx.probes.add(self.uid, record.spec, probe_target(self.sandbox, container_id, record.spec),
                             self.ctx.events(pod))
         return True
