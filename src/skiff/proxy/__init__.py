@@ -1,1 +1,26 @@
-"""proxy."""
+"""The service proxy: Services' virtual IPs, NodePorts and load-balancer IPs on
+every node, programmed with nftables as kube-proxy's nftables mode does, so the
+kernel forwards the traffic; plus the cluster DNS (.dns) and a load-balancer
+controller.
+
+::
+
+    API ──Services, EndpointSlices──▶ ServiceProxy (one per node) ──nft -f──▶ table ip skiff-proxy-<node>
+      ▲                                                                        (the node's namespace)
+      └── LoadBalancerController: status.loadBalancer.ingress = the nodes' addresses
+
+Modules, one concept each:
+
+    serviceports  a Service + its EndpointSlices → ServicePorts (which endpoints serve)
+    rules         a ServicePort → nft chains, sets and map elements (a Program)
+    table         the table's fixed skeleton, whole-table rewrite, incremental transaction
+    nft           running ``nft -f`` in the node's namespace
+    proxier       ServiceProxy and run_proxy(): informers → dirty Services → transactions
+    loadbalancer  the built-in load-balancer controller (like k3s's ServiceLB)
+    userspace     the fallback without root or nftables: an asyncio relay per port
+    dns           the cluster DNS
+"""
+
+from .proxier import ServiceProxy, run_proxy
+
+__all__ = ["ServiceProxy", "run_proxy"]
