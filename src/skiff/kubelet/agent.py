@@ -383,6 +383,7 @@ class Kubelet:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         self.ctx.probes.close()
+        await self.ctx.images.close()
         if self._own_registry:
             await self.registry.close()
         await self.runtime.close()

@@ -15,7 +15,8 @@
                                            10 s, 20 s ... 5 min (per pod and image)
 
 Credentials come from the pod's ``imagePullSecrets`` (dockerconfigjson / dockercfg
-Secrets). Concurrent pulls of one image share a single download.
+Secrets); each set of credentials has a registry client (and token cache) of its own.
+Concurrent pulls of one image with the same credentials share a single download.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class ImagePuller:
         self.registry = registry
         self.backoff = backoff
         self.now = now
-        self._pulls: dict[str, asyncio.Future[Image]] = {}
+        self._pulls: dict[tuple[str, tuple[Credentials, ...]], asyncio.Future[Image]] = {}
+        self._clients: dict[tuple[Credentials, ...], RegistryClient] = {}
         self._errors: dict[str, str] = {}      # pod uid/image -> the last pull error
         self._failures: dict[str, float] = {}  # pod uid/image -> when it failed
 
@@ -147,12 +149,32 @@ class ImagePuller:
                 found.append(creds)
         return found
 
+    def _client(self, credentials: list[Credentials]) -> RegistryClient:
+        """The registry client for these credentials: a RegistryClient keeps the tokens it
+        was given, so one pod's pull secret must never serve another pod's pull."""
+        assert self.registry is not None
+        if not credentials:
+            return self.registry
+        key = tuple(credentials)
+        client = self._clients.get(key)
+        if client is None:
+            client = RegistryClient(self.store, insecure_registries=self.registry.insecure)
+            self._clients[key] = client
+        return client
+
     async def _pull(self, image: str, credentials: list[Credentials]) -> Image:
         if self.registry is None:
             raise PullError(f"failed to pull image {image!r}: this node has no registry client")
-        shared = self._pulls.get(image)
+        key = (image, tuple(credentials))
+        shared = self._pulls.get(key)
         if shared is None:
-            shared = asyncio.ensure_future(self.registry.pull(image, credentials))
-            self._pulls[image] = shared
-            shared.add_done_callback(lambda _: self._pulls.pop(image, None))
+            shared = asyncio.ensure_future(self._client(credentials).pull(image, credentials))
+            self._pulls[key] = shared
+            shared.add_done_callback(lambda _: self._pulls.pop(key, None))
         return await asyncio.shield(shared)
+
+    async def close(self) -> None:
+        """Close the per-credentials clients (the shared one belongs to the caller)."""
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

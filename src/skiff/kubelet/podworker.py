@@ -79,6 +79,7 @@ class PodWorker:
         started = parse_time((pod.get("status") or {}).get("startTime"))
         self.start_time: float | None = started.timestamp() if started else None
         self.terminal = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        self.failure: tuple[str, str] | None = None      # the pod failed as a whole (deadline)
         self._ready = ready
         self._on_finished = on_finished
         self._wake = asyncio.Event()
@@ -203,6 +204,14 @@ class PodWorker:
         if self.terminal:
             self._publish(pod)
             return False
+        deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+        if deadline is not None and self.start_time is not None:
+            left = self.start_time + float(deadline) - self.ctx.clock.time()
+            if left <= 0:
+                await self._fail(pod, "DeadlineExceeded",
+                                 "Pod was active on the node longer than the specified deadline")
+                return False
+            self._after(left)
         await self._probe_kills(pod)
         async with self.ctx.start_slots:    # a few pods at a time: first come, first running
             if not await self._prepare(pod):
@@ -224,6 +233,19 @@ class PodWorker:
             await podsandbox.stop(self.ctx, self.uid, self.sandbox.id if self.sandbox else None)
         self._publish(pod)
         return False
+
+    async def _fail(self, pod: Obj, reason: str, message: str) -> None:
+        """End the pod as Failed (activeDeadlineSeconds): every container stopped."""
+        self.ctx.events(pod)("Normal", reason, message)
+        grace = float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+        await asyncio.gather(*(self._kill(pod, r, grace) for r in self.records.values()
+                               if not (r.kind == "init" and is_sidecar(r.spec))))
+        await self._stop_sidecars(pod, grace)
+        self.failure = (reason, message)
+        self.terminal = True
+        self.ctx.probes.remove_pod(self.uid)
+        await podsandbox.stop(self.ctx, self.uid, self.sandbox.id if self.sandbox else None)
+        self._publish(pod)
 
     async def _prepare(self, pod: Obj) -> bool:
         """Sandbox, network and volumes; False (status published, retry set) if not ready."""
@@ -531,5 +553,5 @@ class PodWorker:
                             sandbox_ready=self.sandbox is not None and not self.terminal,
                             initialized=self.initialized, pod_ips=self.pod_ips,
                             host_ips=[self.ctx.network.node_ip], start_time=self.start_time,
-                            now=self.ctx.clock.time(), terminal=terminal)
+                            now=self.ctx.clock.time(), terminal=terminal, failure=self.failure)
         self.ctx.statuses.set(pod, result)

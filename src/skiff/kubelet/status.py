@@ -219,9 +219,10 @@ def _names(names: Sequence[str]) -> str:
 def pod_status(pod: Obj, *, init: Sequence[ContainerView], regular: Sequence[ContainerView],
                sandbox_ready: bool, initialized: bool, pod_ips: Sequence[str],
                host_ips: Sequence[str], start_time: float | None, now: float,
-               terminal: bool = False) -> Obj:
+               terminal: bool = False, failure: tuple[str, str] | None = None) -> Obj:
     """``Pod.status`` (see module docstring). ``terminal``: the pod is being deleted and
-    nothing of it runs any more, so its phase must end Succeeded or Failed."""
+    nothing of it runs any more, so its phase must end Succeeded or Failed. ``failure``:
+    (reason, message) of a pod the kubelet failed as a whole (DeadlineExceeded)."""
     spec = pod.get("spec") or {}
     old_status = pod.get("status") or {}
     previous = {c.get("type", ""): c for c in old_status.get("conditions") or []}
@@ -229,6 +230,8 @@ def pod_status(pod: Obj, *, init: Sequence[ContainerView], regular: Sequence[Con
     init_statuses = {v.name: container_status(v) for v in init}
     statuses = {v.name: container_status(v) for v in regular}
     phase = pod_phase(spec, statuses, init_statuses, terminal)
+    if failure is not None:
+        phase = "Failed"
     if old_status.get("phase") in TERMINAL_PHASES:
         phase = old_status["phase"]            # a terminal phase never changes again
 
@@ -299,6 +302,8 @@ def pod_status(pod: Obj, *, init: Sequence[ContainerView], regular: Sequence[Con
         status["initContainerStatuses"] = [init_statuses[v.name] for v in init]
     if old_status.get("qosClass"):
         status["qosClass"] = old_status["qosClass"]
+    if failure is not None:
+        status["reason"], status["message"] = failure
     return status
 
 
