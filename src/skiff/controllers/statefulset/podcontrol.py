@@ -21,6 +21,7 @@ batch of creations and deletions before sending any).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -96,6 +97,9 @@ class StatefulPodControl:
                 if cached["metadata"].get("deletionTimestamp"):
                     errors.append(StatusError(409, "Conflict", f"pvc {name} is being deleted"))
                 continue
+            refs = ident.desired_claim_refs(claim, sts, pod)
+            if refs:  # whenDeleted: Delete -> owned by the StatefulSet from the start
+                claim = {**claim, "metadata": {**claim["metadata"], "ownerReferences": refs}}
             try:
                 await self.client.create(PERSISTENTVOLUMECLAIMS, claim,
                                          namespace=claim["metadata"]["namespace"])
@@ -121,12 +125,10 @@ class StatefulPodControl:
             refs = ident.desired_claim_refs(cached, sts, pod)
             if refs is None:
                 continue
-            meta = cached["metadata"]
-            patch = {"metadata": {"ownerReferences": refs, "uid": meta["uid"],
-                                  "resourceVersion": meta["resourceVersion"]}}
+            body = copy.deepcopy(cached)  # an update at the cached resourceVersion, as Kubernetes
+            body["metadata"]["ownerReferences"] = refs
             try:
-                await self.client.patch(PERSISTENTVOLUMECLAIMS, meta["name"], patch,
-                                        namespace=meta["namespace"])
+                await self.client.update(PERSISTENTVOLUMECLAIMS, body)
             except StatusError as e:
                 if e.code != 404:
                     raise
