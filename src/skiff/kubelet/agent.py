@@ -317,6 +317,18 @@ class Kubelet:
             else:
                 raise
 
+    async def _register_until_done(self, version: str) -> None:
+        """Register, retrying (0.5 s doubling to 10 s) while the API server is not there."""
+        delay = 0.5
+        while True:
+            try:
+                await self.register(version)
+                return
+            except (StatusError, TransportError) as err:
+                log.warning("node %s: registration failed (%s); retrying in %.1fs", self.node_name, err, delay)
+            await self.clock.sleep(delay)
+            delay = min(10.0, delay * 2)
+
     async def _lease_loop(self) -> None:
         while True:
             await self.clock.sleep(LEASE_INTERVAL)
@@ -324,11 +336,14 @@ class Kubelet:
                 await self.renew_lease()
             except (StatusError, TransportError) as err:
                 log.warning("node %s: lease renewal failed: %s", self.node_name, err)
+            except Exception:
+                log.exception("node %s: lease renewal failed", self.node_name)
 
     async def _status_loop(self, version: str) -> None:
         while True:
             await self.clock.sleep(STATUS_CHECK_INTERVAL)
             try:
+                self.node = await self.client.get(NODES, self.node_name)   # 404: deleted
                 status = await self._node_status(version)
                 before = (self.node or {}).get("status") or {}
                 changed = _without_heartbeats(status) != _without_heartbeats(before)
@@ -340,11 +355,13 @@ class Kubelet:
             except StatusError as err:
                 if err.code == 404:
                     log.info("node %s was deleted; registering it again", self.node_name)
-                    await self.register(version)
+                    await self._register_until_done(version)
                 else:
                     log.warning("node %s: status update failed: %s", self.node_name, err)
             except TransportError as err:
                 log.warning("node %s: status update failed: %s", self.node_name, err)
+            except Exception:
+                log.exception("node %s: status update failed", self.node_name)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -352,7 +369,7 @@ class Kubelet:
         """Serve the node until cancelled (containers keep running afterwards)."""
         await self.network.setup()
         version = (await self.runtime.version()).split()[-1]
-        await self.register(version)
+        await self._register_until_done(version)
         self.pods.add_handler(on_add=self._on_pod, on_update=lambda old, new: self._on_pod(new),
                               on_delete=self._on_pod_gone)
         self.config_maps.add_handler(on_add=lambda obj: self._on_object("configmap", obj),

@@ -123,6 +123,10 @@ class PodWorker:
                     failures += 1
                     log.warning("pod %s: sync failed: %s", self._name(), err)
                     self._after(min(30.0, 0.5 * 2 ** failures))
+                except Exception:          # a bug must not leave the pod without a worker
+                    failures += 1
+                    log.exception("pod %s: sync failed", self._name())
+                    self._after(min(30.0, 0.5 * 2 ** failures))
                 await self._idle()
         finally:
             for watcher in self._watchers.values():

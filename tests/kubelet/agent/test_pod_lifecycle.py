@@ -165,3 +165,15 @@ async def test_a_restarted_kubelet_adopts_running_pods(node: Node) -> None:
     assert [c.labels["io.kubernetes.pod.name"] for c in containers
             if c.state == ContainerState.RUNNING] == ["steady"]
     assert len(await kubelet.runtime.list_sandboxes()) == 1
+
+
+async def test_a_pod_bound_later_by_the_scheduler_is_run(node: Node) -> None:
+    client = node.client
+    unbound = pod("bound", container("main", "sleep 3600"))
+    del unbound["spec"]["nodeName"]
+    await client.create(PODS, unbound, namespace="default")
+    await client.create(PODS, {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "bound"},
+                               "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}},
+                        namespace="default", name="bound", subresource="binding")
+    up = await wait_pod(client, "bound", running())
+    assert up["spec"]["nodeName"] == "node-1"
