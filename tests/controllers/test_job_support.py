@@ -41,12 +41,17 @@ def gc_controller() -> ControllerFactory:
 
 @contextlib.asynccontextmanager
 async def batch_cluster(tmp_path: Path,
-                        *groups: tuple[Sequence[tuple[str, ControllerFactory]], Clock | None]
-                        ) -> AsyncIterator[ApiServer]:
-    """API server + 2 fake nodes + scheduler + each (controllers, clock) group."""
+                        *groups: tuple[Sequence[tuple[str, ControllerFactory]], Clock | None],
+                        node_clock: Clock | None = None) -> AsyncIterator[ApiServer]:
+    """API server + 2 fake nodes + scheduler + each (controllers, clock) group.
+
+    ``node_clock``: the simulated nodes' clock (pod start/finish times, run-seconds);
+    their lease and status heartbeats are then hourly, so they stay out of the way.
+    """
     async with ApiServer(tmp_path) as api, contextlib.AsyncExitStack() as stack:
-        agents = [FakeNodeAgent(api.client, spec) for spec in fake_node_specs(2)]
-        fleet = FakeNodeFleet(api.client, agents, workers=4)
+        agents = [FakeNodeAgent(api.client, spec, clock=node_clock) for spec in fake_node_specs(2)]
+        quiet = {} if node_clock is None else {"lease_interval": 3600.0, "status_interval": 3600.0}
+        fleet = FakeNodeFleet(api.client, agents, workers=4, clock=node_clock, **quiet)
         await stack.enter_async_context(background(fleet.run()))
         await asyncio.wait_for(fleet.registered.wait(), 10)
         await stack.enter_async_context(background(run_scheduler(api.client)))

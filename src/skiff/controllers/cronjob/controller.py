@@ -3,7 +3,7 @@
 One reconcile of ``namespace/name`` (level-triggered; the schedule requeues it)::
 
     CronJob gone ─▶ done
-    our last status write not in the cache yet ─▶ wait (its event requeues us)
+    our last status write not in the cache yet ─▶ wait (its watch event requeues us)
     history   finished Jobs beyond successfulJobsHistoryLimit / failedJobsHistoryLimit
               are deleted, oldest first                          (SuccessfulDelete)
     active    finished Jobs leave status.active                  (SawCompletedJob)
@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 
 #: Stop waiting for the cache to show our own status write after this long (seconds).
 WRITE_TTL = 30.0
-RECHECK_UNSEEN = 5.0
 
 
 class ReplaceError(Exception):
@@ -134,7 +133,7 @@ class CronJobController(Controller):
             self._unseen.pop(key, None)
             return None
         if not self._caught_up(key, cached):
-            return RECHECK_UNSEEN
+            return None  # the write's own event brings us back
         cronjob = copy.deepcopy(cached)
         jobs = self._jobs_of(cronjob)
         changed = await history.clean_up(self, cronjob, jobs)

@@ -4,7 +4,7 @@ One reconcile of ``namespace/name``::
 
     Job gone ─▶ forget its expectations and back-off record
     managed by another controller (spec.managedBy) or already finished ─▶ done
-    our last status write not in the cache yet ─▶ wait (its event requeues us)
+    our last status write not in the cache yet ─▶ wait (its watch event requeues us)
     claim pods (adopt matching orphans, adding the tracking finalizer;
                release pods that no longer match)
     sync (sync.py): count, decide, create/delete pods (manage.py),
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 
 #: Stop waiting for the cache to show our own status write after this long (seconds).
 WRITE_TTL = 30.0
-#: While waiting for it, look again at least this often (its event normally comes first).
-RECHECK_UNSEEN = 5.0
 
 
 class _JobPodClaimer(Claimer):
@@ -227,7 +225,7 @@ class JobController(Controller):
             self.backoffs.remove(key)
             return None
         if not self._caught_up(key, job):
-            return RECHECK_UNSEEN
+            return None  # the write's own event brings us back
         may_manage = self.expectations.satisfied(key)
         mine = copy.deepcopy(job)
         pods = await self._claim(mine)
