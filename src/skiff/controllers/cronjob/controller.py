@@ -13,7 +13,8 @@ One reconcile of ``namespace/name`` (level-triggered; the schedule requeues it):
     stop here when the CronJob is being deleted, its time zone is unknown, it is
     suspended, or its schedule is unusable
     due run (schedule.py): none ─▶ look again at the next activation
-              missed its startingDeadlineSeconds                 (MissSchedule)
+              older than startingDeadlineSeconds                 (MissSchedule; rare,
+                                as the due run is sought inside that window)
               already started (its Job is listed / lastScheduleTime) ─▶ wait
               Forbid and a Job still runs                        (JobAlreadyActive)
               Replace: delete the running Jobs first             (SuccessfulDelete)
@@ -38,7 +39,7 @@ from ...client.informer import object_key
 from ...client.resources import CRONJOBS, JOBS
 from ...client.rest import TransportError
 from ..events import NORMAL, WARNING
-from ..ownership import controller_ref
+from ..ownership import CONTROLLER_INDEX, controller_ref, ensure_controller_index
 from ..reconciler import Controller, ControllerContext
 from . import history
 from .history import drop_active, in_active
@@ -76,6 +77,7 @@ class CronJobController(Controller):
         super().__init__(ctx)
         self.cronjobs = self.informer(CRONJOBS)
         self.jobs = self.informer(JOBS)
+        ensure_controller_index(self.jobs)
         self._unseen: dict[str, tuple[set[str], float]] = {}
         self.cronjobs.add_handler(on_add=self.enqueue, on_update=self._cronjob_updated,
                                   on_delete=self._cronjob_deleted)
@@ -156,15 +158,9 @@ class CronJobController(Controller):
         return None
 
     def _jobs_of(self, cronjob: Obj) -> list[Obj]:
-        """Jobs in its namespace whose controller reference names this CronJob."""
-        ns, name = cronjob["metadata"].get("namespace"), cronjob["metadata"]["name"]
-        found = []
-        for job in self.jobs.list():
-            ref = controller_ref(job)
-            if job["metadata"].get("namespace") == ns and ref is not None \
-                    and ref.get("kind") == "CronJob" and ref.get("name") == name:
-                found.append(job)
-        return found
+        """The Jobs whose controller reference is this CronJob (from the cache)."""
+        return [job for job in self.jobs.by_index(CONTROLLER_INDEX, str(cronjob["metadata"]["uid"]))
+                if (controller_ref(job) or {}).get("kind") == "CronJob"]
 
     async def _sync(self, cronjob: Obj, jobs: list[Obj]) -> tuple[float | None, bool]:
         """Steps "active" to "create" of the module docstring.
