@@ -24,12 +24,14 @@ from collections.abc import Callable, Iterable, Sequence
 from ..client.clock import Clock, RealClock
 from ..client.factory import InformerFactory
 from ..client.rest import ApiClient
+from .cronjob import CronJobController
 from .deployment import DeploymentController
 from .disruption import DisruptionController
 from .endpoints import EndpointsController
 from .endpointslice import EndpointSliceController
 from .endpointslicemirroring import EndpointSliceMirroringController
 from .gc import GarbageCollector
+from .job import JobController
 from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController, TaintEvictionController
 from .podgc import PodGCController
@@ -57,6 +59,8 @@ CONTROLLERS: tuple[tuple[str, ControllerFactory], ...] = (
     ("endpoint", EndpointsController),
     ("endpointslice", EndpointSliceController),
     ("endpointslicemirroring", EndpointSliceMirroringController),
+    ("job", JobController),
+    ("cronjob", CronJobController),
 )
 
 
