@@ -314,18 +314,12 @@ class DaemonSetsController(Controller):
         return min(waits) + 0.05 if waits else None
 
     async def _write_status(self, ds: Obj, status: Obj) -> None:
-        body = copy.deepcopy(ds)
-        for attempt in range(2):  # one retry on a fresh copy, as Kubernetes
-            body["status"] = {**(body.get("status") or {}), **status}
-            try:
-                await self.client.update(DAEMONSETS, body, subresource="status")
-                return
-            except StatusError as e:
-                if e.code == 404:
-                    return
-                if e.code != 409 or attempt:
-                    raise
-            fresh = await self._fetch(ds)
-            if fresh is None or fresh["metadata"].get("uid") != ds["metadata"]["uid"]:
-                return
-            body = fresh
+        """A merge patch of the status: no conflicts with our own earlier writes the
+        cache has not shown yet, and a no-op on the server when nothing changed."""
+        meta = ds["metadata"]
+        try:
+            await self.client.patch(DAEMONSETS, meta["name"], {"status": status},
+                                    namespace=meta["namespace"], subresource="status")
+        except StatusError as e:
+            if e.code != 404:
+                raise

@@ -204,24 +204,17 @@ class StatefulSetController(Controller):
             raise
 
     async def _write_status(self, sts: Obj, status: Obj) -> None:
-        old = sts.get("status") or {}
-        if not st.differs(old, status) and (old.get("observedGeneration") or 0) >= (status.get("observedGeneration") or 0):
+        """A merge patch of the status when it changed: no conflicts with our own earlier
+        writes the cache has not shown yet, and a no-op on the server when they are equal."""
+        if not st.differs(sts.get("status") or {}, status):
             return
-        body = copy.deepcopy(sts)
-        for attempt in range(2):  # one retry on a fresh copy, as Kubernetes
-            body["status"] = {**(body.get("status") or {}), **status}
-            try:
-                await self.client.update(STATEFULSETS, body, subresource="status")
-                return
-            except StatusError as e:
-                if e.code == 404:
-                    return
-                if e.code != 409 or attempt:
-                    raise
-            fresh = await self._fetch(sts)
-            if fresh is None or fresh["metadata"].get("uid") != sts["metadata"]["uid"]:
-                return
-            body = fresh
+        meta = sts["metadata"]
+        try:
+            await self.client.patch(STATEFULSETS, meta["name"], {"status": status},
+                                    namespace=meta["namespace"], subresource="status")
+        except StatusError as e:
+            if e.code != 404:
+                raise
 
     def _next_availability(self, sts: Obj, pods: list[Obj], now: float) -> float | None:
         min_ready = int((sts.get("spec") or {}).get("minReadySeconds") or 0)
