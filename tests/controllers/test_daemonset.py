@@ -178,9 +178,10 @@ async def test_rolling_update_with_max_surge_never_leaves_a_node_without_a_pod(t
             assert new_ready < old_goes
 
 
-async def test_on_delete_replaces_only_deleted_pods(tmp_path: Path) -> None:
+async def test_on_delete_replaces_only_deleted_and_failed_pods(tmp_path: Path) -> None:
     async with WorkloadCluster(tmp_path, nodes=2) as c:
         pods, sets = await c.observe(PODS), await c.observe(DAEMONSETS)
+        events = await c.observe(EVENTS)
         await c.client.create(DAEMONSETS, daemonset("log", {"type": "OnDelete"}), namespace="default")
         await sets.wait_for(rolled_out("log", 2))
         await c.client.patch(DAEMONSETS, "log", {"spec": {"template": {"spec": {
@@ -196,3 +197,12 @@ async def test_on_delete_replaces_only_deleted_pods(tmp_path: Path) -> None:
                                            and by_name(items)["log"]["status"].get("numberAvailable") == 2))
         images = {p["spec"]["nodeName"]: image_of(p) for p in pods.items() if not meta(p).get("deletionTimestamp")}
         assert images == {c.node_names[0]: "nginx:1.27", c.node_names[1]: "nginx:1.26"}
+
+        failed = next(p for p in pods.items() if p["spec"]["nodeName"] == c.node_names[1])
+        await c.client.patch(PODS, name_of(failed), {"status": {"phase": "Failed"}}, namespace="default",
+                             subresource="status")
+        await pods.wait_for(lambda items: name_of(failed) not in by_name(items) and any(
+            p["spec"].get("nodeName") == c.node_names[1] and is_ready(p) for p in items), what="replaced")
+        await events.wait_for(lambda items: any(
+            e["reason"] == "FailedDaemonPod" and e["message"] == f"Found failed daemon pod default/"
+            f"{name_of(failed)} on node {c.node_names[1]}, will try to kill it" for e in items))

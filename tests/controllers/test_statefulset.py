@@ -180,6 +180,15 @@ async def test_on_delete_replaces_only_deleted_pods_under_the_same_name(tmp_path
         assert image_of(by_name(pods.items())["web-0"]) == "nginx:1.26"
         await sets.wait_for(settled(2, 2, updatedReplicas=1, currentReplicas=1), what="counts")
 
+        failed = by_name(pods.items())["web-0"]  # a pod that failed is replaced under its name too
+        await c.client.patch(PODS, "web-0", {"status": {"phase": "Failed"}}, namespace="default",
+                             subresource="status")
+        again = await pods.wait_for(lambda items: next((p for p in items if name_of(p) == "web-0"
+                                                        and meta(p)["uid"] != meta(failed)["uid"]
+                                                        and is_ready(p)), None), what="web-0 again")
+        assert image_of(again) == "nginx:1.27"
+        await sets.wait_for(settled(2, 2, updatedReplicas=2), what="both at the update revision")
+
 
 async def test_parallel_starts_every_pod_at_once(tmp_path: Path) -> None:
     async with WorkloadCluster(tmp_path) as c:
