@@ -204,7 +204,7 @@ class DaemonSetsController(Controller):
         surge, _ = rolling.limits(ds, 1)
         node_pods = by_node(await self._claim(ds, selector, PODS, self.pods))
         the_plan = manage.plan(key, ds, nodes, node_pods, hash_, spec,
-                               self._is_rolling(ds) and surge > 0, self.backoff, self.clock.monotonic())
+                               self._is_rolling(ds) and surge > 0, self.backoff, self.clock.time())
         for type_, reason, message in the_plan.events:
             self.record_event(ds, type_, reason, message)
         try:

@@ -79,7 +79,11 @@ def _node_name(node: Obj) -> str:
 
 def plan(ds_key: str, ds: Obj, nodes: Iterable[Obj], node_pods: dict[str, list[Obj]], hash_: str,
          spec: Obj, surge: bool, backoff: FailedPodBackoff, now: float) -> Plan:
-    """The creations and deletions for every node (see module docstring)."""
+    """The creations and deletions for every node (see module docstring).
+
+    ``spec`` is the daemon pod spec (placement.daemon_pod_spec), ``surge`` whether the
+    rolling update may surge, ``now`` the wall-clock time (epoch seconds).
+    """
     out = Plan()
     min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
     names = set()
