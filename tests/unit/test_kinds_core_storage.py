@@ -180,3 +180,14 @@ def test_resource_quota() -> None:
         'spec.hard[pods]: Invalid value: "-1": must be greater than or equal to 0',
         'spec.scopes[0]: Unsupported value: "Sometimes": supported values: "BestEffort", '
         '"CrossNamespacePodAffinity", "NotBestEffort", "NotTerminating", "PriorityClass", "Terminating"']
+
+
+def test_an_unbound_claim_can_be_relabelled_and_its_owners_changed() -> None:
+    from skiff.api.kinds.core.volumes import validate_pvc
+
+    old = {"metadata": {"name": "data-web-0", "namespace": "default", "resourceVersion": "5"},
+           "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    new = {**old, "metadata": {**old["metadata"], "labels": {"app": "web"}}}
+    assert validate_pvc(new, old) == []
+    changed = {**old, "spec": {**old["spec"], "accessModes": ["ReadWriteMany"]}}
+    assert validate_pvc(changed, old) != []

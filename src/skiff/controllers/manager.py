@@ -25,6 +25,7 @@ from ..client.clock import Clock, RealClock
 from ..client.factory import InformerFactory
 from ..client.rest import ApiClient
 from .cronjob import CronJobController
+from .daemonset import DaemonSetsController
 from .deployment import DeploymentController
 from .disruption import DisruptionController
 from .endpoints import EndpointsController
@@ -36,6 +37,7 @@ from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController, TaintEvictionController
 from .podgc import PodGCController
 from .serviceaccount import ServiceAccountsController
+from .statefulset import StatefulSetController
 from .ttlafterfinished import TTLAfterFinishedController
 from .events import EventRecorder
 from .reconciler import Controller, ControllerContext
@@ -61,6 +63,8 @@ CONTROLLERS: tuple[tuple[str, ControllerFactory], ...] = (
     ("endpointslicemirroring", EndpointSliceMirroringController),
     ("job", JobController),
     ("cronjob", CronJobController),
+    ("statefulset", StatefulSetController),
+    ("daemonset", DaemonSetsController),
 )
 
 

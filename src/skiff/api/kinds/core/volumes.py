@@ -226,8 +226,8 @@ def validate_pvc(obj: Obj, old: Obj | None) -> list[Cause]:
     causes += validate_pvc_spec(spec)
     if old is not None:
         new_spec, old_spec = copy.deepcopy(spec), copy.deepcopy(old.get("spec") or {})
-        if not old_spec.get("volumeName"):
-            old_spec["volumeName"] = new_spec.get("volumeName")
+        if not old_spec.get("volumeName") and new_spec.get("volumeName"):
+            old_spec["volumeName"] = new_spec["volumeName"]  # binding an unbound claim is allowed
         new_size = m.parse_quantity(m.get_path(new_spec, "resources.requests.storage"))
         old_size = m.parse_quantity(m.get_path(old_spec, "resources.requests.storage"))
         bound = m.get_path(obj, "status.phase") == "Bound"
