@@ -67,16 +67,14 @@ class Patcher:
         elif content_type == APPLY_PATCH:
             if not isinstance(patch, dict):
                 raise bad_request("error decoding YAML: the applied configuration must be an object")
-            apply = getattr(algorithms, "server_side_apply", None)
-            if apply is None:
-                raise strategic_unsupported()
             if subresource:  # an apply to /status owns status only
                 reset = tuple(k for k in patch if k not in ("status", "metadata", "apiVersion", "kind"))
             else:
                 reset = ("status",) if info.has_status else ()
-            result = apply(
+            # Kinds the schema lacks are applied schema-less (objects granular, lists atomic).
+            fields = self.writer.fields if self.supports_strategic(info) else algorithms.FieldManager(None)
+            result = fields.apply(
                 current or None, patch, manager=opts.field_manager, force=opts.force,
-                schema=self.ctx.schema if self.supports_strategic(info) else None,
                 type_name=info.schema_type or None, now=format_time(self.ctx.clock()),
                 subresource=subresource, reset_fields=reset)
         else:  # negotiation already refused other types

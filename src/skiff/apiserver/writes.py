@@ -40,7 +40,7 @@ from ..api.errors import (
 )
 from ..api.resource import ResourceInfo
 from ..storage.interface import KeyNotFound, KeyValue, RevisionMismatch
-from ..api.patch import update_managed_fields
+from ..api.patch import FieldManager
 from .context import ServerContext
 from .negotiation import query_flag
 from .unknownfields import drop_unknown_fields
@@ -121,6 +121,8 @@ class Writer:
 
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
+        #: managedFields bookkeeping, kept for the server's life (it remembers schema walks)
+        self.fields = FieldManager(ctx.schema)
 
     # -- checks shared by create and update ----------------------------------------
 
@@ -178,9 +180,8 @@ class Writer:
         """``new`` with ``metadata.managedFields`` updated for this write's field manager."""
         if not opts.field_manager:
             return new
-        return update_managed_fields(old, new, opts.field_manager, schema=self.ctx.schema,
-                                     type_name=info.schema_type or None,
-                                     now=format_time(self.ctx.clock()), subresource=subresource)
+        return self.fields.update(old, new, opts.field_manager, type_name=info.schema_type or None,
+                                  now=format_time(self.ctx.clock()), subresource=subresource)
 
     def validate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
         causes = info.validate(obj, old)

@@ -11,18 +11,22 @@ any other write (create, update, patch)          :func:`update_managed_fields`  
 ===============================================  ===================================  ===========================
 
 All take decoded JSON (dicts), never modify their inputs, and return a new
-object.  A patch that cannot be applied raises
+object (:func:`update_managed_fields`' result shares all but its top level and
+``metadata`` with its input).  A server keeps a :class:`FieldManager` for the
+last two instead: the same operations, remembering schema walks and recent
+managedFields between writes.  A patch that cannot be applied raises
 :class:`~skiff.api.errors.StatusError` with kube-apiserver's code, reason and
 message (see :mod:`.failures`).  Schema knowledge (merge keys, list types)
 comes from :mod:`skiff.api.schema` via :mod:`.shape`.
 """
 
-from .apply import ManagedEntry, decode_managed_fields, server_side_apply, update_managed_fields
+from .apply import FieldManager, ManagedEntry, decode_managed_fields, server_side_apply, update_managed_fields
 from .jsonpatch_ops import json_patch
 from .merge import json_merge_patch
 from .strategic import strategic_merge_patch
 
 __all__ = [
+    "FieldManager",
     "ManagedEntry",
     "decode_managed_fields",
     "json_merge_patch",

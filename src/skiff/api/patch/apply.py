@@ -56,7 +56,7 @@ from typing import Any
 from ..errors import Cause, StatusError
 from ..schema import Schema
 from .failures import bad_request, server_error
-from .fieldpath import Path, from_fields_v1, path_of, path_sort_key, path_string, to_fields_v1
+from .fieldpath import FieldsCodec, Path, from_fields_v1, path_of, path_sort_key, path_string, to_fields_v1
 from .shape import Shapes
 from .typed import Typed, TypedError
 
@@ -99,19 +99,20 @@ class ManagedEntry:
             text += f" using {self.api_version}"
         return text
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, codec: FieldsCodec | None = None) -> dict[str, Any]:
         entry: dict[str, Any] = {"manager": self.manager, "operation": self.operation,
                                  "apiVersion": self.api_version}
         if self.time is not None:
             entry["time"] = self.time
         entry["fieldsType"] = "FieldsV1"
-        entry["fieldsV1"] = to_fields_v1(self.fields)
+        entry["fieldsV1"] = codec.encode(self.fields) if codec is not None else to_fields_v1(self.fields)
         if self.subresource:
             entry["subresource"] = self.subresource
         return entry
 
 
-def decode_managed_fields(obj: dict[str, Any] | None) -> dict[ManagerKey, ManagedEntry]:
+def decode_managed_fields(obj: dict[str, Any] | None,
+                          codec: FieldsCodec | None = None) -> dict[ManagerKey, ManagedEntry]:
     """The entries of ``obj.metadata.managedFields`` (malformed entries are skipped)."""
     entries: dict[ManagerKey, ManagedEntry] = {}
     raw = ((obj or {}).get("metadata") or {}).get("managedFields") or []
@@ -120,21 +121,50 @@ def decode_managed_fields(obj: dict[str, Any] | None) -> dict[ManagerKey, Manage
             continue
         if item.get("fieldsType", "FieldsV1") != "FieldsV1":
             continue
+        tree = item.get("fieldsV1") or {}
         try:
-            fields = from_fields_v1(item.get("fieldsV1") or {})
+            fields = codec.decode(tree) if codec is not None else frozenset(from_fields_v1(tree))
         except ValueError:
             continue
         entry = ManagedEntry(str(item.get("manager", "")), item["operation"], str(item.get("apiVersion", "")),
-                             item.get("time"), frozenset(fields), str(item.get("subresource", "")))
+                             item.get("time"), fields, str(item.get("subresource", "")))
         entries[entry.key] = entry
     return entries
 
 
-def encode_managed_fields(entries: Collection[ManagedEntry]) -> list[dict[str, Any]]:
+def encode_managed_fields(entries: Collection[ManagedEntry],
+                          codec: FieldsCodec | None = None) -> list[dict[str, Any]]:
     """Entries in kube-apiserver's order: Apply before Update, then by time, manager, version."""
     ordered = sorted(entries, key=lambda e: (e.operation, e.time or "", e.manager, e.api_version,
                                              e.subresource))
-    return [e.to_json() for e in ordered if e.fields]
+    return [e.to_json(codec) for e in ordered if e.fields]
+
+
+class FieldManager:
+    """Field ownership over one schema, for many writes.
+
+    :func:`server_side_apply` and :func:`update_managed_fields` build one per
+    call; a server keeps one, and with it what every write would otherwise
+    work out again: the schema lookups of the walks (:class:`Typed`) and the
+    recently seen FieldsV1 trees (:class:`FieldsCodec`).
+    """
+
+    def __init__(self, schema: Schema | None, *, codec_size: int = 1024) -> None:
+        self.schema = schema
+        self.typed = Typed(Shapes(schema))
+        self.codec = FieldsCodec(codec_size)
+
+    def apply(self, live: dict[str, Any] | None, applied: dict[str, Any], *, manager: str, force: bool,
+              type_name: str | None, now: str, subresource: str = "",
+              reset_fields: Collection[str] = ("status",)) -> dict[str, Any]:
+        """:func:`server_side_apply` with this manager's schema."""
+        return _apply(self, live, applied, manager=manager, force=force, type_name=type_name, now=now,
+                      subresource=subresource, reset_fields=reset_fields)
+
+    def update(self, old: dict[str, Any] | None, new: dict[str, Any], manager: str, *,
+               type_name: str | None, now: str, subresource: str = "") -> dict[str, Any]:
+        """:func:`update_managed_fields` with this manager's schema."""
+        return _update(self, old, new, manager, type_name=type_name, now=now, subresource=subresource)
 
 
 def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], *, manager: str, force: bool,
@@ -147,9 +177,16 @@ def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], *, m
     ``reset_fields`` are top-level fields this endpoint ignores (``status`` on
     the main resource, ``spec`` ... on ``/status``).
     """
+    return FieldManager(schema).apply(live, applied, manager=manager, force=force, type_name=type_name,
+                                      now=now, subresource=subresource, reset_fields=reset_fields)
+
+
+def _apply(fm: FieldManager, live: dict[str, Any] | None, applied: dict[str, Any], *, manager: str,
+           force: bool, type_name: str | None, now: str, subresource: str,
+           reset_fields: Collection[str]) -> dict[str, Any]:
     if not isinstance(applied, dict):
         raise bad_request("error decoding YAML: the applied configuration must be an object")
-    typed = Typed(Shapes(schema))
+    typed, schema = fm.typed, fm.schema
     root = typed.root(type_name)
     _check_kind(schema, type_name, applied)
     if (applied.get("metadata") or {}).get("managedFields") is not None:
@@ -162,7 +199,7 @@ def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], *, m
         raise server_error(f"failed to create typed patch object ({_describe(applied)}): {e}") from None
 
     current = _without_managed_fields(live) if live is not None else {}
-    entries = decode_managed_fields(live)
+    entries = decode_managed_fields(live, fm.codec)
     me = ManagedEntry(manager, APPLY, str(applied.get("apiVersion", "")), now, applied_set, subresource)
     previous = entries.get(me.key)
     entries[me.key] = me
@@ -182,7 +219,7 @@ def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], *, m
     for key, entry in list(entries.items()):
         if key != me.key:
             entries[key] = replace(entry, fields=entry.fields - conflicts.get(key, frozenset()) - removed)
-    return _with_managed_fields(result, entries.values())
+    return _with_managed_fields(result, entries.values(), fm.codec)
 
 
 def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], manager: str,
@@ -191,29 +228,38 @@ def update_managed_fields(old: dict[str, Any] | None, new: dict[str, Any], manag
     """Record that ``manager`` turned ``old`` (None on create) into ``new``; returns ``new`` with managedFields.
 
     A client that sends managedFields it changed on purpose is believed; one that
-    omits them keeps the old ones; ``[{}]`` clears them.
+    omits them keeps the old ones; ``[{}]`` clears them.  The result is a new
+    top-level object and ``metadata`` that share every other value with ``new``
+    (no deep copy: a write's object is large and this runs on every write).
     """
     if operation != UPDATE:
         raise ValueError("update_managed_fields records Update operations; use server_side_apply")
+    return FieldManager(schema).update(old, new, manager, type_name=type_name, now=now, subresource=subresource)
+
+
+def _update(fm: FieldManager, old: dict[str, Any] | None, new: dict[str, Any], manager: str, *,
+            type_name: str | None, now: str, subresource: str) -> dict[str, Any]:
     sent = (new.get("metadata") or {}).get("managedFields")
-    result = _without_managed_fields(new)
+    result = _stripped(new)
     if sent == [{}]:
         return result
     old_sent = ((old or {}).get("metadata") or {}).get("managedFields")
-    entries = decode_managed_fields(new if sent and sent != old_sent else old)
+    entries = decode_managed_fields(new if sent and sent != old_sent else old, fm.codec)
 
-    typed = Typed(Shapes(schema))
-    before = _without_managed_fields(old) if old is not None else {}
+    typed = fm.typed
+    before = _stripped(old) if old is not None else {}
     change = typed.compare(before, result, typed.root(type_name))
     changed = _owned_paths(change.added | change.modified, ())
     removed = _owned_paths(change.removed, ())
+    lost = changed | removed
     me = ManagedEntry(manager, UPDATE, str(new.get("apiVersion", "")), now, frozenset(), subresource)
     for key, entry in list(entries.items()):
-        entries[key] = replace(entry, fields=entry.fields - changed - removed)
+        if not entry.fields.isdisjoint(lost):  # untouched entries keep their (remembered) field set
+            entries[key] = replace(entry, fields=entry.fields - lost)
     if changed:
         mine = entries.get(me.key, me).fields
         entries[me.key] = replace(me, fields=mine | changed)
-    return _with_managed_fields(result, entries.values())
+    return _with_managed_fields(result, entries.values(), fm.codec)
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -233,8 +279,18 @@ def _without_managed_fields(obj: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _with_managed_fields(obj: dict[str, Any], entries: Collection[ManagedEntry]) -> dict[str, Any]:
-    encoded = encode_managed_fields(entries)
+def _stripped(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` without managedFields: a new top level and ``metadata``, sharing everything else."""
+    out = dict(obj)
+    metadata = out.get("metadata")
+    if isinstance(metadata, dict):
+        out["metadata"] = {k: v for k, v in metadata.items() if k != "managedFields"}
+    return out
+
+
+def _with_managed_fields(obj: dict[str, Any], entries: Collection[ManagedEntry],
+                         codec: FieldsCodec | None = None) -> dict[str, Any]:
+    encoded = encode_managed_fields(entries, codec)
     metadata = obj.setdefault("metadata", {})
     if encoded:
         metadata["managedFields"] = encoded

@@ -23,12 +23,19 @@ An empty ``{}`` marks an owned leaf; ``".": {}`` marks that a node with owned
 children is itself owned too (a list item, a map that was added).  Element
 order follows structured-merge-diff: fields, then keys, then values, then
 indexes, ``.`` first.
+
+:class:`FieldsCodec` is the same encoding with a bounded memory of recent
+trees: most writes leave most managers' entries as they were, so an entry read
+from the stored object is usually one the codec has just written.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any
+
+import orjson
 
 Element = tuple[str, str]
 Path = tuple[Element, ...]
@@ -133,3 +140,49 @@ def from_fields_v1(tree: Any, at: Path = ()) -> set[Path]:
         else:
             out.add(child)
     return out
+
+
+class FieldsCodec:
+    """:func:`to_fields_v1` / :func:`from_fields_v1` remembering the last ``size`` trees each way.
+
+    Trees are remembered as their JSON text: :meth:`decode` looks a tree up by
+    its text, and :meth:`encode` hands out a fresh tree (never one another
+    caller holds) parsed from the remembered text.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._sets: OrderedDict[bytes, FieldSet] = OrderedDict()  # tree text -> its field set
+        self._texts: OrderedDict[FieldSet, bytes] = OrderedDict()  # field set -> its tree text
+
+    def decode(self, tree: Any) -> FieldSet:
+        """:func:`from_fields_v1` as a frozenset; raises ValueError when the tree is malformed."""
+        try:
+            text = orjson.dumps(tree)
+        except TypeError:  # not plain JSON: certainly not a tree this codec wrote
+            return frozenset(from_fields_v1(tree))
+        fields = self._sets.get(text)
+        if fields is None:
+            fields = frozenset(from_fields_v1(tree))
+            self._remember(self._sets, text, fields)
+        else:
+            self._sets.move_to_end(text)
+        return fields
+
+    def encode(self, fields: FieldSet) -> dict[str, Any]:
+        text = self._texts.get(fields)
+        if text is not None:
+            self._texts.move_to_end(fields)
+            tree: dict[str, Any] = orjson.loads(text)
+            return tree
+        tree = to_fields_v1(fields)
+        text = orjson.dumps(tree)
+        self._remember(self._texts, fields, text)
+        if () not in fields:  # the one path a tree cannot hold: otherwise decoding gives ``fields`` back
+            self._remember(self._sets, text, fields)  # the stored object will bring this tree back
+        return tree
+
+    def _remember(self, memo: "OrderedDict[Any, Any]", key: Any, value: Any) -> None:
+        memo[key] = value
+        if len(memo) > self.size:
+            memo.popitem(last=False)

@@ -31,6 +31,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..schema import FieldDef
 from .fieldpath import Element, Path, canonical, path_string, prefixes
 from .shape import ATOMIC_MAP_FIELDS, UNKNOWN, Node, Shapes, patch_strategy
@@ -53,9 +55,13 @@ class TypedError(Exception):
         super().__init__(text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Slot:
-    """A place in an object: the schema node of its value and the field it is (if any)."""
+    """A place in an object: the schema node of its value and the field it is (if any).
+
+    :class:`Typed` makes one slot per place in the schema and reuses it, so slots
+    compare by identity and key its memos of schema lookups.
+    """
 
     node: Node
     fd: FieldDef | None = None
@@ -86,12 +92,27 @@ def list_keys(fd: FieldDef) -> tuple[str, ...]:
     return (fd.patch_merge_key,) if fd.patch_merge_key else ()
 
 
+UNKNOWN_SLOT = Slot(UNKNOWN)
+_SET_ITEM_SLOT = Slot(Node("string"))
+
+
 class Typed:
+    """The walks over one schema.  Keep an instance to keep its memos: the schema
+    lookups a walk makes are the same on every write of a kind, and each is made once."""
+
     def __init__(self, shapes: Shapes) -> None:
         self.shapes = shapes
+        self._roots: dict[str | None, Slot] = {}
+        self._categories: dict[Slot, str] = {}
+        self._members: dict[tuple[Slot, str], Slot] = {}  # declared members of struct slots
+        self._values: dict[Slot, Slot] = {}  # the one child slot of a map or unknown object
+        self._item_slots: dict[Slot, Slot] = {}
 
     def root(self, type_name: str | None) -> Slot:
-        return Slot(self.shapes.root(type_name))
+        slot = self._roots.get(type_name)
+        if slot is None:
+            slot = self._roots[type_name] = Slot(self.shapes.root(type_name))
+        return slot
 
     # -- classification ---------------------------------------------------------
 
@@ -114,7 +135,9 @@ class Typed:
         """``struct``, ``map``, ``unknown`` (objects), ``keyed``, ``set`` (lists) or ``leaf``."""
         if value is None or value is ABSENT:
             return "leaf"
-        category = self._category(slot)
+        category = self._categories.get(slot)
+        if category is None:
+            category = self._categories[slot] = self._category(slot)
         if category in _DICT_KINDS and isinstance(value, dict):
             return category
         if category in ("keyed", "set") and isinstance(value, list):
@@ -123,20 +146,29 @@ class Typed:
 
     def child(self, slot: Slot, key: str) -> Slot | None:
         """The slot of member ``key`` of an object at ``slot``; None if the struct lacks it."""
+        found = self._members.get((slot, key)) or self._values.get(slot)
+        if found is not None:
+            return found
         fd = slot.fd
         node = Node(fd.type, map_of=True) if fd is not None and fd.map_value is not None else slot.node
         if node.map_of:
-            return Slot(Node(node.type))
+            found = self._values[slot] = Slot(Node(node.type))
+            return found
         struct = self.shapes.struct(node)
         if struct is None:
-            return Slot(UNKNOWN)
+            self._values[slot] = UNKNOWN_SLOT
+            return UNKNOWN_SLOT
         member = self.shapes.field(struct.name, key)
         if member is None:
-            return None
-        return Slot(Node(member.type), member, struct.name)
+            return None  # not remembered: undeclared keys come from clients, without bound
+        found = self._members[(slot, key)] = Slot(Node(member.type), member, struct.name)
+        return found
 
     def _item_slot(self, slot: Slot) -> Slot:
-        return Slot(slot.node)
+        found = self._item_slots.get(slot)
+        if found is None:
+            found = self._item_slots[slot] = Slot(slot.node)
+        return found
 
     def _items(self, slot: Slot, items: list[Any], path: Path, kind: str,
                problems: list[str] | None) -> list[tuple[Element, Any]]:
@@ -227,6 +259,8 @@ class Typed:
     def _compare(self, old: Any, new: Any, slot: Slot, path: Path, result: Comparison,
                  old_implied: bool) -> None:
         """``old_implied``: Kubernetes' typed old object has this node even when JSON omits it."""
+        if old is not ABSENT and new is not ABSENT and _identical(old, new):
+            return  # nothing below changed: most of an object, on most writes
         old_kind, new_kind = self.kind(slot, old), self.kind(slot, new)
         kind = new_kind if old is ABSENT else old_kind if new is ABSENT else (
             old_kind if old_kind == new_kind else "leaf")
@@ -244,14 +278,14 @@ class Typed:
             old_map = old if isinstance(old, dict) else {}
             new_map = new if isinstance(new, dict) else {}
             for key in list(old_map) + [k for k in new_map if k not in old_map]:
-                child = self.child(slot, key) or Slot(UNKNOWN)
+                child = self.child(slot, key) or UNKNOWN_SLOT
                 implied = (old is not ABSENT or old_implied) and _implied(child)
                 self._compare(old_map.get(key, ABSENT), new_map.get(key, ABSENT), child,
                               path + (("f", key),), result, implied)
         else:
             old_items = dict(self._items(slot, old if isinstance(old, list) else [], path, kind, None))
             new_items = dict(self._items(slot, new if isinstance(new, list) else [], path, kind, None))
-            item_slot = self._item_slot(slot) if kind == "keyed" else Slot(Node("string"))
+            item_slot = self._item_slot(slot) if kind == "keyed" else _SET_ITEM_SLOT
             for element in list(old_items) + [e for e in new_items if e not in old_items]:
                 self._compare(old_items.get(element, ABSENT), new_items.get(element, ABSENT), item_slot,
                               path + (element,), result, False)
@@ -272,7 +306,7 @@ class Typed:
         if kind in _DICT_KINDS:
             out = copy.deepcopy(live)
             for key, value in config.items():
-                child = self.child(slot, key) or Slot(UNKNOWN)
+                child = self.child(slot, key) or UNKNOWN_SLOT
                 merged = self.merge(live.get(key, ABSENT), value, child)
                 if merged is None and kind == "struct":
                     out.pop(key, None)
@@ -302,7 +336,7 @@ class Typed:
                 if member_path in remove and member_path not in keeping and key not in protected:
                     continue
                 if member_path in removing:
-                    member = self._prune(member, self.child(slot, key) or Slot(UNKNOWN), member_path,
+                    member = self._prune(member, self.child(slot, key) or UNKNOWN_SLOT, member_path,
                                          remove, removing, keeping, ())
                     if member is _EMPTIED:
                         continue
@@ -331,6 +365,24 @@ def _implied(slot: Slot) -> bool:
 
 def _empty(value: Any) -> bool:
     return value is ABSENT or value is None or (isinstance(value, (dict, list)) and not value)
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """:func:`_same`, answered in C for the common case of two large equal subtrees.
+
+    Python's ``==`` already walks containers in C but takes ``true`` for ``1``; when
+    it says equal, the two values' canonical JSON texts settle it.
+    """
+    if a is b:
+        return True
+    if not isinstance(a, (dict, list)):
+        return _same(a, b)
+    if a != b:
+        return False
+    try:
+        return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not plain JSON (orjson.JSONEncodeError is a TypeError)
+        return _same(a, b)
 
 
 def _same(a: Any, b: Any) -> bool:
