@@ -5,7 +5,8 @@ Start order (stop is the reverse)::
     store (sqlite, data-dir/state.db)
       └─ API server (HTTPS, data-dir/pki) ─ kubeconfig written ─ "export KUBECONFIG=..." printed
            └─ components, each a client of the API over loopback HTTPS as admin:
-              scheduler, controller manager, simulated nodes (--runtime fake)
+              scheduler, controller manager, and either simulated nodes
+              (--runtime fake) or one real node (--runtime runc, see node.py)
 
 Components only talk to the API server, exactly as they would across machines;
 running them as asyncio tasks of one process is a deployment choice, not a
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Coroutine
 from ..apiserver.app import make_app
 from ..apiserver.pki import ClusterPKI, ensure_pki
 from ..apiserver.server import ServingHandle, serve
+from ..apiserver.streaming import install_streaming
 from ..storage.sqlite import SqliteBackend
 from .kubeconfig import write_admin_kubeconfig
 
@@ -45,6 +47,7 @@ class ClusterConfig:
     extra_sans: tuple[str, ...] = field(default_factory=tuple)
     scheduler_config: Path | None = None  # a KubeSchedulerConfiguration file
     controllers: tuple[str, ...] | None = None  # --controllers semantics; None = all
+    node_name: str = "skiff-node-0"  # the real node's name (--runtime runc)
 
     @property
     def kubeconfig(self) -> Path:
@@ -76,6 +79,7 @@ class Cluster:
                                      compact_interval=compact_interval)
         await self.backend.start()
         app = make_app(self.backend)
+        install_streaming(app, kubelet_scheme="http")  # kubelets listen on loopback
         self.serving = await serve(app, host=cfg.host, port=cfg.port,
                                    ssl_context=self.pki.server_ssl_context())
         write_admin_kubeconfig(cfg.kubeconfig, self.url, self.pki)
@@ -84,6 +88,11 @@ class Cluster:
         self._start_control_plane_components()
         if cfg.runtime == "fake" and cfg.nodes > 0:
             self._start_component("fake-nodes", self._fake_nodes())
+        elif cfg.runtime == "runc":
+            from .node import run_runc_node
+
+            self._start_component("node", run_runc_node(
+                self._api_client(), data_dir=cfg.data_dir, node_name=cfg.node_name))
 
     def _api_client(self) -> "ApiClient":
         from ..client.rest import ApiClient

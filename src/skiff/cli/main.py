@@ -24,7 +24,7 @@ from .cluster import ClusterConfig, run_until_signalled
 from .image import add_image_commands
 
 RUNTIMES = ("runc", "process", "fake")
-AVAILABLE_RUNTIMES = ("fake",)
+AVAILABLE_RUNTIMES = ("runc", "fake")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -48,9 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run a whole cluster in the foreground")
     _common(up)
-    up.add_argument("--runtime", choices=RUNTIMES, default="fake",
-                    help="how nodes run pods (only 'fake' so far: simulated nodes, like KWOK)")
-    up.add_argument("--nodes", type=int, default=1, help="number of nodes (default 1)")
+    up.add_argument("--runtime", choices=RUNTIMES, default=None,
+                    help="how nodes run pods: 'runc' (real containers; the default as root "
+                         "with runc installed) or 'fake' (simulated nodes, like KWOK)")
+    up.add_argument("--nodes", type=int, default=1,
+                    help="number of nodes (default 1; more than one needs --runtime fake)")
 
     server = sub.add_parser("server", help="run the control plane only")
     _common(server)
@@ -66,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = getattr(args, "runtime", None)
+    if args.command == "up" and runtime is None:
+        from .node import runc_available
+
+        runtime = "runc" if runc_available() else "fake"
+    if runtime == "runc" and args.nodes != 1:
+        print("skiff: --runtime runc runs one node for now; use --runtime fake for more",
+              file=sys.stderr)
+        return 2
     if runtime is not None and runtime not in AVAILABLE_RUNTIMES:
         print(f"skiff: runtime {runtime!r} is not available yet (available: "
               f"{', '.join(AVAILABLE_RUNTIMES)})", file=sys.stderr)

@@ -51,7 +51,7 @@ from .images.store import ImageStore
 from .lifecycle import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, BackOff
 from .machine import Machine, kernel_version, node_conditions, os_image, read_pressure
 from .network import NodeNetwork
-from .node_status import (NODE_LEASE_NAMESPACE, NodeSpec, micro_timestamp, node_lease,
+from .node_status import (DEFAULT_KUBELET_PORT, NODE_LEASE_NAMESPACE, NodeSpec, micro_timestamp, node_lease,
                           node_object, node_status)
 from .podnetworking import LoopbackNetwork, PodNetworking
 from .podworker import PodWorker
@@ -76,8 +76,10 @@ class Kubelet:
                  registry: RegistryClient | None = None, cluster_dns: Sequence[str] = (),
                  cluster_domain: str = "cluster.local",
                  backoff_base: float = DEFAULT_BACKOFF_BASE,
-                 backoff_cap: float = DEFAULT_BACKOFF_CAP, parallel_starts: int = 4) -> None:
+                 backoff_cap: float = DEFAULT_BACKOFF_CAP, parallel_starts: int = 4,
+                 kubelet_port: int = DEFAULT_KUBELET_PORT) -> None:
         self.client = client
+        self.kubelet_port = kubelet_port  # advertised in status.daemonEndpoints (logs/exec/port-forward)
         self.clock: Clock = clock or RealClock()
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -258,7 +260,8 @@ class Kubelet:
         return NodeSpec(name=self.node_name, capacity=self.machine.capacity(),
                         allocatable=self.machine.allocatable(), internal_ip=self.network.node_ip,
                         pod_cidr=self.pod_cidr or "", container_runtime_version=f"{self.runtime.name}://{version}",
-                        os_image=os_image(), kernel_version=kernel_version())
+                        os_image=os_image(), kernel_version=kernel_version(),
+                        kubelet_port=self.kubelet_port)
 
     async def _node_status(self, version: str) -> Obj:
         previous = (self.node or {}).get("status") or {}

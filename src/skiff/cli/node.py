@@ -1,0 +1,155 @@
+"""A real node inside ``skiff up --runtime runc``: what `skiff agent` will run on other machines.
+
+    node network (bridge skiff0, pod CIDR 10.244.0.0/24, routes for the pod and
+    │             service CIDRs, egress guard)           -- set up by the kubelet
+    ├─ kubelet               pods as runc containers on this host
+    ├─ kubelet server        logs / exec / attach / port-forward, on 127.0.0.1
+    ├─ service proxy         nftables table skiff-proxy-<node>
+    └─ cluster DNS           on the bridge gateway :53, behind the kube-dns Service
+
+The node's InternalIP is 127.0.0.1: NodePorts answer on the host's loopback and the
+API server reaches the kubelet there.  Pods resolve names through the ``kube-dns``
+Service (10.96.0.10), whose Endpoints point at the DNS server on the gateway.
+
+Stopping (SIGINT/SIGTERM to ``skiff up``) removes everything the node made: its
+containers and sandboxes, pod networks, the bridge and routes, the proxy's table.
+A crash or kill -9 leaves the containers running instead; the next start adopts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..api.errors import StatusError
+from ..client.factory import InformerFactory
+from ..client.resources import Resource
+from ..client.rest import ApiClient
+
+if TYPE_CHECKING:
+    from ..kubelet.agent import Kubelet
+    from ..kubelet.runtime.interface import Runtime
+
+log = logging.getLogger(__name__)
+
+POD_CIDR = "10.244.0.0/24"
+CLUSTER_CIDR = "10.244.0.0/16"
+SERVICE_CIDR = "10.96.0.0/12"
+DNS_SERVICE_IP = "10.96.0.10"
+NODE_IP = "127.0.0.1"
+#: Seconds each container gets between SIGTERM and SIGKILL when the node shuts down.
+STOP_GRACE = 3.0
+
+SERVICES = Resource("", "v1", "services", kind="Service")
+ENDPOINTS = Resource("", "v1", "endpoints", kind="Endpoints")
+
+
+def runc_available() -> bool:
+    """Real containers need root and Debian's runc."""
+    import os
+    import shutil
+
+    return os.geteuid() == 0 and shutil.which("runc") is not None
+
+
+async def run_runc_node(client: ApiClient, *, data_dir: Path, node_name: str,
+                        started: asyncio.Event | None = None) -> None:
+    """Run one real node until cancelled, then take it down completely."""
+    from ..kubelet.agent import Kubelet
+    from ..kubelet.images.store import ImageStore
+    from ..kubelet.locator import RuntimeLocator
+    from ..kubelet.runtime.runc import RuncRuntime
+    from ..kubelet.server import KubeletServer
+
+    runtime = RuncRuntime(data_dir / "kubelet" / "runtime")
+    server = KubeletServer(runtime, RuntimeLocator(runtime))
+    port = await server.start(NODE_IP, 0, None)
+    kubelet = Kubelet(client, node_name=node_name, data_dir=data_dir / "kubelet",
+                      pod_cidr=POD_CIDR, runtime=runtime, images=ImageStore(data_dir / "images"),
+                      cluster_dns=[DNS_SERVICE_IP], node_ip=NODE_IP, kubelet_port=port)
+    informers = InformerFactory(client)
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(kubelet.run(), name="kubelet")
+            await kubelet.ready.wait()
+            group.create_task(informers.run(), name="node-informers")
+            group.create_task(_serve_network_services(client, kubelet, informers, node_name),
+                              name="node-services")
+            if started is not None:
+                started.set()
+    finally:
+        informers.stop()
+        await server.close()
+        await _take_down(runtime, kubelet)
+
+
+async def _serve_network_services(client: ApiClient, kubelet: Kubelet,
+                                  informers: InformerFactory, node_name: str) -> None:
+    from ..proxy.dns.server import run_dns
+    from ..proxy.proxier import run_proxy
+
+    gateway = str(kubelet.network.gateway.ip)
+    dns = await run_dns(client, listen=(gateway, 53), informers=informers)
+    try:
+        await _publish_dns_service(client, gateway)
+        await run_proxy(client, node_name=node_name, cluster_cidr=CLUSTER_CIDR,
+                        service_cidr=SERVICE_CIDR, informers=informers, delete_on_exit=True)
+    finally:
+        await dns.close()
+
+
+async def _publish_dns_service(client: ApiClient, address: str) -> None:
+    """The kube-system/kube-dns Service in front of the node's DNS server (idempotent)."""
+    ports = [{"name": "dns", "port": 53, "protocol": "UDP"},
+             {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                            "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
+               "spec": {"clusterIP": DNS_SERVICE_IP, "ports": ports}}
+    endpoints = {"apiVersion": "v1", "kind": "Endpoints",
+                 "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                              "labels": {"k8s-app": "kube-dns"}},
+                 "subsets": [{"addresses": [{"ip": address}],
+                              "ports": [{"name": p["name"], "port": 53, "protocol": p["protocol"]}
+                                        for p in ports]}]}
+    for resource, body in ((SERVICES, service), (ENDPOINTS, endpoints)):
+        try:
+            await client.create(resource, body, namespace="kube-system")
+        except StatusError as e:
+            if e.code != 409:
+                raise
+            await client.patch(resource, body["metadata"]["name"], body, namespace="kube-system",
+                               patch_type="merge")
+
+
+async def _take_down(rt: Runtime, kubelet: Kubelet) -> None:
+    """Stop and remove every container, sandbox and pod network; then the node network."""
+    async def remove_container(container_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await rt.stop(container_id, STOP_GRACE)
+        with contextlib.suppress(Exception):
+            await rt.remove(container_id)
+
+    async def remove_sandbox(sandbox_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await rt.stop_sandbox(sandbox_id, STOP_GRACE)
+        with contextlib.suppress(Exception):
+            await rt.remove_sandbox(sandbox_id)
+
+    with contextlib.suppress(Exception):  # all at once: each may take its grace period
+        await asyncio.gather(*(remove_container(c.id) for c in await rt.list()))
+        await asyncio.gather(*(remove_sandbox(s.id) for s in await rt.list_sandboxes()))
+    network = kubelet.network
+    for pod in network.list_pods():
+        with contextlib.suppress(Exception):
+            await network.remove_pod(pod.pod_uid)
+    try:
+        await network.teardown()
+    except Exception:
+        log.exception("could not take down the node network")
+    with contextlib.suppress(Exception):
+        await rt.close()
+
