@@ -25,7 +25,13 @@ system-deps:
 
 deps: system-deps $(BIN)/skiff
 
+# A busybox image (from Debian's busybox-static) is imported on the first run, so
+# `kubectl run x --image=busybox --image-pull-policy=IfNotPresent` works offline.
 up: deps
+	@mkdir -p $(DATA)
+	@$(BIN)/skiff image ls --data-dir $(DATA) | grep -q 'library/busybox' || { \
+	  $(BIN)/python tests/fixtures/busybox_image.py $(DATA)/busybox.tar >/dev/null && \
+	  $(BIN)/skiff image import $(DATA)/busybox.tar --name busybox:latest --data-dir $(DATA); }
 	$(BIN)/skiff up --data-dir $(DATA)
 
 test: deps
