@@ -4,14 +4,19 @@ these tests create)."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import errno
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from skiff.client.resources import ENDPOINTSLICES, SERVICES
+from skiff.kubelet.network.netns import open_socket
+from skiff.proxy.loadbalancer import LoadBalancerController
 from skiff.proxy.rules import Program
 from test_proxy_support import (
     HTTP_PORT, NODE_LB_IP, Lab, assert_root, chain_names, connect_error, endpoint, http_get,
@@ -76,6 +81,14 @@ async def test_no_endpoints_is_refused_at_once(lab: Lab) -> None:
     # An address of the service CIDR nobody has.
     code, took = await connect_error(client, "10.96.255.254", 80)
     assert code == errno.ECONNREFUSED and took < 1.0
+    # A NodePort without endpoints, on loopback and on the node's address.
+    svc = await lab.create_service(service("empty-np", kind="NodePort"), [])
+    node_port = svc["spec"]["ports"][0]["nodePort"]
+    await lab.wait_proxy(lambda: "default/empty-np" in lab.proxy.programs)
+    for netns, address in ((lab.node_ns, "127.0.0.1"), (lab.node_ns, lab.network.node_ip),
+                           (client, lab.network.node_ip)):
+        code, took = await connect_error(netns, address, node_port)
+        assert code == errno.ECONNREFUSED and took < 1.0, (netns, address)
 
 
 async def test_session_affinity_pins_a_client(lab: Lab) -> None:
@@ -89,9 +102,11 @@ async def test_session_affinity_pins_a_client(lab: Lab) -> None:
     assert len(set(await answers(lab, ip, 80, 20))) == 1
     # Another client (the node) is pinned too, independently.
     assert len({await http_get(lab.node_ns, ip, 80) for _ in range(10)}) == 1
-    sets = [e["set"] for e in nft_json(lab.node_ns, "list", "table", "ip", lab.table) if "set" in e]
-    affinity = [s for s in sets if s["name"].startswith("affinity-default/sticky/")]
-    assert len(affinity) == 3 and {s["timeout"] for s in affinity} == {300}
+    listing = nft_json(lab.node_ns, "list", "table", "ip", lab.table)
+    affinity = [e["set"] for e in listing if "set" in e and e["set"]["name"].startswith("affinity-default/sticky/")]
+    assert len(affinity) == 3
+    remembered = [element["elem"] for s in affinity for element in s.get("elem", [])]
+    assert len(remembered) == 2 and {e["timeout"] for e in remembered} == {300}    # two clients
 
 
 async def test_node_port_from_loopback_and_node_ip_and_pods(lab: Lab) -> None:
@@ -111,18 +126,31 @@ async def test_node_port_from_loopback_and_node_ip_and_pods(lab: Lab) -> None:
 
 
 async def test_load_balancer_ingress_answers(lab: Lab) -> None:
+    """The built-in controller gives the Service the node's address; the proxy answers there."""
     pods = [lab.pods[name] for name in lab.pod_names()]
-    await lab.create_service(service("lb", kind="LoadBalancer", port=8000),
-                             [endpoint(pod) for pod in pods])
-    await lab.client.patch(SERVICES, "lb", {"status": {"loadBalancer": {"ingress": [{"ip": NODE_LB_IP}]}}},
-                           namespace="default", subresource="status")
-    await lab.wait_proxy(lambda: any(key.startswith(NODE_LB_IP) for key in
-                                     lab.proxy.programs.get("default/lb", Program()).service_ips))
+    lb = LoadBalancerController(lab.client, addresses=[NODE_LB_IP])
+    controller = asyncio.create_task(lb.run())
+    try:
+        await lab.create_service(service("lb", kind="LoadBalancer", port=8000),
+                                 [endpoint(pod) for pod in pods])
+        await lab.wait_proxy(lambda: any(key.startswith(f"{NODE_LB_IP} . tcp . 8000") for key in
+                                         lab.proxy.programs.get("default/lb", Program()).service_ips))
+    finally:
+        controller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await controller
     names = set(lab.pod_names())
     assert await http_get(lab.node_ns, NODE_LB_IP, 8000) in names
     client = lab.pods["client"].netns_path
     assert client is not None
     assert await http_get(client, NODE_LB_IP, 8000) in names
+    # Without endpoints, the load balancer address refuses at once too.
+    await lab.client.delete(ENDPOINTSLICES, "lb-1", namespace="default")
+    await lab.wait_proxy(lambda: not lab.endpoints_of("lb"))
+    code, took = await connect_error(client, NODE_LB_IP, 8000)
+    assert code == errno.ECONNREFUSED and took < 1.0
+    code, took = await connect_error(lab.node_ns, NODE_LB_IP, 8000)
+    assert code == errno.ECONNREFUSED and took < 1.0
 
 
 async def test_hairpin_a_pod_reaches_itself_through_its_service(lab: Lab) -> None:
@@ -202,3 +230,50 @@ async def test_external_name_services_get_nothing(lab: Lab) -> None:
     assert not [name for name in chain_names(lab.node_ns, lab.table) if "/ext/" in name]
     assert marker["spec"]["clusterIP"]
 
+
+
+async def test_udp_service(lab: Lab) -> None:
+    """A UDP echo in two pods (answering with their names) behind one ClusterIP."""
+    servers = []
+    for name in ("web-0", "web-1"):
+        sock = await open_socket(lab.pods[name].netns_path, socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("0.0.0.0", 5353))
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda name=name: _Echo(name.encode()), sock=sock)
+        servers.append(transport)
+    try:
+        body = service("dns", ports=[{"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}])
+        slice_ = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                  "metadata": {"name": "dns-1", "namespace": "default",
+                               "labels": {"kubernetes.io/service-name": "dns"}},
+                  "addressType": "IPv4", "ports": [{"name": "dns", "port": 5353, "protocol": "UDP"}],
+                  "endpoints": [endpoint(lab.pods["web-0"]), endpoint(lab.pods["web-1"])]}
+        svc = await lab.client.create(SERVICES, body, namespace="default")
+        await lab.client.create(ENDPOINTSLICES, slice_, namespace="default")
+        await lab.wait_proxy(lambda: len(lab.endpoints_of("dns")) == 2)
+        seen = set()
+        for _ in range(30):     # a new source port each time: a new conntrack entry, a new pick
+            sock = await open_socket(lab.pods["client"].netns_path, socket.AF_INET, socket.SOCK_DGRAM)
+            with sock:
+                sock.setblocking(False)
+                loop = asyncio.get_running_loop()
+                await loop.sock_connect(sock, (svc["spec"]["clusterIP"], 53))
+                await loop.sock_sendall(sock, b"who")
+                seen.add((await asyncio.wait_for(loop.sock_recv(sock, 100), 5)).decode())
+        assert seen == {"web-0", "web-1"}
+    finally:
+        for transport in servers:
+            transport.close()
+
+
+class _Echo(asyncio.DatagramProtocol):
+    def __init__(self, name: bytes) -> None:
+        self.name = name
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(self.name, addr)

@@ -18,9 +18,9 @@ Everything applied is remembered (:attr:`programs`), so a diff never has to
 read the kernel's state back.
 
 Two Services may claim the same ``ip . proto . port`` (externalIPs and load
-balancer IPs are not allocated, so nothing stops it) or the same NodePort key:
-the first keeps it, the other's claim waits until it is released, and the
-proxy keeps going (kube-proxy logs the same conflict).
+balancer IPs are not allocated, so nothing stops it): the oldest Service keeps
+it, the other's claim waits until it is released, and the proxy keeps going.
+Full and incremental syncs settle a conflict the same way.
 
 Restarting the proxy rebuilds the table from the API in one transaction; other
 tables are never touched. Stopping it leaves the rules in place (traffic keeps
@@ -45,7 +45,7 @@ from ..client.rest import ApiClient
 from .nft import Nft, NftError
 from .rules import Program, service_program
 from .serviceports import service_key_of_slice, service_ports
-from .table import TableSpec, TimeoutChanged, delete_text, full_text, transaction
+from .table import TableSpec, delete_text, full_text, transaction
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class ServiceProxy:
         self.syncs: collections.deque[SyncRecord] = collections.deque(maxlen=10_000)
         #: Seconds from a Service being marked dirty to its rules being in place.
         self.latencies: collections.deque[float] = collections.deque(maxlen=10_000)
+        #: Syncs that failed (each followed by a full sync).
+        self.failures = 0
         self._hairpin: collections.Counter[str] = collections.Counter()
         self._owners: dict[tuple[str, str], str] = {}
         self._waiting: dict[tuple[str, str], set[str]] = {}
@@ -94,6 +96,7 @@ class ServiceProxy:
         self._slices: Informer | None = None
         self._dirty: dict[str, float] = {}
         self._needs_full = True
+        self._busy = False                      # a transaction is being computed or applied
         self._wake = asyncio.Event()
         self._applied = asyncio.Condition()
         self.started = asyncio.Event()
@@ -104,6 +107,11 @@ class ServiceProxy:
         """Applied endpoints (``ip:port``) of a Service, by port id (``ns/name/proto/port``)."""
         program = self.programs.get(service_key)
         return dict(program.endpoints) if program else {}
+
+    @property
+    def idle(self) -> bool:
+        """Nothing the informers reported is still waiting to be applied."""
+        return not self._dirty and not self._needs_full and not self._busy
 
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         """Return once ``predicate()`` holds, checking after every applied transaction."""
@@ -180,8 +188,9 @@ class ServiceProxy:
             try:
                 await self._sync()
                 failures = 0
-            except (NftError, TimeoutChanged, ValueError) as error:
+            except (NftError, ValueError) as error:
                 failures += 1
+                self.failures += 1
                 self._needs_full = True
                 delay = min(30.0, 0.1 * 2 ** min(failures, 9))
                 log.warning("proxy %s: sync failed (%s); full sync in %.1f s",
@@ -190,10 +199,14 @@ class ServiceProxy:
                 self._wake.set()
 
     async def _sync(self) -> None:
-        if self._needs_full:
-            await self._full_sync()
-        elif self._dirty:
-            await self._partial_sync()
+        self._busy = True
+        try:
+            if self._needs_full:
+                await self._full_sync()
+            elif self._dirty:
+                await self._partial_sync()
+        finally:
+            self._busy = False
 
     # -- syncing ------------------------------------------------------------------
 
@@ -211,17 +224,34 @@ class ServiceProxy:
             log.warning("proxy %s: service %s is not programmed: %s", self.spec.name, key, error)
             return Program()
 
-    def _claim(self, key: str, program: Program) -> None:
-        """Drop from ``program`` the map keys another Service holds (see module docstring)."""
+    def _claim(self, key: str, program: Program) -> list[str]:
+        """Settle ``program``'s map keys with the other Services' claims: the oldest
+        Service keeps a key. Keys an older Service holds are dropped from ``program``;
+        the younger holders of keys taken here are returned (to be recomputed)."""
+        losers = []
         for map_name, elements in program.maps().items():
             space = KEY_SPACES[map_name]
             for element in list(elements):
-                owner = self._owners.get((space, element))
-                if owner is not None and owner != key:
+                claim = (space, element)
+                owner = self._owners.get(claim)
+                if owner is None or owner == key:
+                    continue
+                if self._age(owner) <= self._age(key):
                     del elements[element]
-                    self._waiting.setdefault((space, element), set()).add(key)
+                    self._waiting.setdefault(claim, set()).add(key)
                     log.warning("proxy %s: %s wants %s, which %s holds", self.spec.name, key,
                                 element, owner)
+                else:
+                    self._owners[claim] = key
+                    self._waiting.setdefault(claim, set()).add(owner)
+                    losers.append(owner)
+        return losers
+
+    def _age(self, key: str) -> tuple[str, str]:
+        assert self._services is not None
+        namespace, _, name = key.partition("/")
+        service = self._services.get_by(namespace, name)
+        return _age(service) if service is not None else ("~", key)
 
     def _record_owners(self, key: str, old: Program, new: Program) -> None:
         held = {(KEY_SPACES[m], e) for m, elements in new.maps().items() for e in elements}
@@ -234,6 +264,11 @@ class ServiceProxy:
                         self._mark(waiter)
         for claim in held:
             self._owners[claim] = key
+            # A waiter older than the holder (the holder was deleted and created
+            # again meanwhile, so it is younger now) takes the key back.
+            for waiter in self._waiting.get(claim, ()):
+                if self._age(waiter) < self._age(key):
+                    self._mark(waiter)
 
     async def _full_sync(self) -> None:
         assert self._services is not None
@@ -263,13 +298,16 @@ class ServiceProxy:
     async def _partial_sync(self) -> None:
         started = time.monotonic()
         dirty, self._dirty = self._dirty, {}
-        old, new = Program(), Program()
         fresh: dict[str, Program] = {}
-        for key in dirty:
+        pending = list(dirty)
+        while pending:               # recomputing a Service that lost a key may cascade
+            key = pending.pop()
             program = self._program_of(key)
-            self._claim(key, program)
-            self._record_owners(key, self.programs.get(key, Program()), program)
+            pending += self._claim(key, program)
+            self._record_owners(key, fresh.get(key) or self.programs.get(key, Program()), program)
             fresh[key] = program
+        old, new = Program(), Program()
+        for key, program in fresh.items():
             old.add(self.programs.get(key, Program()))
             new.add(program)
         hairpin = self._hairpin.copy()
@@ -298,12 +336,13 @@ class ServiceProxy:
         now = time.monotonic()
         self.syncs.append(SyncRecord(full, services, now - started, now))
         self.latencies.extend(now - since for since in dirty.values())
+        self._busy = False
         async with self._applied:
             self._applied.notify_all()
 
 
 def _age(service: Obj) -> tuple[str, str]:
-    """Oldest first (the first claim on a key wins), then by key."""
+    """Oldest first (the oldest claim on a key wins), then by key."""
     meta = service.get("metadata") or {}
     return (str(meta.get("creationTimestamp", "")), object_key(service))
 

@@ -21,13 +21,13 @@ rules, per-endpoint affinity sets, and elements of the shared dispatch maps (see
 
 Random load balancing is one rule: ``numgen random`` picks an index and the map
 turns it into the endpoint's address and port. With ClientIP session affinity
-each endpoint gets kube-proxy's shape instead, a chain and a timed set of the
-clients it served::
+each endpoint gets kube-proxy's shape instead, a chain and a set of the clients
+it served, each remembered for the affinity timeout after its last connection::
 
     chain svc-…   ip saddr @affinity-…__10.244.0.5/8080 goto ep-…__10.244.0.5/8080   (per endpoint)
                   numgen random mod 3 vmap { 0 : goto ep-…__10.244.0.5/8080, ... }
     chain ep-…__10.244.0.5/8080
-                  update @affinity-…__10.244.0.5/8080 { ip saddr }     (timeout refreshed)
+                  update @affinity-…__10.244.0.5/8080 { ip saddr timeout 10800s }
                   meta l4proto tcp dnat to 10.244.0.5:8080
 
 Why not an endpoint chain for every Service: measured here, 1,000 Services × 10
@@ -65,7 +65,7 @@ class Program:
     """The nft objects of one or more Service ports (merge with :meth:`add`)."""
 
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    sets: dict[str, int] = field(default_factory=dict)          # affinity set → timeout (s)
+    sets: set[str] = field(default_factory=set)                 # affinity sets
     service_ips: dict[str, str] = field(default_factory=dict)   # "ip . proto . port" → verdict
     nodeports: dict[str, str] = field(default_factory=dict)     # "proto . port" → verdict
     no_endpoint_ips: dict[str, str] = field(default_factory=dict)
@@ -76,7 +76,7 @@ class Program:
 
     def add(self, other: Program) -> None:
         self.chains.update(other.chains)
-        self.sets.update(other.sets)
+        self.sets |= other.sets
         self.service_ips.update(other.service_ips)
         self.nodeports.update(other.nodeports)
         self.no_endpoint_ips.update(other.no_endpoint_ips)
@@ -160,8 +160,8 @@ def _pick(program: Program, port: ServicePort, endpoints: Sequence[Endpoint]) ->
     for endpoint in endpoints:
         suffix = f"{port.id}__{endpoint.ip}/{endpoint.port}"
         chain, affinity = f"ep-{suffix}", f"affinity-{suffix}"
-        program.sets[affinity] = port.affinity_timeout
-        program.chains[chain] = (f"update @{affinity} {{ ip saddr }}",
+        program.sets.add(affinity)
+        program.chains[chain] = (f"update @{affinity} {{ ip saddr timeout {port.affinity_timeout}s }}",
                                  f"meta l4proto {proto} dnat to {endpoint.address}")
         rules.append(f"ip saddr @{affinity} goto {chain}")
         targets.append(chain)

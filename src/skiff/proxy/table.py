@@ -132,9 +132,8 @@ def full_text(spec: TableSpec, programs: Iterable[Program], endpoint_ips: Iterab
     merged = Program()
     for program in programs:
         merged.add(program)
-    for name, timeout in sorted(merged.sets.items()):
-        lines += [f"set {name} {{", "type ipv4_addr", "flags dynamic,timeout",
-                  f"timeout {timeout}s", "}"]
+    for name in sorted(merged.sets):
+        lines += [f"set {name} {{", "type ipv4_addr", "flags dynamic,timeout", "}"]
     for name, rules in merged.chains.items():
         lines += [f"chain {name} {{", *rules, "}"]
     lines.append("}")
@@ -155,20 +154,13 @@ def _delete_elements(table: str, name: str, keys: Sequence[str], chunk: int = 20
             for i in range(0, len(keys), chunk)]
 
 
-class TimeoutChanged(Exception):
-    """An affinity set must change its timeout: only a full sync can do that."""
-
-
 def transaction(spec: TableSpec, old: Program, new: Program,
                 hairpin_added: Sequence[str] = (), hairpin_removed: Sequence[str] = ()) -> Changes:
     """The commands turning ``old`` into ``new`` (both may be partial: some Services)."""
     table = f"ip {spec.name}"
-    for name, timeout in new.sets.items():
-        if name in old.sets and old.sets[name] != timeout:
-            raise TimeoutChanged(name)
     changes = Changes()
-    lines = [f"add set {table} {name} {{ type ipv4_addr; flags dynamic,timeout; timeout {timeout}s; }}"
-             for name, timeout in new.sets.items() if name not in old.sets]
+    lines = [f"add set {table} {name} {{ type ipv4_addr; flags dynamic,timeout; }}"
+             for name in sorted(new.sets - old.sets)]
     lines += [f"add chain {table} {name}" for name in new.chains if name not in old.chains]
     for name, rules in new.chains.items():
         previous = old.chains.get(name)
@@ -195,7 +187,7 @@ def transaction(spec: TableSpec, old: Program, new: Program,
     removed = [name for name in old.chains if name not in new.chains]
     lines += [f"flush chain {table} {name}" for name in removed]
     lines += [f"delete chain {table} {name}" for name in removed]
-    lines += [f"delete set {table} {name}" for name in old.sets if name not in new.sets]
+    lines += [f"delete set {table} {name}" for name in sorted(old.sets - new.sets)]
     changes.chains_deleted = len(removed)
     changes.text = "\n".join(lines) + "\n" if lines else ""
     return changes
