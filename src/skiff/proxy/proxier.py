@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -77,7 +78,10 @@ class ServiceProxy:
                  node_netns: Path | None = None, node_ips: Sequence[str] | None = None,
                  table: str | None = None) -> None:
         self.node_name = node_name
-        self.cluster_cidr = cluster_cidr
+        self.cluster_cidr = str(ipaddress.IPv4Network(cluster_cidr))
+        service_cidr = str(ipaddress.IPv4Network(service_cidr))
+        for address in node_ips or ():
+            ipaddress.IPv4Address(address)
         self.spec = TableSpec(name=table or default_table_name(node_name), service_cidr=service_cidr,
                               node_ips=tuple(node_ips) if node_ips is not None else None,
                               comment=f"skiff service proxy of node {node_name}")
@@ -168,8 +172,11 @@ class ServiceProxy:
                     if informers is None:
                         factory.stop()
         finally:
-            if delete_on_exit:
-                await asyncio.shield(self.delete_rules())
+            try:
+                if delete_on_exit:
+                    await asyncio.shield(self.delete_rules())
+            finally:
+                self.nft.close()
 
     async def delete_rules(self) -> None:
         """Remove the proxy's table (and forget what was applied)."""
@@ -286,7 +293,7 @@ class ServiceProxy:
                 programs[key] = program
         hairpin: collections.Counter[str] = collections.Counter()
         for program in programs.values():
-            hairpin.update(program.endpoint_ips)
+            hairpin.update(program.local_ips)
         try:
             await self.nft.apply(full_text(self.spec, programs.values(), hairpin))
         except BaseException:
@@ -307,16 +314,15 @@ class ServiceProxy:
             self._record_owners(key, fresh.get(key) or self.programs.get(key, Program()), program)
             fresh[key] = program
         old, new = Program(), Program()
+        delta: collections.Counter[str] = collections.Counter()   # hairpin references
         for key, program in fresh.items():
-            old.add(self.programs.get(key, Program()))
+            applied = self.programs.get(key, Program())
+            old.add(applied)
             new.add(program)
-        hairpin = self._hairpin.copy()
-        for key, program in fresh.items():
-            hairpin.subtract(self.programs.get(key, Program()).endpoint_ips)
-            hairpin.update(program.endpoint_ips)
-        hairpin = +hairpin                       # drop zero counts
-        added = sorted(set(hairpin) - set(self._hairpin))
-        removed = sorted(set(self._hairpin) - set(hairpin))
+            delta.subtract(applied.local_ips)
+            delta.update(program.local_ips)
+        added = sorted(ip for ip, n in delta.items() if n > 0 and not self._hairpin[ip])
+        removed = sorted(ip for ip, n in delta.items() if n < 0 and self._hairpin[ip] + n == 0)
         changes = transaction(self.spec, old, new, added, removed)
         try:
             await self.nft.apply(changes.text)
@@ -328,7 +334,11 @@ class ServiceProxy:
                 self.programs[key] = program
             else:
                 self.programs.pop(key, None)
-        self._hairpin = hairpin
+        for ip, n in delta.items():
+            if n:
+                self._hairpin[ip] += n
+                if self._hairpin[ip] <= 0:
+                    del self._hairpin[ip]
         await self._finished(False, len(fresh), started, dirty)
 
     async def _finished(self, full: bool, services: int, started: float,

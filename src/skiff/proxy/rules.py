@@ -39,7 +39,9 @@ Drop or reject (as kube-proxy): a port with no usable endpoint at all rejects
 (TCP reset / ICMP port unreachable, at once); one whose traffic policy is Local
 while its endpoints are all on other nodes drops. Hairpin traffic (a pod reaching
 itself through its Service) is masqueraded via the table's ``hairpin`` set of
-``ip . ip`` pairs, filled from :attr:`Program.endpoint_ips`.
+``ip . ip`` pairs, filled from :attr:`Program.local_ips`: only endpoints on this
+node can be the client too (a node has at most a few hundred pods, and every
+element in the ruleset makes each later ``nft`` run slower).
 
 Names: chains and sets are named after the port's ``ns/name/proto/port`` (all
 DNS labels, so valid nft identifiers; anything else is refused).
@@ -47,7 +49,6 @@ DNS labels, so valid nft identifiers; anything else is refused).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ class Program:
     nodeports: dict[str, str] = field(default_factory=dict)     # "proto . port" → verdict
     no_endpoint_ips: dict[str, str] = field(default_factory=dict)
     no_endpoint_nodeports: dict[str, str] = field(default_factory=dict)
-    endpoint_ips: frozenset[str] = frozenset()
+    local_ips: set[str] = field(default_factory=set)      # this node's endpoints (hairpin)
     #: What the cluster chain sends to, per port id (for callers and tests to read).
     endpoints: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -81,7 +82,7 @@ class Program:
         self.nodeports.update(other.nodeports)
         self.no_endpoint_ips.update(other.no_endpoint_ips)
         self.no_endpoint_nodeports.update(other.no_endpoint_nodeports)
-        self.endpoint_ips |= other.endpoint_ips
+        self.local_ips |= other.local_ips
         self.endpoints.update(other.endpoints)
 
     def maps(self) -> dict[str, dict[str, str]]:
@@ -120,7 +121,7 @@ def port_program(port: ServicePort, *, node_name: str, cluster_cidr: str) -> Pro
     local_chain = f"local-{ident}"
     if local and (port.internal_local or port.external_local):
         program.chains[local_chain] = (masquerade_outsiders, *_pick(program, port, local))
-    program.endpoint_ips = frozenset(e.ip for e in cluster) | {e.ip for e in local}
+    program.local_ips = {e.ip for e in (*cluster, *local) if e.node_name == node_name}
 
     if not port.internal_local:
         program.service_ips[cluster_key] = f"goto {svc_chain}"
@@ -171,8 +172,7 @@ def _pick(program: Program, port: ServicePort, endpoints: Sequence[Endpoint]) ->
 
 
 def service_program(ports: Iterable[ServicePort], *, node_name: str, cluster_cidr: str) -> Program:
-    """Every port of one Service, merged."""
-    ipaddress.IPv4Network(cluster_cidr)          # refuse garbage before it reaches nft
+    """Every port of one Service, merged (``cluster_cidr`` is trusted: checked by the caller)."""
     program = Program()
     for port in ports:
         program.add(port_program(port, node_name=node_name, cluster_cidr=cluster_cidr))

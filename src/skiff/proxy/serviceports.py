@@ -35,10 +35,10 @@ belong to another proxy), IPv6 slices and addresses (the pod network is IPv4).
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 Obj = dict[str, Any]
 
@@ -47,8 +47,9 @@ LABEL_PROXY_NAME = "service.kubernetes.io/service-proxy-name"
 PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
+    """One address and port of a slice (a tuple: there are many of them)."""
+
     ip: str
     port: int
     node_name: str
@@ -184,8 +185,11 @@ def _endpoints_for(service_port: Obj, slices: list[Obj]) -> tuple[Endpoint, ...]
 
 
 def _ipv4(value: Any) -> str | None:
-    try:
-        address = ipaddress.ip_address(str(value))
-    except ValueError:
+    """``value`` as a canonical dotted quad, or None (this runs for every endpoint:
+    the C parser, not :mod:`ipaddress`)."""
+    if not isinstance(value, str):
         return None
-    return str(address) if isinstance(address, ipaddress.IPv4Address) else None
+    try:
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, value))
+    except OSError:
+        return None

@@ -125,21 +125,23 @@ def hairpin_element(ip: str) -> str:
     return f"{ip} . {ip}"
 
 
-def full_text(spec: TableSpec, programs: Iterable[Program], endpoint_ips: Iterable[str]) -> str:
+def full_text(spec: TableSpec, programs: Iterable[Program], hairpin_ips: Iterable[str]) -> str:
     """Replace the whole table (created first if absent, so the delete never fails)."""
     table = f"ip {spec.name}"
     lines = [f"table {table}", f"delete table {table}", f"table {table} {{", *skeleton(spec)]
-    merged = Program()
+    maps: dict[str, dict[str, str]] = {name: {} for name in MAP_TYPES}
+    sets: list[str] = []
     for program in programs:
-        merged.add(program)
-    for name in sorted(merged.sets):
-        lines += [f"set {name} {{", "type ipv4_addr", "flags dynamic,timeout", "}"]
-    for name, rules in merged.chains.items():
-        lines += [f"chain {name} {{", *rules, "}"]
+        sets += program.sets
+        for name, rules in program.chains.items():
+            lines += [f"chain {name} {{", *rules, "}"]
+        for name, elements in program.maps().items():
+            maps[name].update(elements)
+    lines += [f"set {name} {{\ntype ipv4_addr\nflags dynamic,timeout\n}}" for name in sorted(sets)]
     lines.append("}")
-    for name, elements in merged.maps().items():
+    for name, elements in maps.items():
         lines += _add_elements(table, name, elements)
-    lines += _add_elements(table, "hairpin", {hairpin_element(ip): "" for ip in sorted(endpoint_ips)})
+    lines += _add_elements(table, "hairpin", {hairpin_element(ip): "" for ip in sorted(hairpin_ips)})
     return "\n".join(lines) + "\n"
 
 
