@@ -157,8 +157,10 @@ class Completed:
 
 
 class StreamCluster:
-    def __init__(self, base: Path, store: ImageStore, image: Image) -> None:
+    def __init__(self, base: Path, store: ImageStore, image: Image, *,
+                 log_max_size: int = 10 << 20, log_max_files: int = 5) -> None:
         self.base = base
+        self.log_limits = (log_max_size, log_max_files)
         self.store = store
         self.image = image
         self.kubeconfig = base / "kubeconfig"
@@ -184,7 +186,8 @@ class StreamCluster:
         self.serving = await serve(app, host="127.0.0.1", port=0, ssl_context=pki.server_ssl_context())
         write_admin_kubeconfig(self.kubeconfig, self.serving.url, pki)
         self.client = ApiClient(self.serving.url, ssl_context=pki.admin_ssl_context())
-        self.runtime = RuncRuntime(self.base / "runtime", cgroup_parent=self.cgroup_parent)
+        self.runtime = RuncRuntime(self.base / "runtime", cgroup_parent=self.cgroup_parent,
+                                   log_max_size=self.log_limits[0], log_max_files=self.log_limits[1])
         self.kubelet = KubeletServer(self.runtime, self.locator)
         port = await self.kubelet.start("127.0.0.1", 0, kubelet_pki.server_context())
         await self.client.request("POST", "/api/v1/nodes", body={
@@ -297,8 +300,8 @@ class StreamCluster:
 
     # -- kubectl --------------------------------------------------------------------------
 
-    def kubectl_argv(self, *args: str) -> list[str]:
-        return ["kubectl", f"--kubeconfig={self.kubeconfig}", f"--cache-dir={self.cache_dir}", *args]
+    def kubectl_argv(self, *args: str, kubectl: str = "kubectl") -> list[str]:
+        return [kubectl, f"--kubeconfig={self.kubeconfig}", f"--cache-dir={self.cache_dir}", *args]
 
     def kubectl_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
@@ -306,10 +309,10 @@ class StreamCluster:
         env.update(extra or {})
         return env
 
-    async def kubectl(self, *args: str, input: bytes | None = None,
-                      env: dict[str, str] | None = None, timeout: float = KUBECTL_TIMEOUT) -> Completed:
+    async def kubectl(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None,
+                      timeout: float = KUBECTL_TIMEOUT, kubectl: str = "kubectl") -> Completed:
         proc = await asyncio.create_subprocess_exec(
-            *self.kubectl_argv(*args), stdin=asyncio.subprocess.PIPE if input is not None
+            *self.kubectl_argv(*args, kubectl=kubectl), stdin=asyncio.subprocess.PIPE if input is not None
             else asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=self.kubectl_env(env))
         try:
