@@ -21,6 +21,9 @@ Modules, one concept each:
     dns           the cluster DNS
 """
 
+from .loadbalancer import LoadBalancerController, run_load_balancer_controller
 from .proxier import ServiceProxy, run_proxy
+from .userspace import UserspaceProxy, run_userspace_proxy
 
-__all__ = ["ServiceProxy", "run_proxy"]
+__all__ = ["LoadBalancerController", "ServiceProxy", "UserspaceProxy", "run_load_balancer_controller",
+           "run_proxy", "run_userspace_proxy"]

@@ -100,11 +100,11 @@ class _Library:
             while (request := self._requests.get()) is not None:
                 text, loop, future = request
                 code = self._lib.nft_run_cmd_from_buffer(context, text.encode())
-                error = None
+                refused = None
                 if code != 0:
                     detail = (self._lib.nft_ctx_get_error_buffer(context) or b"").decode(errors="replace")
-                    error = NftError("libnftables", detail or f"error {code}")
-                loop.call_soon_threadsafe(_settle, future, error)
+                    refused = NftError("libnftables", detail or f"error {code}")
+                loop.call_soon_threadsafe(_settle, future, refused)
         finally:
             self._lib.nft_ctx_free(context)
 
