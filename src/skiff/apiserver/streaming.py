@@ -275,8 +275,11 @@ class PodStreams:
                 return web.Response(status=status, reason=reason, body=body, headers={
                     k: v for k, v in headers.items() if k.lower() in
                     {h.lower() for h in ERROR_RESPONSE_HEADERS}})
-            client = await _take_over(request, {k: v for k, v in headers.items() if k.lower() in
-                                                {h.lower() for h in UPGRADE_RESPONSE_HEADERS}})
+            try:
+                client = await _take_over(request, {k: v for k, v in headers.items() if k.lower() in
+                                                    {h.lower() for h in UPGRADE_RESPONSE_HEADERS}})
+            except ConnectionResetError:
+                return web.Response(status=400, text="the client went away")   # nobody reads it
             await _relay(client, reader, writer)
             return client.response
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as err:
