@@ -1,7 +1,7 @@
 """Incremental syncs end where a full sync would: random Service and endpoint
 churn through the real API server, applied one transaction at a time by one
 proxy, compared with the table a freshly started proxy builds from scratch.
-(A namespace of its own, no pods, no traffic.)"""
+(A namespace of its own, no pods, no traffic: only loopback, no routes at all.)"""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from skiff.client.resources import ENDPOINTSLICES, SERVICES
+from skiff.proxy.preflight import RoutesMissing, uncovered
 from skiff.proxy.proxier import ServiceProxy
 from test_proxy_support import (
     CLUSTER_CIDR, DEADLINE, SERVICE_CIDR, ApiServer, add_namespace, assert_root, delete_namespace,
@@ -29,7 +30,7 @@ Obj = dict[str, Any]
 @contextlib.asynccontextmanager
 async def proxy_running(api: ApiServer, netns: Path, table: str) -> AsyncIterator[ServiceProxy]:
     proxy = ServiceProxy(node_name="node-a", cluster_cidr=CLUSTER_CIDR, service_cidr=SERVICE_CIDR,
-                         node_netns=netns, table=table)
+                         node_netns=netns, table=table, require_routes=False)   # no traffic here
     task = asyncio.create_task(proxy.run(api.client))
     try:
         await asyncio.wait_for(proxy.started.wait(), DEADLINE)
@@ -172,3 +173,22 @@ def _caught_up(proxy: ServiceProxy, mark: tuple[str, str]) -> bool:
     svc, slice_ = proxy._services.get("default/zz-marker"), proxy._slices.get("default/zz-marker-1")
     return (svc is not None and slice_ is not None and proxy.idle
             and (svc["metadata"]["resourceVersion"], slice_["metadata"]["resourceVersion"]) == mark)
+
+
+async def test_the_proxy_refuses_a_namespace_without_cluster_routes(api: ApiServer) -> None:
+    netns = add_namespace()
+    try:
+        proxy = ServiceProxy(node_name="node-a", cluster_cidr=CLUSTER_CIDR, service_cidr=SERVICE_CIDR,
+                             node_netns=netns, table="skiff-proxy-x")
+        with pytest.raises(RoutesMissing, match="10.244.0.0/16, 10.96.0.0/12"):
+            await asyncio.wait_for(proxy.run(api.client), DEADLINE)
+        assert tables(netns) == set()
+    finally:
+        delete_namespace(netns)
+
+
+def test_route_coverage() -> None:
+    routes = [{"dst": "default", "gateway": "192.0.2.1"}, {"dst": "10.244.0.0/16", "dev": "skiff0"},
+              {"dst": "10.96.0.0/12", "type": "unreachable"}, {"dst": "10.0.0.0/8", "dev": "eth1"}]
+    assert uncovered(routes, ["10.244.0.0/16", "10.96.0.0/12"]) == []
+    assert uncovered(routes[:3], ["10.244.0.0/16", "10.96.0.0/12"]) == ["10.96.0.0/12"]

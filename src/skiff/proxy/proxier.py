@@ -44,6 +44,7 @@ from ..client.informer import Informer, object_key
 from ..client.resources import ENDPOINTSLICES, SERVICES
 from ..client.rest import ApiClient
 from .nft import Nft, NftError
+from .preflight import check_routes
 from .rules import Program, service_program
 from .serviceports import service_key_of_slice, service_ports
 from .table import TableSpec, delete_text, full_text, transaction
@@ -76,8 +77,9 @@ class ServiceProxy:
 
     def __init__(self, *, node_name: str, cluster_cidr: str, service_cidr: str,
                  node_netns: Path | None = None, node_ips: Sequence[str] | None = None,
-                 table: str | None = None) -> None:
+                 table: str | None = None, require_routes: bool = True) -> None:
         self.node_name = node_name
+        self.require_routes = require_routes
         self.cluster_cidr = str(ipaddress.IPv4Network(cluster_cidr))
         service_cidr = str(ipaddress.IPv4Network(service_cidr))
         for address in node_ips or ():
@@ -147,7 +149,11 @@ class ServiceProxy:
                   started: asyncio.Event | None = None, delete_on_exit: bool = False) -> None:
         """Sync until cancelled. ``informers``: a shared factory the caller runs (by
         default the proxy runs its own). ``started`` is set once the first full sync
-        is in place. The first full sync's failure is raised; later ones are retried."""
+        is in place. The first full sync's failure is raised, and so is
+        RoutesMissing (.preflight) before anything is written; later failures are
+        retried."""
+        if self.require_routes:
+            await check_routes(self.nft.netns, [self.cluster_cidr, self.spec.service_cidr])
         factory = informers if informers is not None else InformerFactory(client)
         self._services = factory.informer(SERVICES)
         self._slices = factory.informer(ENDPOINTSLICES)
@@ -157,22 +163,22 @@ class ServiceProxy:
                                    on_delete=self._service_event)
         self._slices.add_handler(on_add=self._slice_event, on_update=self._slice_update,
                                  on_delete=self._slice_event)
+        # The informers' task lives exactly as long as this call (a TaskGroup would
+        # also do, but would wrap the first sync's error in an ExceptionGroup).
+        feeding = (asyncio.create_task(factory.run(), name="proxy-informers")
+                   if informers is None else None)
         try:
-            async with asyncio.TaskGroup() as group:
-                if informers is None:
-                    group.create_task(factory.run(), name="proxy-informers")
-                try:
-                    await asyncio.gather(self._services.wait_synced(), self._slices.wait_synced())
-                    await self._sync()
-                    self.started.set()
-                    if started is not None:
-                        started.set()
-                    await self._loop()
-                finally:
-                    if informers is None:
-                        factory.stop()
+            await asyncio.gather(self._services.wait_synced(), self._slices.wait_synced())
+            await self._sync()
+            self.started.set()
+            if started is not None:
+                started.set()
+            await self._loop()
         finally:
             try:
+                if feeding is not None:
+                    factory.stop()
+                    await asyncio.gather(feeding, return_exceptions=True)
                 if delete_on_exit:
                     await asyncio.shield(self.delete_rules())
             finally:
