@@ -11,11 +11,16 @@ Start order (stop is the reverse)::
 Components only talk to the API server, exactly as they would across machines;
 running them as asyncio tasks of one process is a deployment choice, not a
 shortcut.  :class:`Cluster` is also usable from tests (``async with Cluster(cfg)``).
+
+Cold start: the API server answers as soon as it listens; each component's
+modules are imported on a worker thread by the component's own task, so the
+loop keeps serving (``/readyz`` first of all) while they load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
 import time
@@ -107,19 +112,25 @@ class Cluster:
         self._components.append(asyncio.create_task(coro, name=name))
 
     def _start_control_plane_components(self) -> None:
-        from ..controllers.manager import run_controllers
-        from ..scheduler.profile import load_config
-        from ..scheduler.scheduler import run_scheduler
+        profiles = None
+        if self.config.scheduler_config:  # a bad file fails the start, here and now
+            from ..scheduler.profile import load_config
 
+            profiles = load_config(self.config.scheduler_config)
         client = self._api_client()
-        profiles = load_config(self.config.scheduler_config) if self.config.scheduler_config else None
-        self._start_component("scheduler", run_scheduler(client, profiles=profiles))
-        self._start_component("controller-manager",
-                              run_controllers(client, enabled=self.config.controllers))
+        self._start_component("scheduler", self._scheduler(client, profiles))
+        self._start_component("controller-manager", self._controller_manager(client))
+
+    async def _scheduler(self, client: "ApiClient", profiles: Any) -> None:
+        run_scheduler = await _load("skiff.scheduler.scheduler", "run_scheduler")
+        await run_scheduler(client, profiles=profiles)
+
+    async def _controller_manager(self, client: "ApiClient") -> None:
+        run_controllers = await _load("skiff.controllers.manager", "run_controllers")
+        await run_controllers(client, enabled=self.config.controllers)
 
     async def _fake_nodes(self) -> None:
-        from ..kubelet.fake import run_fake_nodes
-
+        run_fake_nodes = await _load("skiff.kubelet.fake", "run_fake_nodes")
         await run_fake_nodes(self._api_client(), self.config.nodes)
 
     async def stop(self) -> None:
@@ -153,6 +164,12 @@ class Cluster:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+async def _load(module: str, name: str) -> Any:
+    """``module.name``, imported on a worker thread (the event loop keeps serving meanwhile)."""
+    loaded = await asyncio.to_thread(importlib.import_module, module)
+    return getattr(loaded, name)
 
 
 async def run_until_signalled(config: ClusterConfig) -> int:
