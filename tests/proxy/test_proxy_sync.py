@@ -28,9 +28,11 @@ Obj = dict[str, Any]
 
 
 @contextlib.asynccontextmanager
-async def proxy_running(api: ApiServer, netns: Path, table: str) -> AsyncIterator[ServiceProxy]:
+async def proxy_running(api: ApiServer, netns: Path, table: str,
+                        resync_period: float = 3600.0) -> AsyncIterator[ServiceProxy]:
     proxy = ServiceProxy(node_name="node-a", cluster_cidr=CLUSTER_CIDR, service_cidr=SERVICE_CIDR,
-                         node_netns=netns, table=table, require_routes=False)   # no traffic here
+                         node_netns=netns, table=table, require_routes=False,   # no traffic here
+                         resync_period=resync_period)
     task = asyncio.create_task(proxy.run(api.client))
     try:
         await asyncio.wait_for(proxy.started.wait(), DEADLINE)
@@ -192,3 +194,19 @@ def test_route_coverage() -> None:
               {"dst": "10.96.0.0/12", "type": "unreachable"}, {"dst": "10.0.0.0/8", "dev": "eth1"}]
     assert uncovered(routes, ["10.244.0.0/16", "10.96.0.0/12"]) == []
     assert uncovered(routes[:3], ["10.244.0.0/16", "10.96.0.0/12"]) == ["10.96.0.0/12"]
+
+
+async def test_the_periodic_full_sync_repairs_the_table(api: ApiServer) -> None:
+    await api.client.create(SERVICES, random_service(random.Random(1), "web"), namespace="default")
+    netns = add_namespace()
+    try:
+        async with proxy_running(api, netns, "skiff-proxy-r", resync_period=0.3) as proxy:
+            before = normalized(netns, "skiff-proxy-r")
+            await proxy.nft.run("delete", "table", "ip", "skiff-proxy-r")      # someone else did it
+            assert "ip skiff-proxy-r" not in tables(netns)
+            count = len(proxy.syncs)
+            await asyncio.wait_for(proxy.wait_for(lambda: len(proxy.syncs) > count), DEADLINE)
+            assert proxy.syncs[-1].full and normalized(netns, "skiff-proxy-r") == before
+            await proxy.delete_rules()
+    finally:
+        delete_namespace(netns)

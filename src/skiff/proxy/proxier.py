@@ -23,7 +23,8 @@ it, the other's claim waits until it is released, and the proxy keeps going.
 Full and incremental syncs settle a conflict the same way.
 
 Restarting the proxy rebuilds the table from the API in one transaction; other
-tables are never touched. Stopping it leaves the rules in place (traffic keeps
+tables are never touched. A full sync also runs every ``resync_period`` (an
+hour, as kube-proxy), which repairs a table someone else changed. Stopping it leaves the rules in place (traffic keeps
 flowing while it restarts) unless asked to delete them.
 """
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import ipaddress
 import logging
 import time
@@ -77,8 +79,10 @@ class ServiceProxy:
 
     def __init__(self, *, node_name: str, cluster_cidr: str, service_cidr: str,
                  node_netns: Path | None = None, node_ips: Sequence[str] | None = None,
-                 table: str | None = None, require_routes: bool = True) -> None:
+                 table: str | None = None, require_routes: bool = True,
+                 resync_period: float = 3600.0) -> None:
         self.node_name = node_name
+        self.resync_period = resync_period
         self.require_routes = require_routes
         self.cluster_cidr = str(ipaddress.IPv4Network(cluster_cidr))
         service_cidr = str(ipaddress.IPv4Network(service_cidr))
@@ -195,9 +199,16 @@ class ServiceProxy:
 
     async def _loop(self) -> None:
         failures = 0
+        last_full = time.monotonic()
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(),
+                                       max(0.0, last_full + self.resync_period - time.monotonic()))
             self._wake.clear()
+            if time.monotonic() - last_full >= self.resync_period:
+                self._needs_full = True         # repairs whatever someone did to the table
+            if self._needs_full:
+                last_full = time.monotonic()
             try:
                 await self._sync()
                 failures = 0
