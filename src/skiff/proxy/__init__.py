@@ -14,10 +14,12 @@ Modules, one concept each:
     serviceports  a Service + its EndpointSlices → ServicePorts (which endpoints serve)
     rules         a ServicePort → nft chains, sets and map elements (a Program)
     table         the table's fixed skeleton, whole-table rewrite, incremental transaction
-    nft           running ``nft -f`` in the node's namespace
+    nft           running transactions in the node's namespace (libnftables, or ``nft -f``)
+    preflight     refuse to start unless the cluster and service CIDRs are routed locally
     proxier       ServiceProxy and run_proxy(): informers → dirty Services → transactions
     loadbalancer  the built-in load-balancer controller (like k3s's ServiceLB)
     userspace     the fallback without root or nftables: an asyncio relay per port
+                  (NodePorts and load-balancer addresses only: no virtual IPs without root)
     dns           the cluster DNS
 """
 
