@@ -120,6 +120,7 @@ class Cluster:
         client = self._api_client()
         self._start_component("scheduler", self._scheduler(client, profiles))
         self._start_component("controller-manager", self._controller_manager(client))
+        self._start_component("load-balancer", self._load_balancer(client))
 
     async def _scheduler(self, client: "ApiClient", profiles: Any) -> None:
         run_scheduler = await _load("skiff.scheduler.scheduler", "run_scheduler")
@@ -128,6 +129,11 @@ class Cluster:
     async def _controller_manager(self, client: "ApiClient") -> None:
         run_controllers = await _load("skiff.controllers.manager", "run_controllers")
         await run_controllers(client, enabled=self.config.controllers)
+
+    async def _load_balancer(self, client: "ApiClient") -> None:
+        """Like k3s's ServiceLB: LoadBalancer Services get the nodes' addresses."""
+        run_lb = await _load("skiff.proxy.loadbalancer", "run_load_balancer_controller")
+        await run_lb(client)
 
     async def _fake_nodes(self) -> None:
         run_fake_nodes = await _load("skiff.kubelet.fake", "run_fake_nodes")
