@@ -126,6 +126,7 @@ async def _watch_fanout(url: str, ctx, watchers: int = 1000, events: int = 5) ->
         sent: dict[str, float] = {}
         ready = 0
         all_ready = asyncio.Event()
+        all_seen = asyncio.Event()
 
         async def watch() -> None:
             nonlocal ready
@@ -141,6 +142,12 @@ async def _watch_fanout(url: str, ctx, watchers: int = 1000, events: int = 5) ->
                     latencies.append(time.perf_counter() - sent[i])
                     seen += 1
                     if seen == events:
+                        # Close only once every watcher has its last event: closing a
+                        # watch costs this client more than reading one, and doing it
+                        # while others still wait would add that cost to their latency.
+                        if len(latencies) == watchers * events:
+                            all_seen.set()
+                        await all_seen.wait()
                         return
 
         tasks = [asyncio.create_task(watch()) for _ in range(watchers)]
