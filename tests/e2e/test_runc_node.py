@@ -146,3 +146,17 @@ def test_pods_table_shows_real_node_and_ip(node: SkiffProcess) -> None:
     header, rows = table(node.kubectl("get", "nodes", "-o", "wide").stdout)
     assert rows[0][header.index("STATUS")] == "Ready"
     assert rows[0][header.index("CONTAINER-RUNTIME")].startswith("runc://")
+
+
+def test_a_load_balancer_service_answers_on_its_address(node: SkiffProcess) -> None:
+    node.kubectl("create", "deployment", "lb-app", "--image=busybox", "--", "sh", "-c",
+                 'echo "lb $(hostname)" > /tmp/index.html; exec httpd -f -p 8080 -h /tmp')
+    node.kubectl("patch", "deployment", "lb-app", "--type=json", "-p",
+                 '[{"op":"add","path":"/spec/template/spec/containers/0/imagePullPolicy","value":"Never"}]')
+    node.kubectl("rollout", "status", "deployment/lb-app", "--timeout=60s")
+    node.kubectl("expose", "deployment", "lb-app", "--type=LoadBalancer", "--port=8081",
+                 "--target-port=8080")
+    node.kubectl("wait", "--for=jsonpath={.status.loadBalancer.ingress[0].ip}=127.0.0.1",
+                 "service/lb-app", "--timeout=30s")
+    _await(lambda: _http_get("http://127.0.0.1:8081/").startswith("lb lb-app-"),
+           "the LoadBalancer address to answer")
