@@ -73,10 +73,11 @@ class EventEncoder:
         self.transform = transform
         self.first = True
         # Watchers with the same selectors and plain encoding share each event's line:
-        # with 1,000 watchers on one object, the selector runs once per event, not 1,000 times.
-        self.memo_key: Any = None
+        # with 1,000 watchers on one object, the selector runs once per event, not 1,000
+        # times.  The key is one string, so its hash is computed once, not per lookup.
+        self.memo_key: str | None = None
         if table_include is None:
-            self.memo_key = (info.group, info.version, info.plural, str(flt.label), flt.field.terms)
+            self.memo_key = f"{info.group}/{info.version}/{info.plural}?{flt.label}?{flt.field.terms!r}"
 
     def event_line(self, ev: CacheEvent) -> bytes | None:
         key = self.memo_key
@@ -87,6 +88,19 @@ class EventEncoder:
             return lines[key]
         line = lines[key] = self._event_line(ev)
         return line
+
+    def event_chunk(self, ev: CacheEvent) -> bytes | None:
+        """:meth:`event_line` framed as one HTTP/1.1 chunk, shared the same way."""
+        key = self.memo_key
+        if key is None:
+            line = self._event_line(ev)
+            return None if line is None else chunk(line)
+        chunks = ev.chunks
+        if key in chunks:
+            return chunks[key]
+        line = self.event_line(ev)
+        framed = chunks[key] = None if line is None else chunk(line)
+        return framed
 
     def _event_line(self, ev: CacheEvent) -> bytes | None:
         flt, t = self.filter, self.transform
@@ -159,10 +173,15 @@ class SocketSink:
         t = self.transport
         if t.is_closing() or t.get_write_buffer_size() > self.high_water:
             return False  # let the watcher's task handle back-pressure or the end
-        line = self.encoder.event_line(ev)
-        if line is not None:
-            t.write(b"%x\r\n%s\r\n" % (len(line), line))
+        framed = self.encoder.event_chunk(ev)
+        if framed is not None:
+            t.write(framed)
         return True
+
+
+def chunk(data: bytes) -> bytes:
+    """``data`` as one chunk of a chunked HTTP/1.1 body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 def _with_name(flt: ObjectFilter, name: str) -> ObjectFilter:

@@ -52,7 +52,7 @@ class CacheEvent:
     """One committed change as watchers see it (ADDED / MODIFIED / DELETED)."""
 
     __slots__ = ("type", "key", "revision", "value", "prev_value", "prev_revision",
-                 "_obj", "_prev", "_json", "lines")
+                 "_obj", "_prev", "_json", "lines", "chunks")
 
     def __init__(self, type_: str, key: str, revision: int, value: bytes,
                  prev_value: bytes | None, prev_revision: int) -> None:
@@ -67,6 +67,8 @@ class CacheEvent:
         self._json: bytes | None = None
         #: wire lines already encoded for this event, by watcher encoding key (see watch.py)
         self.lines: dict[Any, bytes | None] = {}
+        #: the same lines framed as HTTP chunks, for watchers written to directly
+        self.chunks: dict[Any, bytes | None] = {}
 
     @classmethod
     def from_storage(cls, ev: Event) -> "CacheEvent":
@@ -101,6 +103,7 @@ class CacheEvent:
         self._obj = self._prev = None
         self._json = None
         self.lines = {}
+        self.chunks = {}
 
 
 class Subscription:
