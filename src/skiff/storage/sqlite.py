@@ -17,7 +17,12 @@ Schema::
     current  key TEXT PRIMARY KEY, mod_revision INTEGER   -- live keys -> their latest log row
     meta     name TEXT PRIMARY KEY, value INTEGER         -- 'compacted'
 
-Latest reads go through ``current`` (never scanning history); reads at a past
+Latest reads go through ``current`` (never scanning history), and the latest
+values of recently used keys are also kept in memory (an LRU of
+``READ_CACHE_BYTES``): the store has a single writer, this process, and its
+write path updates that memory in the same step as the database, so it is
+never stale; a hit saves the ~15 µs SQL round trip of a get, of the CAS
+check of an update, and of the existence check of a create.  Reads at a past
 revision take, per key, the newest ``log`` row at or below it; watch replay
 scans ``log`` by revision and joins each row to its ``prev_revision`` row for
 ``prev_kv``.  The current revision is ``max(max(log.revision), compacted)``,
@@ -85,6 +90,7 @@ import contextlib
 import fcntl
 import logging
 import sqlite3
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
@@ -130,6 +136,9 @@ COMPACT_STEP = 1000
 #: Ranges longer than this are read on a thread (see ``SqliteBackend.range``).
 INLINE_RANGE_ROWS = 1000
 PAGE_SIZE = 4096
+#: Bytes of values the in-memory cache of latest values may hold (values larger
+#: than a tenth of it are not cached).
+READ_CACHE_BYTES = 8 << 20
 
 
 class SqliteBackend:
@@ -162,6 +171,7 @@ class SqliteBackend:
         self._compacted = 0
         self._compact_lock = asyncio.Lock()
         self._hub = WatchHub()
+        self._latest = LatestValues(READ_CACHE_BYTES)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -188,6 +198,7 @@ class SqliteBackend:
         while (checkpoint := self._checkpoint) is not None and not checkpoint.done():
             await asyncio.shield(checkpoint)
         db, self._db = self._db, None  # from here on every call raises "not open"
+        self._latest.clear()
         loop = asyncio.get_running_loop()
         assert self._executor is not None
         await loop.run_in_executor(self._executor, self._close_connections, db)
@@ -276,8 +287,7 @@ class SqliteBackend:
         db = self._conn()
         at = self._read_revision(revision)
         if at == self._revision:
-            row = db.execute(GET_LATEST, (key,)).fetchone()
-            return None if row is None else KeyValue(key, row[2], row[0], row[1])
+            return self._get_latest(db, key)
         row = db.execute(GET_AT, (key, at)).fetchone()
         if row is None or row[0] == DELETE:
             return None
@@ -318,9 +328,19 @@ class SqliteBackend:
 
     # ------------------------------------------------------------ writes
 
+    def _get_latest(self, db: sqlite3.Connection, key: str) -> KeyValue | None:
+        kv = self._latest.get(key)
+        if kv is None:
+            row = db.execute(GET_LATEST, (key,)).fetchone()
+            if row is None:
+                return None
+            kv = KeyValue(key, row[2], row[0], row[1])
+            self._latest.put(kv)
+        return kv
+
     async def create(self, key: str, value: bytes) -> KeyValue:
         db = await self._writable()
-        if db.execute(KEY_IS_LIVE, (key,)).fetchone() is not None:
+        if key in self._latest or db.execute(KEY_IS_LIVE, (key,)).fetchone() is not None:
             raise KeyExists(key)
         revision = self._revision + 1
         kv = KeyValue(key, value, revision, revision)
@@ -331,6 +351,7 @@ class SqliteBackend:
             (key, revision),
             len(value),
         )
+        self._latest.put(kv)
         self._hub.publish(Event("PUT", kv, None))
         return kv
 
@@ -346,6 +367,7 @@ class SqliteBackend:
             (revision, key),
             len(value),
         )
+        self._latest.put(kv)
         self._hub.publish(Event("PUT", kv, prev))
         return kv
 
@@ -361,14 +383,14 @@ class SqliteBackend:
             (key,),
             0,
         )
+        self._latest.discard(key)
         self._hub.publish(Event("DELETE", kv, prev))
         return kv
 
     def _current_for_write(self, db: sqlite3.Connection, key: str, expected_mod_revision: int) -> KeyValue:
-        row = db.execute(GET_LATEST, (key,)).fetchone()
-        if row is None:
+        prev = self._get_latest(db, key)
+        if prev is None:
             raise KeyNotFound(key)
-        prev = KeyValue(key, row[2], row[0], row[1])
         if expected_mod_revision and expected_mod_revision != prev.mod_revision:
             raise RevisionMismatch(key, prev)
         return prev
@@ -474,3 +496,45 @@ class SqliteBackend:
         self._compacted = new
         self._note_wal_pages(2 + (superseded + tombstones) // 8)
 
+
+
+class LatestValues:
+    """The latest :class:`KeyValue` of recently used live keys, least recently used
+    dropped first once their values exceed ``capacity`` bytes.
+
+    Only the store's write path may :meth:`put` and :meth:`discard`, after its
+    transaction committed: that is what keeps every entry current.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._kvs: OrderedDict[str, KeyValue] = OrderedDict()
+        self._bytes = 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._kvs
+
+    def get(self, key: str) -> KeyValue | None:
+        kv = self._kvs.get(key)
+        if kv is not None:
+            self._kvs.move_to_end(key)
+        return kv
+
+    def put(self, kv: KeyValue) -> None:
+        self.discard(kv.key)
+        if len(kv.value) > self.capacity // 10:
+            return
+        self._kvs[kv.key] = kv
+        self._bytes += len(kv.value)
+        while self._bytes > self.capacity:
+            _, oldest = self._kvs.popitem(last=False)
+            self._bytes -= len(oldest.value)
+
+    def discard(self, key: str) -> None:
+        kv = self._kvs.pop(key, None)
+        if kv is not None:
+            self._bytes -= len(kv.value)
+
+    def clear(self) -> None:
+        self._kvs.clear()
+        self._bytes = 0
