@@ -336,10 +336,22 @@ def validate_pod_spec_update(new: Obj, old: Obj, path: str = "spec") -> list[Cau
     if added_gates:
         causes.append(m.forbidden(m.child(path, "schedulingGates"),
                                   f"only deletion is allowed, but found new scheduling gate '{added_gates[0]}'"))
-    munged = copy.deepcopy(new)
+    # ``new`` with everything an update may change set back to ``old``'s: copies only
+    # of what is set (the spec and its containers), the rest is shared, never written.
+    munged = dict(new)
     for name in ("containers", "initContainers"):
-        for mc, oc in zip(munged.get(name) or [], old.get(name) or []):
+        value = munged.get(name) or []
+        if not isinstance(value, list):  # malformed: compared as a private copy
+            value = munged[name] = copy.deepcopy(value)
+            for mc, oc in zip(value, old.get(name) or []):
+                mc["image"] = oc.get("image")
+            continue
+        containers = list(value)
+        for i, (mc, oc) in enumerate(zip(containers, old.get(name) or [])):
+            containers[i] = mc = copy.copy(mc)
             mc["image"] = oc.get("image")
+        if containers:
+            munged[name] = containers
     for f in ("activeDeadlineSeconds", "tolerations", "schedulingGates"):
         munged.pop(f, None)
         if f in old:
