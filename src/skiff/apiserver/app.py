@@ -30,12 +30,13 @@ from ..api.kinds import Registry, builtin_registry
 from ..api.schema import Schema
 from ..storage.interface import Backend
 from .allocators import ServiceAllocators
+from .priority import PodAdmission, PriorityClasses
 from .bootstrap import bootstrap
 from .context import ServerContext
 from .discovery import Discovery, aggregated_content_type
 from .documents import Documents
 from .handlers import NO_RESOURCE, ResourceHandlers, SubresourceHandler
-from .lifecycle import NamespaceLifecycle, PodLifecycle
+from .lifecycle import NamespaceLifecycle
 from .negotiation import JSON, compressed, parse_accept, status_response
 from .paths import ApiPath, PathCache, ResourcePath
 from .reviews import default_reviews
@@ -155,7 +156,9 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
     ctx = ServerContext(backend=backend, registry=registry, schema=schema,
                         clock=wall, bookmark_interval=bookmark_interval)
     ctx.hooks[("", "services")] = allocators
-    ctx.hooks[("", "pods")] = PodLifecycle()
+    priorities = PriorityClasses()
+    ctx.hooks[("scheduling.k8s.io", "priorityclasses")] = priorities
+    ctx.hooks[("", "pods")] = PodAdmission(priorities)
     ctx.hooks[("", "namespaces")] = NamespaceLifecycle()
     ctx.reviews.update(default_reviews())
     ctx.watch_cache = WatchCache(backend, window=watch_window)
@@ -174,6 +177,7 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
     async def startup(_: web.Application) -> None:
         await backend.start()
         await allocators.rebuild(backend)
+        await priorities.rebuild(backend)
         assert ctx.watch_cache is not None
         await ctx.watch_cache.start()
         await bootstrap(ctx, resources.writer, allocators.kubernetes_ip)

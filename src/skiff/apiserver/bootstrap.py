@@ -1,6 +1,7 @@
 """Objects every cluster starts with, created on API server start (idempotent).
 
 * Namespaces ``default``, ``kube-system``, ``kube-public``, ``kube-node-lease``.
+* PriorityClasses ``system-node-critical`` and ``system-cluster-critical``.
 * Service ``default/kubernetes``: ClusterIP = the first address of the service
   CIDR, port 443 (``https``) -> 6443, labelled ``component=apiserver``,
   ``provider=kubernetes``.
@@ -41,9 +42,13 @@ async def _ensure(ctx: ServerContext, writer: Writer, group: str, plural: str, n
 
 
 async def bootstrap(ctx: ServerContext, writer: Writer, kubernetes_ip: str) -> None:
+    from ..api.kinds.scheduling import system_priority_classes
+
     for ns in SYSTEM_NAMESPACES:
         await _ensure(ctx, writer, "", "namespaces", "",
                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    for priority_class in system_priority_classes():
+        await _ensure(ctx, writer, "scheduling.k8s.io", "priorityclasses", "", priority_class)
     await _ensure(ctx, writer, "", "services", "default", {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default",
