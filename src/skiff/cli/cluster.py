@@ -37,6 +37,7 @@ from .kubeconfig import write_admin_kubeconfig
 
 if TYPE_CHECKING:
     from ..client.rest import ApiClient
+    from ..kubelet.fakeconfig import FakeNodesConfig
 
 log = logging.getLogger("skiff")
 
@@ -53,6 +54,7 @@ class ClusterConfig:
     scheduler_config: Path | None = None  # a KubeSchedulerConfiguration file
     controllers: tuple[str, ...] | None = None  # --controllers semantics; None = all
     node_name: str = "skiff-node-0"  # the real node's name (--runtime runc)
+    fake_nodes: "FakeNodesConfig | None" = None  # --runtime fake: the nodes' shapes (None: `nodes` default nodes)
 
     @property
     def kubeconfig(self) -> Path:
@@ -137,7 +139,10 @@ class Cluster:
 
     async def _fake_nodes(self) -> None:
         run_fake_nodes = await _load("skiff.kubelet.fake", "run_fake_nodes")
-        await run_fake_nodes(self._api_client(), self.config.nodes)
+        default_node_config = await _load("skiff.kubelet.fakeconfig", "default_node_config")
+        nodes = self.config.fake_nodes or default_node_config(self.config.nodes)
+        await run_fake_nodes(self._api_client(), nodes.count, specs=nodes.specs,
+                             failing_images=nodes.failing_images)
 
     async def stop(self) -> None:
         for task in self._components:

@@ -1,6 +1,7 @@
 """The ``skiff`` command.
 
     skiff up      [--data-dir DIR] [--port N] [--runtime runc|process|fake] [--nodes N]
+                  [--node-config FILE]
                   the whole cluster in one process, in the foreground
     skiff server  [--data-dir DIR] [--port N]
                   the control plane only (API server, store, scheduler, controllers)
@@ -51,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--runtime", choices=RUNTIMES, default=None,
                     help="how nodes run pods: 'runc' (real containers; the default as root "
                          "with runc installed) or 'fake' (simulated nodes, like KWOK)")
-    up.add_argument("--nodes", type=int, default=1,
-                    help="number of nodes (default 1; more than one needs --runtime fake)")
+    up.add_argument("--nodes", type=int, default=None,
+                    help="number of nodes (default 1, or as many as --node-config describes; "
+                         "more than one needs --runtime fake)")
+    up.add_argument("--node-config", type=Path, default=None, metavar="FILE",
+                    help="simulated nodes (--runtime fake): groups with count, capacity, labels, "
+                         "taints, zones (YAML; see skiff.kubelet.fakeconfig)")
 
     server = sub.add_parser("server", help="run the control plane only")
     _common(server)
@@ -72,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         from .node import runc_available
 
         runtime = "runc" if runc_available() else "fake"
-    if runtime == "runc" and args.nodes != 1:
+    if runtime == "runc" and (args.nodes not in (None, 1) or args.node_config):
         print("skiff: --runtime runc runs one node for now; use --runtime fake for more",
               file=sys.stderr)
         return 2
@@ -80,12 +85,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skiff: runtime {runtime!r} is not available yet (available: "
               f"{', '.join(AVAILABLE_RUNTIMES)})", file=sys.stderr)
         return 2
+    fake_nodes = None
+    if runtime == "fake":
+        from ..kubelet.fakeconfig import NodeConfigError, default_node_config, load_node_config
+        try:
+            fake_nodes = (load_node_config(args.node_config, nodes=args.nodes) if args.node_config
+                          else default_node_config(1 if args.nodes is None else args.nodes))
+        except NodeConfigError as e:
+            print(f"skiff: {e}", file=sys.stderr)
+            return 2
     config = ClusterConfig(
         data_dir=args.data_dir.resolve(),
         host=args.host,
         port=args.port,
         runtime=runtime,
-        nodes=getattr(args, "nodes", 0) if runtime else 0,
+        nodes=(fake_nodes.count if fake_nodes is not None else 1) if runtime else 0,
+        fake_nodes=fake_nodes,
         compact_retain=args.compact_retain,
         scheduler_config=args.scheduler_config,
         controllers=tuple(args.controllers.split(",")) if args.controllers else None,
