@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _namespace_free_manifest(path: Path) -> bool:
     """Manifests applied into a test namespace (web-app.yaml brings its own: test_apply)."""
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    return all(d.get("kind") not in ("KubeSchedulerConfiguration", "Namespace")
+    return all("kind" in d and d["kind"] not in ("KubeSchedulerConfiguration", "Namespace")
                and "namespace" not in d.get("metadata", {}) for d in docs)
 
 
@@ -39,3 +39,15 @@ def test_binpack_profile_packs_pods_onto_one_node(start_cluster) -> None:  # typ
     header, rows = table(cluster.kubectl("get", "pods", "-o", "wide").stdout)
     nodes = {row[header.index("NODE")] for row in rows}
     assert len(rows) == 6 and len(nodes) == 1
+
+
+def test_node_config_example_gives_zoned_nodes_and_a_tainted_gpu_node(start_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster = start_cluster("--node-config", str(REPO / "examples" / "nodes-gpu-zones.yaml"), nodes=4)
+    nodes = {n["metadata"]["name"]: n for n in cluster.get_json("nodes")["items"]}
+    assert sorted(nodes) == ["gpu-0", "skiff-node-0", "skiff-node-1", "skiff-node-2"]
+    zones = {n["metadata"]["labels"]["topology.kubernetes.io/zone"] for name, n in nodes.items()
+             if name.startswith("skiff-node")}
+    assert zones == {"zone-a", "zone-b", "zone-c"}
+    gpu = nodes["gpu-0"]
+    assert gpu["status"]["capacity"]["nvidia.com/gpu"] == "2"
+    assert gpu["spec"]["taints"][0]["key"] == "nvidia.com/gpu"
