@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,9 @@ def test_binpack_profile_packs_pods_onto_one_node(start_cluster) -> None:  # typ
 
 def test_node_config_example_gives_zoned_nodes_and_a_tainted_gpu_node(start_cluster) -> None:  # type: ignore[no-untyped-def]
     cluster = start_cluster("--node-config", str(REPO / "examples" / "nodes-gpu-zones.yaml"), nodes=4)
-    nodes = {n["metadata"]["name"]: n for n in cluster.get_json("nodes")["items"]}
+    deadline = time.monotonic() + 30
+    while len(nodes := {n["metadata"]["name"]: n for n in cluster.get_json("nodes")["items"]}) < 4:
+        assert time.monotonic() < deadline, f"only {sorted(nodes)} registered"
     assert sorted(nodes) == ["gpu-0", "skiff-node-0", "skiff-node-1", "skiff-node-2"]
     zones = {n["metadata"]["labels"]["topology.kubernetes.io/zone"] for name, n in nodes.items()
              if name.startswith("skiff-node")}
