@@ -258,7 +258,7 @@ def _update(fm: FieldManager, old: dict[str, Any] | None, new: dict[str, Any], m
             entries[key] = replace(entry, fields=entry.fields - lost)
     if changed:
         mine = entries.get(me.key, me).fields
-        entries[me.key] = replace(me, fields=mine | changed)
+        entries[me.key] = replace(me, fields=mine if changed <= mine else mine | changed)
     return _with_managed_fields(result, entries.values(), fm.codec)
 
 
