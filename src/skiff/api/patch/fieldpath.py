@@ -106,23 +106,31 @@ def prefixes(paths: frozenset[Path] | set[Path]) -> set[Path]:
 # -- FieldsV1 -----------------------------------------------------------------
 
 
+_MEMBER: Any = object()  # marks a tree node whose path is itself in the set
+
+
 def to_fields_v1(paths: frozenset[Path] | set[Path]) -> dict[str, Any]:
     """Encode a field set as a FieldsV1 tree."""
-    members: set[Path] = set(paths)
-    tree: dict[Element, Any] = {}
+    tree: dict[Any, Any] = {}
     for path in paths:
         node = tree
         for element in path:
-            node = node.setdefault(element, {})
-    return _render(tree, (), members)
+            child = node.get(element)
+            if child is None:
+                child = node[element] = {}
+            node = child
+        if path:  # the root is no field
+            node[_MEMBER] = True
+    return _render(tree)
 
 
-def _render(tree: dict[Element, Any], at: Path, members: set[Path]) -> dict[str, Any]:
+def _render(tree: dict[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if at and tree and at in members:
-        out["."] = {}
-    for element in sorted(tree, key=element_sort_key):
-        out[f"{element[0]}:{element[1]}"] = _render(tree[element], at + (element,), members)
+    if tree.pop(_MEMBER, False) and tree:
+        out["."] = {}  # a member that has members below it
+    elements = sorted(tree, key=element_sort_key) if len(tree) > 1 else tree
+    for element in elements:
+        out[f"{element[0]}:{element[1]}"] = _render(tree[element])
     return out
 
 
