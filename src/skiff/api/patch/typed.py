@@ -259,7 +259,11 @@ class Typed:
     def _compare(self, old: Any, new: Any, slot: Slot, path: Path, result: Comparison,
                  old_implied: bool) -> None:
         """``old_implied``: Kubernetes' typed old object has this node even when JSON omits it."""
-        if old is not ABSENT and new is not ABSENT and _identical(old, new):
+        if old is ABSENT:
+            if new is not ABSENT:
+                self._added(new, slot, path, result, old_implied)
+            return
+        if new is not ABSENT and _identical(old, new):
             return  # nothing below changed: most of an object, on most writes
         old_kind, new_kind = self.kind(slot, old), self.kind(slot, new)
         kind = new_kind if old is ABSENT else old_kind if new is ABSENT else (
@@ -293,6 +297,23 @@ class Typed:
             result.added.add(path)
         elif path and new is ABSENT:
             result.removed.add(path)
+
+    def _added(self, new: Any, slot: Slot, path: Path, result: Comparison, old_implied: bool) -> None:
+        """:meth:`_compare` of a value against nothing (every new object, every new subtree)."""
+        kind = self.kind(slot, new)
+        if kind == "leaf" or _empty(new):
+            result.added.add(path)
+            return
+        if kind in _DICT_KINDS:
+            for key, value in new.items():
+                child = self.child(slot, key) or UNKNOWN_SLOT
+                self._added(value, child, path + (("f", key),), result, old_implied and _implied(child))
+        else:
+            item_slot = self._item_slot(slot) if kind == "keyed" else _SET_ITEM_SLOT
+            for element, item in self._items(slot, new, path, kind, None):
+                self._added(item, item_slot, path + (element,), result, False)
+        if path and not old_implied:
+            result.added.add(path)
 
     # -- merge ------------------------------------------------------------------
 
