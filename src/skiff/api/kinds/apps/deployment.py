@@ -100,17 +100,7 @@ def validate_spec(spec: Obj, path: str = "spec") -> list[Cause]:
     return causes
 
 
-def validate(obj: Obj, old: Obj | None) -> list[Cause]:
-    spec = obj.get("spec") or {}
-    if old is None:
-        return m.validate_object_meta(obj.get("metadata"), True) + validate_spec(spec)
-    causes = m.validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
-    causes += validate_spec(spec)
-    old_selector = (old.get("spec") or {}).get("selector")
-    if not rollout.semantically_equal(spec.get("selector"), old_selector):
-        causes.append(sel.invalid_quoted("spec.selector", sel.go_selector(spec.get("selector")),
-                                         m.FIELD_IMMUTABLE))
-    return causes
+validate = w.validator(validate_spec)
 
 
 COLUMNS = (

@@ -12,12 +12,13 @@ Job and CronJob) follow one pattern that Kubernetes validates the same way::
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ...errors import Cause
 from ...resource import Column, Subresource
 from .. import meta as m
 from .. import podspec
+from . import rollout
 from . import selector as sel
 
 Obj = dict[str, Any]
@@ -126,3 +127,22 @@ def wide_cells(obj: Mapping[str, Any], template_path: str = "spec.template") -> 
     """CONTAINERS and IMAGES cells for a pod template."""
     names, images = m.container_cells(template_containers(obj, template_path))
     return [names, images]
+
+
+def validator(validate_spec: Callable[[Obj], list[Cause]]) -> Callable[[Obj, Obj | None], list[Cause]]:
+    """A workload's ``validate(obj, old)``: metadata, the spec, and -- on update -- a
+    ``spec.selector`` that may not change (Deployment, ReplicaSet, DaemonSet)."""
+
+    def validate(obj: Obj, old: Obj | None) -> list[Cause]:
+        spec = obj.get("spec") or {}
+        if old is None:
+            return m.validate_object_meta(obj.get("metadata"), True) + validate_spec(spec)
+        causes = m.validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+        causes += validate_spec(spec)
+        old_selector = (old.get("spec") or {}).get("selector")
+        if not rollout.semantically_equal(spec.get("selector"), old_selector):
+            causes.append(sel.invalid_quoted("spec.selector", sel.go_selector(spec.get("selector")),
+                                             m.FIELD_IMMUTABLE))
+        return causes
+
+    return validate
