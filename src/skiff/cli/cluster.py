@@ -3,10 +3,11 @@
 Start order (stop is the reverse)::
 
     store (sqlite, data-dir/state.db)
-      └─ API server (HTTPS, data-dir/pki) ─ kubeconfig written ─ "export KUBECONFIG=..." printed
+      └─ API server (HTTPS, data-dir/pki) ─ kubeconfig written (readyz answers from here)
            └─ components, each a client of the API over loopback HTTPS as admin:
               scheduler, controller manager, and either simulated nodes
               (--runtime fake) or one real node (--runtime runc, see node.py)
+                └─ simulated nodes registered ─ "export KUBECONFIG=..." printed
 
 Components only talk to the API server, exactly as they would across machines;
 running them as asyncio tasks of one process is a deployment choice, not a
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from ..kubelet.fakeconfig import FakeNodesConfig
 
 log = logging.getLogger("skiff")
+#: How long `skiff up` waits for its simulated nodes to register before giving up.
+NODES_REGISTER_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,10 @@ class Cluster:
                  (time.perf_counter() - started) * 1000)
         self._start_control_plane_components()
         if cfg.runtime == "fake" and cfg.nodes > 0:
-            self._start_component("fake-nodes", self._fake_nodes())
+            registered = asyncio.Event()
+            self._start_component("fake-nodes", self._fake_nodes(registered))
+            # Announce the cluster once `kubectl get nodes` lists every node.
+            await self._await_component(self._components[-1], registered, NODES_REGISTER_TIMEOUT)
         elif cfg.runtime == "runc":
             from .node import run_runc_node
 
@@ -137,12 +143,28 @@ class Cluster:
         run_lb = await _load("skiff.proxy.loadbalancer", "run_load_balancer_controller")
         await run_lb(client)
 
-    async def _fake_nodes(self) -> None:
+    async def _await_component(self, task: "asyncio.Task[None]", ready: asyncio.Event,
+                               timeout: float) -> None:
+        """Wait until ``ready`` is set; raise if ``task`` ends first or ``timeout`` passes."""
+        waiter = asyncio.ensure_future(ready.wait())
+        try:
+            done, _ = await asyncio.wait({waiter, task}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if ready.is_set():
+            return
+        if task in done:
+            task.result()  # re-raises the component's failure
+            raise RuntimeError(f"{task.get_name()} stopped before it was ready")
+        raise RuntimeError(f"{task.get_name()} not ready after {timeout:.0f}s")
+
+    async def _fake_nodes(self, registered: asyncio.Event) -> None:
         run_fake_nodes = await _load("skiff.kubelet.fake", "run_fake_nodes")
         default_node_config = await _load("skiff.kubelet.fakeconfig", "default_node_config")
         nodes = self.config.fake_nodes or default_node_config(self.config.nodes)
         await run_fake_nodes(self._api_client(), nodes.count, specs=nodes.specs,
-                             failing_images=nodes.failing_images)
+                             failing_images=nodes.failing_images, registered=registered)
 
     async def stop(self) -> None:
         for task in self._components:

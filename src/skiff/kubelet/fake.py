@@ -421,14 +421,16 @@ async def run_fake_nodes(client: ApiClient, count: int, *, name_prefix: str = DE
                          specs: Sequence[NodeSpec] | None = None,
                          failing_images: Sequence[str] = (), adopt: bool = True,
                          clock: Clock | None = None, lease_interval: float = LEASE_RENEW_INTERVAL,
-                         status_interval: float = STATUS_UPDATE_INTERVAL) -> None:
+                         status_interval: float = STATUS_UPDATE_INTERVAL,
+                         registered: asyncio.Event | None = None) -> None:
     """Run simulated nodes until cancelled (what ``skiff up`` uses).
 
     ``count`` nodes ``skiff-node-0`` ... shaped by ``capacity``/``labels_per_node``/
     ``taints_per_node``, or exactly ``specs`` when given (``count`` must then be
     ``len(specs)``; :mod:`skiff.kubelet.fakeconfig` builds them).  Images matching
     ``failing_images`` never pull; with ``adopt``, Nodes created later with the label
-    ``skiff.dev/fake=true`` are served too (see module docstring).
+    ``skiff.dev/fake=true`` are served too (see module docstring).  ``registered`` is set
+    once every node has registered (``skiff up`` announces its kubeconfig after that).
     """
     if specs is not None:
         if count != len(specs):
@@ -439,8 +441,13 @@ async def run_fake_nodes(client: ApiClient, count: int, *, name_prefix: str = DE
     else:
         specs = []
     if not specs and not adopt:
+        if registered is not None:
+            registered.set()
         return
     agents = [FakeNodeAgent(client, spec, clock=clock) for spec in specs]
-    await FakeNodeFleet(client, agents, clock=clock, lease_interval=lease_interval,
-                        status_interval=status_interval, adopt=adopt,
-                        failing_images=failing_images).run()
+    fleet = FakeNodeFleet(client, agents, clock=clock, lease_interval=lease_interval,
+                          status_interval=status_interval, adopt=adopt,
+                          failing_images=failing_images)
+    if registered is not None:
+        fleet.registered = registered
+    await fleet.run()
