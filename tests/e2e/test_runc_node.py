@@ -1,13 +1,16 @@
 """`skiff up --runtime runc`: real containers, pod networking, Services and DNS, through kubectl.
 
 One cluster for the module (a real node owns the host's `skiff0` bridge and the
-10.244.0.0/24 pod network, so only one runs at a time).  The busybox image is built
+10.244.0.0/24 pod network, so only one runs at a time: the fixture holds the host-wide
+lock RUNC_NODE_LOCK while its cluster lives, and anything else that starts
+`skiff up --runtime runc` on this host - benches, other test runs - takes it too).  The busybox image is built
 from Debian's busybox-static and imported, so nothing is pulled from the internet.
 Every request goes to 127.0.0.1 or to addresses inside the cluster's own network.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import sys
@@ -22,6 +25,8 @@ import pytest
 from e2e_support import LineReader, SkiffProcess, new_base, table
 
 REPO = Path(__file__).resolve().parents[2]
+#: Held (flock) by whoever runs the host's one runc node; see the module docstring.
+RUNC_NODE_LOCK = Path("/tmp/skiff-runc-node.lock")
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +38,12 @@ def _skiff(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[SkiffProcess]:
+    with open(RUNC_NODE_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits for another run's node to finish
+        yield from _runc_node()
+
+
+def _runc_node() -> Iterator[SkiffProcess]:
     base = new_base("runc")
     image = base / "busybox.tar"
     subprocess.run([sys.executable, str(REPO / "tests" / "fixtures" / "busybox_image.py"), str(image)],

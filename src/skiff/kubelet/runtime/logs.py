@@ -92,7 +92,20 @@ class _Joiner:
 
 
 def _read_existing(path: Path) -> tuple[list[LogRecord], int, int]:
-    """All whole lines written so far; (lines, offset reached in the current file, its inode)."""
+    """All whole lines written so far; (lines, offset reached in the current file, its inode).
+
+    A rotation while reading renames the files under us (``log`` -> ``log.1`` -> ...):
+    a file that vanished between listing and opening means "start over", so no line
+    is lost or read twice.
+    """
+    while True:
+        try:
+            return _read_files(path)
+        except FileNotFoundError:
+            continue
+
+
+def _read_files(path: Path) -> tuple[list[LogRecord], int, int]:
     joiner = _Joiner()
     lines: list[LogRecord] = []
     offset, inode = 0, 0
