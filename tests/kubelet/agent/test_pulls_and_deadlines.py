@@ -7,16 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sys
 from pathlib import Path
 
 from busybox_image import write_busybox_archive
 from kubelet_support import Node, container, pod, running, state, wait_event, wait_pod
+from registry_support import start_registry
 
 from skiff.client.resources import PODS, SECRETS
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "images"))
-from registry_support import start_registry  # noqa: E402
 
 
 async def test_image_never_pulled_when_absent_with_policy_never(node: Node) -> None:
