@@ -48,11 +48,19 @@ DEFAULT_PERCENTAGE_BASE = 50
 
 @dataclass
 class Handle:
-    """What plugins may reach besides the snapshot: the framework, randomness, a binder."""
+    """What plugins may reach besides the snapshot: the framework, randomness, a binder.
+
+    A running scheduler also hands over its API ``client``, its shared ``informers``
+    (an InformerFactory) and ``cluster_event(name)``, which tells the scheduling queue
+    about a change that may help parked pods; all are ``None`` for a bare Framework.
+    """
 
     framework: Framework | None = None
     rng: random.Random = field(default_factory=random.Random)
     binder: Binder | None = None
+    client: Any = None
+    informers: Any = None
+    cluster_event: Callable[[str], None] | None = None
 
 
 PluginFactory = Callable[[Mapping[str, Any], Handle], Any]
@@ -159,12 +167,15 @@ class Framework:
     """The plugins of one profile, wired to the extension points, and the cycle that runs them."""
 
     def __init__(self, profile: Profile | None = None, registry: Registry | None = None, *,
-                 rng: random.Random | None = None, binder: Binder | None = None) -> None:
+                 rng: random.Random | None = None, binder: Binder | None = None,
+                 client: Any = None, informers: Any = None,
+                 cluster_event: Callable[[str], None] | None = None) -> None:
         if registry is None:
             from .plugins import default_registry
             registry = default_registry()
         self.profile = profile or default_profile()
-        self.handle = Handle(framework=self, rng=rng or random.Random(), binder=binder)
+        self.handle = Handle(framework=self, rng=rng or random.Random(), binder=binder, client=client,
+                             informers=informers, cluster_event=cluster_event)
         self.rng = self.handle.rng
         self.plugins: dict[str, Any] = {}
         for ref in self.profile.plugins:

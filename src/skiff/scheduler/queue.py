@@ -51,6 +51,9 @@ ASSIGNED_POD_ADD = "AssignedPodAdd"
 ASSIGNED_POD_UPDATE = "AssignedPodUpdate"
 ASSIGNED_POD_DELETE = "AssignedPodDelete"
 PVC_ADD = "PersistentVolumeClaimAdd"
+PV_ADD = "PersistentVolumeAdd"
+PV_UPDATE = "PersistentVolumeUpdate"
+STORAGE_CLASS_ADD = "StorageClassAdd"
 NAMESPACE_CHANGE = "NamespaceChange"
 UNSCHEDULABLE_TIMEOUT = "UnschedulableTimeout"
 ANY = "*"
@@ -58,12 +61,15 @@ ANY = "*"
 EVENT_PLUGINS: dict[str, frozenset[str]] = {
     NODE_ADD: frozenset([ANY]),
     NODE_UPDATE: frozenset(["NodeAffinity", "TaintToleration", "NodeUnschedulable", "NodeResourcesFit",
-                            "PodTopologySpread", "InterPodAffinity", "NodeName"]),
+                            "PodTopologySpread", "InterPodAffinity", "NodeName", "VolumeBinding"]),
     ASSIGNED_POD_ADD: frozenset(["InterPodAffinity", "PodTopologySpread"]),
     ASSIGNED_POD_UPDATE: frozenset(["InterPodAffinity", "PodTopologySpread", "NodeResourcesFit"]),
     ASSIGNED_POD_DELETE: frozenset(["NodeResourcesFit", "NodePorts", "InterPodAffinity",
                                     "PodTopologySpread", "VolumeRestrictions"]),
-    PVC_ADD: frozenset(["VolumeRestrictions"]),
+    PVC_ADD: frozenset(["VolumeRestrictions", "VolumeBinding"]),
+    PV_ADD: frozenset(["VolumeBinding"]),
+    PV_UPDATE: frozenset(["VolumeBinding"]),
+    STORAGE_CLASS_ADD: frozenset(["VolumeBinding"]),
     NAMESPACE_CHANGE: frozenset(["InterPodAffinity"]),
     UNSCHEDULABLE_TIMEOUT: frozenset([ANY]),
 }

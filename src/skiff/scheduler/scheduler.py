@@ -70,15 +70,17 @@ class Scheduler:
                  recorder: EventRecorder | None = None) -> None:
         self.client = client
         self.rng = rng or random.Random()
+        self._own_factory = factory is None
+        self.factory = factory or InformerFactory(client)
         self.frameworks: dict[str, Framework] = {}
         for profile in profiles or [default_profile()]:
-            self.frameworks[profile.scheduler_name] = Framework(profile, rng=self.rng, binder=self._bind)
+            self.frameworks[profile.scheduler_name] = Framework(
+                profile, rng=self.rng, binder=self._bind, client=client, informers=self.factory,
+                cluster_event=lambda event: self.queue.on_event(event))
         self.snapshot = Snapshot()
         first = next(iter(self.frameworks.values()))
         less = first.queue_sort.less if first.queue_sort is not None else None
         self.queue = SchedulingQueue(clock=time.monotonic, **({"less": less} if less else {}))
-        self._own_factory = factory is None
-        self.factory = factory or InformerFactory(client)
         self._own_recorder = recorder is None
         self.recorder = recorder or EventRecorder(client)
         self._bindings = asyncio.Semaphore(MAX_BINDINGS_IN_FLIGHT)
