@@ -1,0 +1,361 @@
+"""Pod startup latency and idle CPU of a real runc node (issue 4, Performance).
+
+Starts ``skiff up --runtime runc`` (the host's one runc node: the bench holds the
+host-wide lock ``/tmp/skiff-runc-node.lock`` while it runs) with a busybox image built
+from the distribution's busybox-static and imported (nothing is pulled), then:
+
+1. latency, ``--runs`` times: ``--pods`` pods (busybox ``sleep``) created at once; for
+   each, the time from sending its create to a watch event showing it ``Running``.
+   Prints p50/p99 of every run and their medians (the goal: p50 <= 300 ms,
+   p99 <= 1 s for 20 pods).  The pods are deleted between runs.
+2. idle CPU: the ``skiff up`` process's CPU (utime + stime from ``/proc``) over an
+   idle window with no pods, then with ``--scale`` running pods (created 20 at a
+   time), as % of one core (the goal: under 2 % for the node agent with 100 pods).
+   Everything runs in that one process (API server, controllers, scheduler, node
+   agent, proxy, DNS), so the agent's share is shown as the difference of the two
+   windows; the per-thread split and the pods' shims (one small process per
+   container, outside the skiff process) are printed next to it.
+
+Everything is removed at the end, also on failure or Ctrl-C: the node takes its
+containers, pod networks and bridge down when ``skiff up`` stops; whatever a crash
+leaves is removed from the data directory afterwards.
+
+Run as root: ``.venv/bin/python bench/podstartup.py [--runs 5] [--pods 20]
+[--scale 100] [--idle-seconds 60]``  (about 3 minutes with the defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from skiff.api.errors import StatusError  # noqa: E402
+from skiff.client.resources import NODES, PODS  # noqa: E402
+from skiff.client.rest import ApiClient  # noqa: E402
+
+Obj = dict[str, Any]
+LOCK = Path("/tmp/skiff-runc-node.lock")
+IMAGE = "busybox:latest"
+NAMESPACE = "default"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# -- the cluster ---------------------------------------------------------------------------
+
+
+class RuncNode:
+    """One ``skiff up --runtime runc`` process on a fresh data directory."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.data = base / "data"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        image = self.base / "busybox.tar"
+        subprocess.run([sys.executable, str(ROOT / "tests" / "fixtures" / "busybox_image.py"), str(image)],
+                       check=True, capture_output=True)
+        skiff = [sys.executable, "-m", "skiff"]
+        subprocess.run([*skiff, "image", "import", str(image), "--name", IMAGE, "--data-dir", str(self.data)],
+                       check=True, capture_output=True)
+        self.proc = subprocess.Popen(
+            [*skiff, "up", "--runtime", "runc", "--port", "0", "--data-dir", str(self.data),
+             "--log-level", "WARNING"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=open(self.base / "skiff.stderr", "w"),
+            text=True, start_new_session=True, cwd=self.base)
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:        # printed once the API server answers
+            if line.startswith("export KUBECONFIG="):
+                return
+        raise RuntimeError("skiff up exited before it was ready:\n" + self.stderr_tail())
+
+    def stderr_tail(self) -> str:
+        try:
+            return "".join((self.base / "skiff.stderr").read_text().splitlines(True)[-30:])
+        except OSError:
+            return ""
+
+    def client(self) -> ApiClient:
+        return ApiClient.from_kubeconfig(self.data / "kubeconfig", user_agent="bench-podstartup")
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the skiff process (its threads included)."""
+        assert self.proc is not None
+        return _cpu_of(f"/proc/{self.proc.pid}/stat")
+
+    def thread_cpu(self) -> dict[str, float]:
+        """CPU seconds per thread name (threads of one name added up)."""
+        assert self.proc is not None
+        result: dict[str, float] = {}
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                name = (task / "comm").read_text().strip()
+                result[name] = result.get(name, 0.0) + _cpu_of(str(task / "stat"))
+        return result
+
+    def shim_cpu(self) -> tuple[int, float]:
+        """How many container shims run, and their CPU seconds (children included)."""
+        count, total = 0, 0.0
+        for started in (self.data / "kubelet" / "runtime" / "containers").glob("*/started.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                pid = int(json.loads(started.read_text())["shimPid"])
+                total += _cpu_of(f"/proc/{pid}/stat", children=True)
+                count += 1
+        return count, total
+
+    def stop(self) -> None:
+        """SIGTERM (the node takes everything down), then remove what is left."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                print("skiff up did not stop in time; killing it", file=sys.stderr)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        leftovers = self._sweep()
+        if leftovers:
+            print(f"removed what skiff up left behind: {', '.join(leftovers)}", file=sys.stderr)
+
+    def _sweep(self) -> list[str]:
+        """Remove containers, mounts, the bridge and nft tables a failed stop left."""
+        found: list[str] = []
+        runc_root = self.data / "kubelet" / "runtime" / "runc"
+        if runc_root.exists():
+            listing = subprocess.run(["runc", "--root", str(runc_root), "list", "-q"],
+                                     capture_output=True, text=True)
+            for container in listing.stdout.split():
+                found.append(f"container {container[:12]}")
+                subprocess.run(["runc", "--root", str(runc_root), "delete", "--force", container],
+                               capture_output=True)
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+                  if str(self.data) in line.split()[1]]
+        for point in sorted(mounts, key=lambda p: p.count("/"), reverse=True):
+            found.append(f"mount {point}")
+            subprocess.run(["umount", "-l", point], capture_output=True)
+        if subprocess.run(["ip", "link", "show", "skiff0"], capture_output=True).returncode == 0:
+            found.append("bridge skiff0")
+            subprocess.run(["ip", "link", "del", "skiff0"], capture_output=True)
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        for line in tables.splitlines():
+            words = line.split()
+            if len(words) == 3 and words[2].startswith(("skiff-net-skiff0", "skiff-proxy-skiff-node-0")):
+                found.append(f"nft table {words[2]}")
+                subprocess.run(["nft", "delete", "table", words[1], words[2]], capture_output=True)
+        return found
+
+
+def _cpu_of(stat_path: str, *, children: bool = False) -> float:
+    try:
+        with open(stat_path) as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])           # utime, stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])      # cutime, cstime
+    return ticks / TICKS
+
+
+@contextlib.contextmanager
+def runc_node() -> Iterator[RuncNode]:
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)     # the host's one runc node: wait for any other
+        base = Path(tempfile.mkdtemp(prefix="skiff-bench-podstartup-"))
+        node = RuncNode(base)
+        try:
+            node.start()
+            yield node
+        finally:
+            node.stop()
+            shutil.rmtree(base, ignore_errors=True)
+
+
+# -- measuring -----------------------------------------------------------------------------
+
+
+def pod(name: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"bench": "podstartup"}},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+                "name": "main", "image": IMAGE, "imagePullPolicy": "Never",
+                "command": ["sleep", "36000"]}]}}
+
+
+async def until_node_ready(client: ApiClient) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        for node in (await client.list(NODES)).items:
+            conditions = (node.get("status") or {}).get("conditions") or []
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                return
+        await asyncio.sleep(0.2)      # a one-off wait for the node to register
+    raise RuntimeError("the runc node never became Ready")
+
+
+async def start_pods(client: ApiClient, names: list[str]) -> list[float]:
+    """Create ``names`` at once; each one's create -> Running (seen by a watch), seconds."""
+    listing = await client.list(PODS, namespace=NAMESPACE)
+    sent: dict[str, float] = {}
+    running: dict[str, float] = {}
+    wanted = set(names)
+
+    async def watch() -> None:
+        async with client.watch(PODS, namespace=NAMESPACE, resource_version=listing.resource_version) as events:
+            async for _, obj in events:
+                name = obj["metadata"]["name"]
+                if name in wanted and name not in running and (obj.get("status") or {}).get("phase") == "Running":
+                    running[name] = time.monotonic()
+                    if len(running) == len(wanted):
+                        return
+
+    async def create(name: str) -> None:
+        sent[name] = time.monotonic()
+        await client.create(PODS, pod(name), namespace=NAMESPACE)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await asyncio.gather(*(create(name) for name in names))
+        await asyncio.wait_for(asyncio.shield(watcher), 120)
+    finally:
+        watcher.cancel()
+    return sorted(running[name] - sent[name] for name in names)
+
+
+async def delete_pods(client: ApiClient, names: list[str]) -> float:
+    """Delete ``names`` at once; seconds until the last one is gone."""
+    started = time.monotonic()
+    listing = await client.list(PODS, namespace=NAMESPACE)
+    present = {p["metadata"]["name"] for p in listing.items} & set(names)
+
+    async def watch() -> None:
+        async with client.watch(PODS, namespace=NAMESPACE, resource_version=listing.resource_version) as events:
+            async for kind, obj in events:
+                if kind == "DELETED":
+                    present.discard(obj["metadata"]["name"])
+                    if not present:
+                        return
+
+    watcher = asyncio.create_task(watch())
+    try:
+        for name in list(present):
+            with contextlib.suppress(StatusError):
+                await client.delete(PODS, name, namespace=NAMESPACE)
+        if present:
+            await asyncio.wait_for(asyncio.shield(watcher), 120)
+    finally:
+        watcher.cancel()
+    return time.monotonic() - started
+
+
+def percentiles(latencies: list[float]) -> tuple[float, float]:
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered)
+    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return p50, p99
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def idle_window(node: RuncNode, seconds: float, label: str) -> float:
+    """Print and return the skiff process's CPU over ``seconds`` of doing nothing, in %."""
+    threads0, cpu0, (_, shims0) = node.thread_cpu(), node.cpu_seconds(), node.shim_cpu()
+    started = time.monotonic()
+    await asyncio.sleep(seconds)
+    elapsed = time.monotonic() - started
+    threads1, cpu1, (shims, shims1) = node.thread_cpu(), node.cpu_seconds(), node.shim_cpu()
+    percent = (cpu1 - cpu0) / elapsed * 100
+    busiest = sorted(((threads1[n] - threads0.get(n, 0.0), n) for n in threads1), reverse=True)[:3]
+    split = ", ".join(f"{name} {used / elapsed * 100:.2f} %" for used, name in busiest if used > 0)
+    print(f"idle CPU, {label:<16} {percent:5.2f} % of a core over {elapsed:.0f} s "
+          f"(threads: {split or 'none'}); {shims} shims {(shims1 - shims0) / elapsed * 100:.2f} %; {load()}")
+    return percent
+
+
+async def measure(node: RuncNode, args: argparse.Namespace) -> None:
+    client = node.client()
+    try:
+        await until_node_ready(client)
+        await asyncio.sleep(args.settle)            # the node's first status rounds
+        baseline = await idle_window(node, args.idle_seconds / 2, "no pods")
+
+        p50s, p99s = [], []
+        for run in range(args.runs):
+            names = [f"bench-{run}-{i}" for i in range(args.pods)]
+            cpu0 = node.cpu_seconds()
+            latencies = await start_pods(client, names)
+            cpu = node.cpu_seconds() - cpu0
+            p50, p99 = percentiles(latencies)
+            p50s.append(p50)
+            p99s.append(p99)
+            gone = await delete_pods(client, names)
+            print(f"run {run + 1}: {args.pods} pods at once: create -> Running p50 {p50 * 1000:4.0f} ms, "
+                  f"p99 {p99 * 1000:4.0f} ms; skiff CPU {cpu * 1000 / args.pods:.0f} ms/pod "
+                  f"(shims and runc not included); deleted in {gone:.1f} s; {load()}")
+        print(f"median of {args.runs} runs: p50 {statistics.median(p50s) * 1000:.0f} ms, "
+              f"p99 {statistics.median(p99s) * 1000:.0f} ms  (goal: p50 <= 300 ms, p99 <= 1000 ms)")
+
+        names = [f"idle-{i}" for i in range(args.scale)]
+        for batch in range(0, args.scale, 20):
+            latencies = await start_pods(client, names[batch:batch + 20])
+            p50, p99 = percentiles(latencies)
+            print(f"scale-up: pods {batch + 1}-{batch + len(latencies)} running "
+                  f"(p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms)")
+        await asyncio.sleep(args.settle)            # the last statuses and events written
+        loaded = await idle_window(node, args.idle_seconds, f"{args.scale} pods")
+        print(f"idle CPU of {args.scale} pods (difference): {loaded - baseline:.2f} % of a core "
+              f"(goal: agent under 2 %)")
+    finally:
+        await client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pods", type=int, default=20)
+    parser.add_argument("--scale", type=int, default=100)
+    parser.add_argument("--idle-seconds", type=float, default=60.0,
+                        help="the window with --scale pods (the one without pods is half of it)")
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="seconds of quiet before each idle window")
+    args = parser.parse_args()
+    if os.geteuid() != 0 or shutil.which("runc") is None:
+        print("podstartup: needs root and runc; skipped")
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))     # clean up as on Ctrl-C
+    with runc_node() as node:
+        try:
+            asyncio.run(measure(node, args))
+        except BaseException:
+            print(node.stderr_tail(), file=sys.stderr)
+            raise
+
+
+if __name__ == "__main__":
+    main()
