@@ -1,0 +1,127 @@
+"""Storage admission: the default StorageClass and the in-use protection finalizers.
+
+Two of kube-apiserver's admission plugins, as :class:`KindHooks` on create:
+
+* **DefaultStorageClass** -- a PersistentVolumeClaim created without
+  ``spec.storageClassName`` (absent, not ``""``) and without the beta annotation
+  ``volume.beta.kubernetes.io/storage-class`` gets the default class: the
+  StorageClass annotated ``storageclass.kubernetes.io/is-default-class: "true"``
+  (or the beta annotation).  Several defaults: the newest wins, then the
+  alphabetically first name.  No default: the field stays unset.
+* **StorageObjectInUseProtection** -- every new claim gets the finalizer
+  ``kubernetes.io/pvc-protection`` and every new PersistentVolume
+  ``kubernetes.io/pv-protection``, so a DELETE only marks them; the
+  pvc-protection / pv-protection controllers remove the finalizer once no pod
+  uses the claim / no claim is bound to the volume.
+
+::
+
+    POST persistentvolumeclaims ─▶ validate ─▶ claims.admit: storageClassName := default?
+                                                             finalizers += pvc-protection
+    POST persistentvolumes      ─▶ validate ─▶ volumes.admit: finalizers += pv-protection
+
+The classes live in memory (rebuilt from the store at start, kept current by the
+writes through this server), like the PriorityClasses of priority admission.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..api.kinds.core.volumes import STORAGE_CLASS_ANNOTATION
+from ..api.kinds.storage import STORAGECLASSES, is_default_class
+from ..storage.interface import Backend
+from .context import ServerContext
+from .hooks import NO_RESERVATION, KindHooks, Reservation
+from .objects import collection_prefix
+
+Obj = dict[str, Any]
+
+PVC_PROTECTION_FINALIZER = "kubernetes.io/pvc-protection"
+PV_PROTECTION_FINALIZER = "kubernetes.io/pv-protection"
+
+
+def default_class(classes: list[Obj]) -> Obj | None:
+    """The default StorageClass among ``classes``: newest first, then by name."""
+    defaults = [c for c in classes if is_default_class(c)]
+    if not defaults:
+        return None
+    by_name = sorted(defaults, key=lambda c: str(c["metadata"]["name"]))
+    return max(by_name, key=lambda c: str(c["metadata"].get("creationTimestamp") or ""))
+
+
+def _add_finalizer(obj: Obj, finalizer: str) -> None:
+    finalizers = obj["metadata"].setdefault("finalizers", [])
+    if finalizer not in finalizers:
+        finalizers.append(finalizer)
+
+
+class StorageClasses(KindHooks):
+    """The StorageClasses this server knows (hooks of ``storage.k8s.io/storageclasses``)."""
+
+    def __init__(self) -> None:
+        self.classes: dict[str, Obj] = {}
+
+    async def rebuild(self, backend: Backend) -> None:
+        listed = await backend.range(collection_prefix(STORAGECLASSES, ""))
+        self.classes = {}
+        for kv in listed.kvs:
+            obj = orjson.loads(kv.value)
+            self.classes[obj["metadata"]["name"]] = obj
+
+    def admit(self, obj: Obj, old: Obj | None) -> Reservation:
+        name = obj["metadata"]["name"]
+        return Reservation(commit=lambda: self.classes.__setitem__(name, obj))
+
+    def removed(self, obj: Obj) -> None:
+        self.classes.pop(obj["metadata"]["name"], None)
+
+    def default(self) -> Obj | None:
+        return default_class(list(self.classes.values()))
+
+
+class ClaimAdmission(KindHooks):
+    """PersistentVolumeClaims: DefaultStorageClass and pvc-protection on create."""
+
+    def __init__(self, classes: StorageClasses) -> None:
+        self.classes = classes
+
+    def admit(self, obj: Obj, old: Obj | None) -> Reservation:
+        if old is not None:
+            return NO_RESERVATION
+        spec = obj.setdefault("spec", {})
+        annotations = obj["metadata"].get("annotations") or {}
+        if spec.get("storageClassName") is None and STORAGE_CLASS_ANNOTATION not in annotations:
+            chosen = self.classes.default()
+            if chosen is not None:
+                spec["storageClassName"] = chosen["metadata"]["name"]
+        _add_finalizer(obj, PVC_PROTECTION_FINALIZER)
+        return NO_RESERVATION
+
+
+class VolumeAdmission(KindHooks):
+    """PersistentVolumes: pv-protection on create."""
+
+    def admit(self, obj: Obj, old: Obj | None) -> Reservation:
+        if old is None:
+            _add_finalizer(obj, PV_PROTECTION_FINALIZER)
+        return NO_RESERVATION
+
+
+class StorageAdmission:
+    """The three hooks together; :meth:`install` them, :meth:`rebuild` at start."""
+
+    def __init__(self) -> None:
+        self.classes = StorageClasses()
+        self.claims = ClaimAdmission(self.classes)
+        self.volumes = VolumeAdmission()
+
+    def install(self, ctx: ServerContext) -> None:
+        ctx.hooks[("storage.k8s.io", "storageclasses")] = self.classes
+        ctx.hooks[("", "persistentvolumeclaims")] = self.claims
+        ctx.hooks[("", "persistentvolumes")] = self.volumes
+
+    async def rebuild(self, backend: Backend) -> None:
+        await self.classes.rebuild(backend)
