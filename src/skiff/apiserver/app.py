@@ -31,6 +31,7 @@ from ..api.schema import Schema
 from ..storage.interface import Backend
 from .allocators import ServiceAllocators
 from .priority import PodAdmission, PriorityClasses
+from .storageadmission import StorageAdmission
 from .bootstrap import bootstrap
 from .context import ServerContext
 from .discovery import Discovery, aggregated_content_type
@@ -160,6 +161,8 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
     ctx.hooks[("scheduling.k8s.io", "priorityclasses")] = priorities
     ctx.hooks[("", "pods")] = PodAdmission(priorities)
     ctx.hooks[("", "namespaces")] = NamespaceLifecycle()
+    storage = StorageAdmission()
+    storage.install(ctx)
     ctx.reviews.update(default_reviews())
     ctx.watch_cache = WatchCache(backend, window=watch_window)
 
@@ -178,6 +181,7 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
         await backend.start()
         await allocators.rebuild(backend)
         await priorities.rebuild(backend)
+        await storage.rebuild(backend)
         assert ctx.watch_cache is not None
         await ctx.watch_cache.start()
         await bootstrap(ctx, resources.writer, allocators.kubernetes_ip)
