@@ -14,6 +14,10 @@ Other components can serve extra subresources (``pods/log``, ``pods/exec`` ...)
 by adding ``(group, plural, subresource) -> handler`` entries to
 ``app[SUBRESOURCE_HANDLERS]`` before the app starts, and answer create-only
 review resources by replacing entries of ``app[CONTEXT].reviews``.
+
+Authentication and RBAC are on when ``auth=AuthOptions(...)`` is given
+(:mod:`.auth.gate`): every request then passes the gate first (401/403).
+Without it every request is allowed, as with ``--authorization-mode=AlwaysAllow``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from aiohttp import web, web_urldispatcher
 
@@ -43,6 +47,9 @@ from .paths import ApiPath, PathCache, ResourcePath
 from .reviews import default_reviews
 from .watchcache import WatchCache
 
+if TYPE_CHECKING:
+    from .auth.gate import AuthGate, AuthOptions
+
 log = logging.getLogger(__name__)
 
 CONTEXT = web.AppKey("skiff.apiserver.context", ServerContext)
@@ -53,8 +60,10 @@ MAX_BODY = 16 * 1024 * 1024
 
 
 class Dispatcher:
-    def __init__(self, ctx: ServerContext, resources: ResourceHandlers) -> None:
+    def __init__(self, ctx: ServerContext, resources: ResourceHandlers,
+                 gate: "AuthGate | None" = None) -> None:
         self.ctx = ctx
+        self.gate = gate
         self.paths = PathCache()
         self.discovery = Discovery(ctx.registry)
         self.documents = Documents(ctx.registry, ctx.schema)
@@ -63,6 +72,10 @@ class Dispatcher:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
             target = self.paths.parse(request.path)
+            if self.gate is not None:
+                await self.gate.admit(request, target)
+                if type(target) is ResourcePath and target.group == "authentication.k8s.io":
+                    return await self.gate.serve_authentication(request, target)
             if type(target) is ResourcePath:
                 return await self.resources.handle(request, target)
             assert isinstance(target, ApiPath)
@@ -138,7 +151,7 @@ def _default_schema() -> Schema | None:
 def make_app(backend: Backend, *, registry: Registry | None = None, schema: Schema | None = None,
              service_cidr: str = "10.96.0.0/12", node_port_range: tuple[int, int] = (30000, 32767),
              clock: Callable[[], float] | Any = None, bookmark_interval: float = 60.0,
-             watch_window: int = 10000) -> web.Application:
+             watch_window: int = 10000, auth: "AuthOptions | None" = None) -> web.Application:
     """The API server for ``backend``.
 
     ``registry``: the served kinds (default: every built-in kind).  ``schema``:
@@ -149,6 +162,10 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
     memory for watch replay before falling back to the store.
     """
     registry = registry if registry is not None else builtin_registry()
+    if auth is not None:
+        from .auth.gate import with_authentication_kinds
+
+        registry = with_authentication_kinds(registry)
     schema = schema if schema is not None else _default_schema()
     allocators = ServiceAllocators(service_cidr, node_port_range)
     wall: Callable[[], float] = time.time
@@ -172,7 +189,13 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
     app[SUBRESOURCE_HANDLERS] = extra
     app[ALLOCATORS] = allocators
     resources = ResourceHandlers(ctx, extra)
-    dispatcher = Dispatcher(ctx, resources)
+    gate = None
+    if auth is not None:
+        from .auth.gate import AuthGate
+
+        gate = AuthGate(ctx, resources.writer, auth, clock=wall)
+        gate.install(extra)
+    dispatcher = Dispatcher(ctx, resources, gate)
     every_path = _EveryPath("/")
     app.router.register_resource(every_path)
     every_path.add_route("*", dispatcher.handle)
@@ -185,8 +208,12 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
         assert ctx.watch_cache is not None
         await ctx.watch_cache.start()
         await bootstrap(ctx, resources.writer, allocators.kubernetes_ip)
+        if gate is not None:
+            await gate.start()
 
     async def stop_watches(_: web.Application) -> None:
+        if gate is not None:
+            await gate.stop()
         if ctx.watch_cache is not None:  # ends every open watch stream (idempotent)
             await ctx.watch_cache.stop()
 

@@ -6,6 +6,7 @@ Created on first start under ``<data-dir>/pki/`` and reused afterwards::
     apiserver.crt / .key       serving cert; SANs: localhost, 127.0.0.1, ::1, the
                                ``kubernetes`` Service names and its ClusterIP, extra hosts
     admin.crt / admin.key      client cert CN=kubernetes-admin, O=system:masters
+    sa.key / sa.pub            the key pair that signs and verifies ServiceAccount tokens
 
 Keys are ECDSA P-256: generating all three takes milliseconds, which matters for
 the one-second cold start.  Private keys are written mode 0600.  A serving
@@ -63,6 +64,14 @@ class ClusterPKI:
     def admin_key(self) -> Path:
         return self.directory / "admin.key"
 
+    @property
+    def service_account_key(self) -> Path:
+        return self.directory / "sa.key"
+
+    @property
+    def service_account_pub(self) -> Path:
+        return self.directory / "sa.pub"
+
     def server_ssl_context(self) -> ssl.SSLContext:
         """TLS for the API server; client certificates signed by the CA are verified when sent."""
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -109,7 +118,18 @@ def ensure_pki(directory: Path, *, hosts: tuple[str, ...] = (), service_ip: str 
     if not pki.admin_cert.exists():
         _issue(pki.admin_key, pki.admin_cert, ca_key, ca_cert, "kubernetes-admin",
                ["system:masters"], ExtendedKeyUsageOID.CLIENT_AUTH, [], [])
+    if not (pki.service_account_key.exists() and pki.service_account_pub.exists()):
+        _write_key_pair(pki.service_account_key, pki.service_account_pub, _new_key())
     return pki
+
+
+def issue_client_cert(pki: ClusterPKI, key_path: Path, cert_path: Path, user: str,
+                      groups: list[str]) -> None:
+    """A client certificate signed by the cluster CA: CN = user name, O = groups."""
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    _issue(key_path, cert_path, ca_key, ca_cert, user, groups, ExtendedKeyUsageOID.CLIENT_AUTH, [], [])
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
@@ -179,3 +199,13 @@ def _write(key_path: Path, cert_path: Path, key: ec.EllipticCurvePrivateKey,
     with os.fdopen(fd, "wb") as f:
         f.write(key_bytes)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _write_key_pair(key_path: Path, pub_path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    key_bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key_bytes)
+    pub_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo))
