@@ -1,0 +1,192 @@
+"""Support for the NetworkPolicy tests against the kernel: a node with pods, the API
+server, the agent.
+
+A :class:`PolicyLab` is a network namespace standing for a node (made here, empty,
+no way out of the machine) with a NodeNetwork inside (bridge ``skiff-np0``, pod
+CIDR 10.244.0.0/24, routes for the cluster and service CIDRs through the bridge);
+four pods, each with TCP servers on ports 8080 and 9090 that answer with the
+client's address as they saw it::
+
+    a   default    access=true
+    b   default    app=db        (container port 8080 named "http")
+    c   default    (no labels)
+    d   frontend   (namespace labelled team=frontend)
+
+the matching Pod objects (with their IPs in status) in the real API server,
+in-process, and the agent under test in the node namespace. Traffic goes only
+between those namespaces. Everything is removed at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from skiff.client.resources import NAMESPACES, PODS
+from skiff.client.rest import ApiClient
+from skiff.kubelet.network import NodeNetwork, PodNetwork
+from skiff.proxy.netpol.agent import NETWORKPOLICIES, NetworkPolicyAgent
+from test_proxy_support import DEADLINE, ApiServer, add_namespace, delete_namespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kubelet" / "network"))
+from podnet_support import PeerAddressServer, ask_peer_address  # noqa: E402
+
+Obj = dict[str, Any]
+NODE = "node-np"
+BRIDGE = "skiff-np0"
+PORTS = (8080, 9090)
+BLOCKED = "blocked"          # the connect failed with EHOSTUNREACH (rejected by policy)
+
+POD_SPECS: dict[str, tuple[str, dict[str, str]]] = {
+    "a": ("default", {"access": "true"}),
+    "b": ("default", {"app": "db"}),
+    "c": ("default", {}),
+    "d": ("frontend", {}),
+}
+
+
+def pod_object(name: str, namespace: str, labels: dict[str, str]) -> Obj:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"nodeName": NODE, "containers": [{
+                "name": "main", "image": "busybox",
+                "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]}]}}
+
+
+def network_policy(name: str, spec: Obj, namespace: str = "default") -> Obj:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+class PolicyLab:
+    """Node namespace + NodeNetwork + pods + API server + agent (module docstring)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.node_ns: Path
+        self.network: NodeNetwork
+        self.pods: dict[str, PodNetwork] = {}
+        self.api: ApiServer
+        self.client: ApiClient
+        self.agent: NetworkPolicyAgent
+        self._servers: list[PeerAddressServer] = []
+        self._agent_task: asyncio.Task[None] | None = None
+
+    def ip(self, name: str) -> str:
+        return self.pods[name].ip
+
+    def netns(self, name: str) -> Path:
+        path = self.pods[name].netns_path
+        assert path is not None
+        return path
+
+    # -- traffic --------------------------------------------------------------------
+
+    async def connect(self, source: str | None, host: str, port: int = 8080) -> str:
+        """Connect from pod ``source`` (None: the node itself) to host:port; the
+        address the server saw, or BLOCKED. Anything else is an error."""
+        netns = self.node_ns if source is None else self.netns(source)
+        try:
+            return await ask_peer_address(netns, host, port)
+        except OSError as error:
+            if error.errno == errno.EHOSTUNREACH:
+                return BLOCKED
+            raise
+
+    async def reaches(self, source: str | None, target: str, port: int = 8080) -> bool:
+        seen = await self.connect(source, self.ip(target), port)
+        if seen == BLOCKED:
+            return False
+        expected = self.network.gateway.ip if source is None else self.ip(source)
+        assert seen == str(expected), seen            # the server saw the client's own address
+        return True
+
+    # -- policy ---------------------------------------------------------------------
+
+    async def apply(self, name: str, spec: Obj, namespace: str = "default") -> None:
+        await self.client.create(NETWORKPOLICIES, network_policy(name, spec, namespace),
+                                 namespace=namespace)
+
+    async def delete(self, name: str, namespace: str = "default") -> None:
+        await self.client.delete(NETWORKPOLICIES, name, namespace=namespace)
+
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        """Wait (with a deadline) until the agent has applied a state where ``predicate`` holds."""
+        await asyncio.wait_for(self.agent.wait_for(lambda: self.agent.idle and predicate()), DEADLINE)
+
+    async def start_agent(self, *, delete_on_exit: bool = True) -> NetworkPolicyAgent:
+        self.agent = NetworkPolicyAgent(node_name=NODE, bridge_name=BRIDGE, node_netns=self.node_ns,
+                                        coalesce=0.01)
+        self._agent_task = asyncio.create_task(
+            self.agent.run(self.client, delete_on_exit=delete_on_exit))
+        started = asyncio.create_task(self.agent.started.wait())
+        done, _ = await asyncio.wait({started, self._agent_task}, timeout=DEADLINE,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if started not in done:
+            started.cancel()
+            if self._agent_task.done():
+                self._agent_task.result()          # raises what went wrong
+            raise AssertionError("the agent did not start")
+        return self.agent
+
+    async def stop_agent(self) -> None:
+        if self._agent_task is not None:
+            self._agent_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._agent_task
+            self._agent_task = None
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def __aenter__(self) -> PolicyLab:
+        try:
+            self.node_ns = add_namespace()
+            self.network = NodeNetwork(state_dir=self.tmp_path / "network", pod_cidr="10.244.0.0/24",
+                                       bridge_name=BRIDGE, node_netns=self.node_ns)
+            await self.network.setup()
+            for name, (namespace, _) in POD_SPECS.items():
+                self.pods[name] = await self.network.add_pod(str(uuid.uuid4()), name, namespace)
+                for port in PORTS:
+                    self._servers.append(await PeerAddressServer.start(self.netns(name), port))
+            self.api = await ApiServer(self.tmp_path).__aenter__()
+            self.client = self.api.client
+            await self.client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+                "name": "frontend", "labels": {"team": "frontend"}}})
+            for name, (namespace, labels) in POD_SPECS.items():
+                await self.client.create(PODS, pod_object(name, namespace, labels), namespace=namespace)
+                ip = self.ip(name)
+                await self.client.patch(PODS, name, {"status": {
+                    "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}},
+                    namespace=namespace, subresource="status")
+            await self.start_agent()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def close(self) -> None:
+        errors: list[BaseException] = []
+        with contextlib.suppress(Exception):
+            await self.stop_agent()
+        for server in self._servers:
+            await server.close()
+        if hasattr(self, "api"):
+            await self.api.__aexit__(None, None, None)
+        if hasattr(self, "node_ns"):
+            if hasattr(self, "network"):
+                try:
+                    await self.network.teardown()
+                except Exception as error:       # keep cleaning up, then report
+                    errors.append(error)
+            delete_namespace(self.node_ns)
+        if errors:
+            raise errors[0]
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
