@@ -33,6 +33,7 @@ from ..api.errors import StatusError, internal_error
 from ..api.kinds import Registry, builtin_registry
 from ..api.schema import Schema
 from ..storage.interface import Backend
+from .admission import Admission
 from .allocators import ServiceAllocators
 from .priority import PodAdmission, PriorityClasses
 from .storageadmission import StorageAdmission
@@ -56,6 +57,8 @@ CONTEXT = web.AppKey("skiff.apiserver.context", ServerContext)
 SUBRESOURCE_HANDLERS = web.AppKey("skiff.apiserver.subresource_handlers",
                                   dict)  # dict[tuple[str, str, str], SubresourceHandler]
 ALLOCATORS = web.AppKey("skiff.apiserver.allocators", ServiceAllocators)
+#: the AuthGate when authentication is on (tests wait on its policy cache)
+AUTH_GATE = web.AppKey("skiff.apiserver.auth_gate", object)
 MAX_BODY = 16 * 1024 * 1024
 
 
@@ -180,6 +183,8 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
     ctx.hooks[("", "namespaces")] = NamespaceLifecycle()
     storage = StorageAdmission()
     storage.install(ctx)
+    admission = Admission(backend, registry, wall)
+    admission.install(ctx)
     ctx.reviews.update(default_reviews())
     ctx.watch_cache = WatchCache(backend, window=watch_window)
 
@@ -195,6 +200,7 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
 
         gate = AuthGate(ctx, resources.writer, auth, clock=wall)
         gate.install(extra)
+        app[AUTH_GATE] = gate
     dispatcher = Dispatcher(ctx, resources, gate)
     every_path = _EveryPath("/")
     app.router.register_resource(every_path)
@@ -205,6 +211,7 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
         await allocators.rebuild(backend)
         await priorities.rebuild(backend)
         await storage.rebuild(backend)
+        await admission.rebuild(backend)
         assert ctx.watch_cache is not None
         await ctx.watch_cache.start()
         await bootstrap(ctx, resources.writer, allocators.kubernetes_ip)

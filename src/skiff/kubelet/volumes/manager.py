@@ -19,6 +19,11 @@ hostPath and persistentVolumeClaim volumes are host paths used as they are.
     mounts(...)   ─▶ runtime Mounts of one container: subPath / subPathExpr, readOnly,
                      mountPropagation
     teardown(uid) ─▶ unmount every tmpfs, remove the pod's directory
+
+serviceAccountToken projections come from TokenRequest through
+:class:`~.tokens.ServiceAccountTokens` (one token per pod, audience and
+expiration, reused until 80 % of its life); a timer per pod rewrites its
+token-bearing projected volumes then, so a container always reads a valid token.
 """
 
 from __future__ import annotations
@@ -37,9 +42,12 @@ from ..runtime.interface import Mount, Propagation
 from ..runtime.mounts import MS_NODEV, MS_NOSUID, mount, mount_points_under, unmount
 from .atomic import FileContent, UnsafePath, check_path, write_atomically
 from .sources import (Lookup, VolumeError, check_host_path, config_payload, downward_payload)
+from .tokens import ServiceAccountTokens
 
 Obj = dict[str, Any]
 TokenSource = Callable[[Obj, Obj], Awaitable[str | None]]   # (pod, projection) -> token
+#: after a failed token renewal, the next attempt waits at least this long (seconds)
+TOKEN_RETRY = 1.0
 AsyncLookup = Callable[[str, str], Awaitable[Obj | None]]
 
 PLUGIN_DIRS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap",
@@ -84,6 +92,9 @@ class VolumeManager:
         self.pods_dir = pods_dir
         self.sources = sources
         self._prepared: dict[str, dict[str, PreparedVolume]] = {}   # pod uid -> volumes
+        self.tokens = ServiceAccountTokens(sources.token) if sources.token else None
+        self._renewal_timers: dict[str, asyncio.TimerHandle] = {}   # pod uid -> next token renewal
+        self._renewals: dict[str, asyncio.Task[None]] = {}
 
     def pod_dir(self, uid: str) -> Path:
         if not uid or "/" in uid or uid.startswith("."):
@@ -104,6 +115,8 @@ class VolumeManager:
             if name in prepared:
                 continue
             prepared[name] = await self._setup_one(pod, volume)
+        if uid not in self._renewal_timers and uid not in self._renewals:
+            self._schedule_renewal(pod)
         return dict(prepared)
 
     async def _setup_one(self, pod: Obj, volume: Obj) -> PreparedVolume:
@@ -181,8 +194,8 @@ class VolumeManager:
             elif isinstance(projection.get("downwardAPI"), dict):
                 payload.update(downward_payload(name, projection["downwardAPI"].get("items") or [],
                                                 pod, self.sources.node_allocatable, default_mode))
-            elif isinstance(projection.get("serviceAccountToken"), dict) and self.sources.token:
-                token = await self.sources.token(pod, projection["serviceAccountToken"])
+            elif isinstance(projection.get("serviceAccountToken"), dict) and self.tokens is not None:
+                token = await self.tokens.get(pod, projection["serviceAccountToken"])
                 if token is not None:   # no TokenRequest API: the token is left out
                     try:
                         path = check_path(str(projection["serviceAccountToken"].get("path", "token")))
@@ -208,6 +221,48 @@ class VolumeManager:
                 continue        # the object went away: keep the last content, as Kubernetes does
             changed |= await asyncio.to_thread(write_atomically, ready.path, payload)
         return changed
+
+    # -- service account token renewal ------------------------------------------------
+
+    def _schedule_renewal(self, pod: Obj, floor: float = 0.0) -> None:
+        if self.tokens is None:
+            return
+        uid = str(pod["metadata"]["uid"])
+        at = self.tokens.next_refresh(uid)
+        if at is None:
+            return
+        delay = max(floor, at - self.tokens.clock()) if at > self.tokens.clock() else max(floor, 0.0)
+        self._renewal_timers[uid] = asyncio.get_running_loop().call_later(delay, self._start_renewal, pod)
+
+    def _start_renewal(self, pod: Obj) -> None:
+        uid = str(pod["metadata"]["uid"])
+        self._renewal_timers.pop(uid, None)
+        if uid in self._prepared and uid not in self._renewals:
+            self._renewals[uid] = asyncio.get_running_loop().create_task(
+                self._renew_tokens(pod), name=f"token-renewal-{uid}")
+
+    async def _renew_tokens(self, pod: Obj) -> None:
+        """Rewrite the pod's projected volumes holding a token (new token when due)."""
+        uid = str(pod["metadata"]["uid"])
+        try:
+            for volume in (pod.get("spec") or {}).get("volumes") or []:
+                ready = self._prepared.get(uid, {}).get(str(volume.get("name", "")))
+                sources = (volume.get("projected") or {}).get("sources") or []
+                if ready is None or not any(isinstance(s.get("serviceAccountToken"), dict) for s in sources):
+                    continue
+                try:
+                    payload = await self._payload(pod, volume, "projected")
+                except VolumeError:
+                    continue
+                await asyncio.to_thread(write_atomically, ready.path, payload)
+        finally:
+            self._renewals.pop(uid, None)
+        if uid in self._prepared:
+            self._schedule_renewal(pod, floor=TOKEN_RETRY if self._overdue(uid) else 0.0)
+
+    def _overdue(self, uid: str) -> bool:
+        at = self.tokens.next_refresh(uid) if self.tokens is not None else None
+        return at is not None and at <= self.tokens.clock()  # type: ignore[union-attr]
 
     def references(self, pod: Obj) -> set[tuple[str, str]]:
         """(kind, name) of the ConfigMaps and Secrets the pod's volumes read."""
@@ -255,6 +310,14 @@ class VolumeManager:
     async def teardown(self, uid: str) -> None:
         """Unmount and delete everything of the pod (idempotent)."""
         self._prepared.pop(uid, None)
+        timer = self._renewal_timers.pop(uid, None)
+        if timer is not None:
+            timer.cancel()
+        renewal = self._renewals.pop(uid, None)
+        if renewal is not None and renewal is not asyncio.current_task():
+            renewal.cancel()
+        if self.tokens is not None:
+            self.tokens.forget(uid)
         await asyncio.to_thread(_remove_pod_dir, self.pod_dir(uid))
 
     def known_pods(self) -> list[str]:
