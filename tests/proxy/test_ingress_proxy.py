@@ -137,6 +137,29 @@ async def test_endpoint_changes_are_picked_up(api: ApiServer, backends: dict[str
         assert (await get(session, controller, "/"))[0] == 503
 
 
+async def test_endpoints_the_host_does_not_route_are_never_dialled(
+        api: ApiServer, backends: dict[str, Backend], session: aiohttp.ClientSession) -> None:
+    # Stand-in for a simulated pod's address: the guard says this host does not route it.
+    await api.client.create(SERVICES, {"metadata": {"name": "sim"}, "spec": {
+        "ports": [{"name": "http", "port": 80}]}}, namespace="default")
+    far = endpoint_slice("sim", [backends["a"].port])
+    far["endpoints"] = [{"addresses": ["127.0.0.3"], "conditions": {"ready": True}}]
+    await api.client.create(ENDPOINTSLICES, far, namespace="default")
+    await expose(api.client, "svc-a", backends["a"])
+    asked: list[str] = []
+
+    async def guard(address: str) -> bool:
+        asked.append(address)
+        return address != "127.0.0.3"
+
+    async with running_controller(api.client, dial_guard=guard) as controller:
+        await create_ingress(api.client, controller, ingress("sim", [{"http": {"paths": [
+            http_path("/sim", "sim"), http_path("/a", "svc-a")]}}]))
+        status, body = await get(session, controller, "/sim")
+        assert status == 503 and asked == ["127.0.0.3"]      # 503 without a try (a try would be 502)
+        assert await served_by(session, controller, "/a") == "a"
+
+
 async def test_round_robin_and_a_refusing_endpoint_is_skipped(
         api: ApiServer, backends: dict[str, Backend], session: aiohttp.ClientSession) -> None:
     await api.client.create(SERVICES, {"metadata": {"name": "pool"}, "spec": {
@@ -179,6 +202,11 @@ async def test_streaming_both_ways_and_websockets(api: ApiServer, backends: dict
         async with session.post(f"{base}/upload", data=chunks()) as response:
             echo = await response.json()
         assert echo["body_length"] == 64 * 65536 and echo["chunked"]
+        # A client that waits for "100 Continue" before its body gets it from the proxy.
+        async with asyncio.timeout(DEADLINE):
+            async with session.put(f"{base}/upload", data=b"y" * 100_000, expect100=True) as response:
+                echo = await response.json()
+        assert echo["body_length"] == 100_000 and "Expect" not in echo["headers"]
 
         async with session.ws_connect(f"{base}/ws", protocols=("echo",)) as ws:
             assert ws.protocol == "echo"

@@ -16,6 +16,7 @@ Modules, one concept each:
     routes      Ingress rules → RouteTable; (host, path) → Route (precedence, regex, rewrite)
     canary      the canary annotations: which requests a canary backend takes
     backends    a Service port → its ready endpoint addresses; round-robin
+    reach       which endpoint addresses may be dialled (only ones this host routes itself)
     certs       the default self-signed certificate; TLS Secrets chosen by SNI
     server      the aiohttp reverse proxy on the HTTP and HTTPS ports
     controller  informers → passes (table, certificates, status, events); run_ingress_controller()

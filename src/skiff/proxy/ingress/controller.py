@@ -14,7 +14,8 @@
                                       (cleared from one we no longer serve)
         Event "Sync" on each served Ingress whose generation is new to us
     Service / EndpointSlice changed ──▶ nothing to do: the proxy reads the
-        cached Services and slices on every request (backends.py)
+        cached Services and slices on every request (backends.py) and dials
+        only addresses this host routes itself (reach.py)
 
 A pass that fails to write (API errors) is retried with back-off. The status
 address is the one given, else ``host`` when it is a concrete address, else
@@ -40,7 +41,8 @@ from .canary import Roll
 from .certs import CertificateStore, SecretPair, secret_pair
 from .classes import CLASS_NAME, CONTROLLER_NAME, OurClasses, our_classes, skiff_ingress_class
 from .routes import BackendRef, RouteTable, build_table, ingress_age
-from .server import IngressProxy
+from .reach import LocalRoutes
+from .server import DialGuard, IngressProxy
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -82,13 +84,15 @@ class IngressController:
 
     def __init__(self, client: ApiClient, *, host: str = "127.0.0.1", http_port: int = 80,
                  https_port: int = 443, status_address: str | None = None,
-                 class_name: str = CLASS_NAME, roll: Roll | None = None) -> None:
+                 class_name: str = CLASS_NAME, roll: Roll | None = None,
+                 dial_guard: DialGuard | None = None) -> None:
         self.client = client
         self.host = host
         self.status_address = status_address or default_status_address(host)
         self.class_name = class_name
         self._ports = (http_port, https_port)
         self._roll = roll
+        self._dial_guard: DialGuard = dial_guard or LocalRoutes().allows
         self.proxy: IngressProxy | None = None
         self.classes = OurClasses(frozenset(), False)
         self.served: set[str] = set()               # keys of the Ingresses we serve
@@ -140,7 +144,7 @@ class IngressController:
                   on_listening: OnListening | None = None) -> None:
         """Serve until cancelled; the listeners are closed on the way out."""
         certificates = await CertificateStore.create()
-        self.proxy = IngressProxy(self, certificates, roll=self._roll)
+        self.proxy = IngressProxy(self, certificates, dial_guard=self._dial_guard, roll=self._roll)
         factory = InformerFactory(self.client)
         self._watch(factory)
         try:

@@ -5,7 +5,8 @@ Per request::
     Host header + path ──RouteTable.match──▶ no route ─────────────────▶ 404
         │ route
         ├─ ssl-redirect and plain HTTP ────────────────────────────────▶ 308 https://…
-        ├─ choose backend (canary policy) ─▶ ready endpoints? none ────▶ 503
+        ├─ choose backend (canary policy) ─▶ ready endpoints this host
+        │                                    may dial (reach.py)? none ─▶ 503
         ▼
     endpoint (round-robin) ── connect refused: next endpoint (3 tries) ─▶ 502
         │ connected (a pod address; the Service's virtual IP is skipped)
@@ -29,6 +30,7 @@ import logging
 import random
 import secrets
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 from urllib.parse import quote
 
@@ -47,8 +49,8 @@ log = logging.getLogger(__name__)
 #: Headers that describe one connection, never forwarded (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
-#: Headers the proxy writes itself (whatever the client sent is replaced).
-FORWARDED = frozenset({"host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-port",
+#: Headers the proxy handles or writes itself (whatever the client sent is replaced).
+FORWARDED = frozenset({"expect", "host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-port",
                        "x-forwarded-proto", "x-forwarded-scheme", "x-scheme", "x-real-ip"})
 #: The websocket handshake, redone by the proxy towards the upstream.
 WEBSOCKET_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version",
@@ -56,6 +58,10 @@ WEBSOCKET_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version",
 TRIES = 3
 STATUS_TEXT = {404: "Not Found", 502: "Bad Gateway", 503: "Service Temporarily Unavailable",
                504: "Gateway Time-out"}
+
+
+#: May the proxy connect to this endpoint address? (reach.LocalRoutes.allows)
+DialGuard = Callable[[str], Awaitable[bool]]
 
 
 class Endpoints(Protocol):
@@ -106,13 +112,15 @@ class IngressProxy:
     """Serves HTTP and HTTPS on the host (see module docstring)."""
 
     def __init__(self, endpoints: Endpoints, certificates: CertificateStore, *,
-                 roll: Roll | None = None, connect_timeout: float = 5.0,
+                 dial_guard: DialGuard, roll: Roll | None = None, connect_timeout: float = 5.0,
                  read_timeout: float = 60.0) -> None:
         self.table = RouteTable()
         self.http_port = 0
         self.https_port = 0
         self.balancer = RoundRobin()
         self._endpoints = endpoints
+        self._dial_guard = dial_guard
+        self._refused: set[str] = set()
         self.certificates = certificates
         self._roll: Roll = roll or (lambda n: random.randint(1, n))
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
@@ -158,7 +166,8 @@ class IngressProxy:
         if route.ssl_redirect and not request.secure:
             return self._redirect(request)
         backend = route.choose(request.headers, request.cookies, self._roll)
-        addresses = self.balancer.order(backend, self._endpoints.endpoints(backend))
+        usable = [a for a in self._endpoints.endpoints(backend) if await self._may_dial(a)]
+        addresses = self.balancer.order(backend, usable)
         if not addresses:
             return error_page(503)
         scheme = "https" if request.secure else "http"
@@ -166,7 +175,18 @@ class IngressProxy:
         target = _upstream_target(request, route)
         if _is_websocket(request):
             return await self._websocket(request, addresses, target, headers)
+        if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")   # the body may come now
         return await self._forward(request, addresses, target, headers)
+
+    async def _may_dial(self, address: Address) -> bool:
+        if await self._dial_guard(address[0]):
+            return True
+        if address[0] not in self._refused and len(self._refused) < 1024:
+            self._refused.add(address[0])
+            log.warning("ingress: not dialling endpoint %s: no route on this host keeps it here "
+                        "(a simulated pod?)", address[0])
+        return False
 
     def _redirect(self, request: web.BaseRequest) -> web.Response:
         host = normalize_host(request.headers.get("Host", "")) or "localhost"
