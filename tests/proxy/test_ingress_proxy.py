@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -264,3 +266,20 @@ async def _wait_status(api: ApiServer, controller: IngressController, name: str,
     await wait_for(controller, shows)
     obj: Obj = await api.client.get(INGRESSES, name, namespace="default")
     return obj
+
+
+async def test_a_port_in_use_fails_the_start_and_leaks_no_socket(api: ApiServer) -> None:
+    async with running_controller(api.client) as first:
+        taken = first.https_port
+        await api.client.list(INGRESSES)                      # the API connection is open already
+        sockets_before = _socket_count()
+        controller = IngressController(api.client, host="127.0.0.1", http_port=0, https_port=taken)
+        with pytest.raises(OSError) as failure:
+            await asyncio.wait_for(controller.run(), DEADLINE)
+        assert failure.value.errno == errno.EADDRINUSE
+        assert _socket_count() == sockets_before            # the HTTP socket it had bound is closed
+
+
+def _socket_count() -> int:
+    return sum(os.readlink(f"/proc/self/fd/{fd}").startswith("socket:") for fd in os.listdir("/proc/self/fd")
+               if os.path.exists(f"/proc/self/fd/{fd}"))

@@ -137,15 +137,20 @@ class IngressProxy:
             connector=aiohttp.TCPConnector(limit=0, ssl=False), timeout=self._timeout,
             auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"))
+        sockets: list[socket.socket] = []
         try:
             self._runner = web.ServerRunner(web.Server(self._handle), handle_signals=False,
                                             shutdown_timeout=1.0)
             await self._runner.setup()
-            plain, tls = _listen(host, http_port), _listen(host, https_port)
+            sockets.append(_listen(host, http_port))
+            sockets.append(_listen(host, https_port))
+            plain, tls = sockets
             self.http_port, self.https_port = plain.getsockname()[1], tls.getsockname()[1]
             await web.SockSite(self._runner, plain).start()
             await web.SockSite(self._runner, tls, ssl_context=self.certificates.context).start()
         except BaseException:
+            for sock in sockets:
+                sock.close()
             await self.close()
             raise
 
