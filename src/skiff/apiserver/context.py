@@ -18,6 +18,7 @@ from .hooks import DEFAULT_HOOKS, KindHooks
 from .objects import ObjectStore
 
 if TYPE_CHECKING:
+    from .admission import Admission
     from .watchcache import WatchCache
 
 Obj = dict[str, Any]
@@ -34,6 +35,8 @@ class ServerContext:
     watch_cache: "WatchCache | None" = None
     #: create-only resources answered without storing: (group, plural) -> handler (reviews.py)
     reviews: dict[tuple[str, str], Callable[[Obj], Obj]] = field(default_factory=dict)
+    #: LimitRanger and ResourceQuota admission, run by the write path after the kind hooks
+    admission: "Admission | None" = None
     store: ObjectStore = field(init=False)
 
     def __post_init__(self) -> None:

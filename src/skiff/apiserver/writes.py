@@ -7,7 +7,8 @@ Create::
          ─▶ namespace exists and is not Terminating
          ─▶ uid, creationTimestamp, generation=1 (kinds with spec)
          ─▶ kind.prepare_create ─▶ kind.default ─▶ kind.validate (422)
-         ─▶ hooks.admit (ClusterIP/NodePort) ─▶ store.create (409 AlreadyExists)
+         ─▶ hooks.admit (ClusterIP/NodePort) ─▶ admission (LimitRanger, ResourceQuota)
+         ─▶ store.create (409 AlreadyExists)
 
 Update (PUT, PATCH, and internal read-modify-write callers)::
 
@@ -232,10 +233,12 @@ class Writer:
             obj = self.record_fields(info, None, obj, opts)
         hooks = self.ctx.hooks_for(info)
         reservation = hooks.admit(obj, None)
-        if opts.dry_run:
-            reservation.abort()
-            return obj
         try:
+            if self.ctx.admission is not None:
+                await self.ctx.admission.admit(info, obj, None, dry_run=opts.dry_run)
+            if opts.dry_run:
+                reservation.abort()
+                return obj
             for attempt in range(GENERATE_NAME_ATTEMPTS if generated else 1):
                 try:
                     await self.ctx.store.create(info, obj)
@@ -363,6 +366,13 @@ class Writer:
             self.ctx.hooks_for(info).removed(deleted)
             return deleted
         reservation = self.ctx.hooks_for(info).admit(new, old)
+        try:
+            if self.ctx.admission is not None:
+                await self.ctx.admission.admit(info, new, old, dry_run=opts.dry_run,
+                                               subresource=subresource)
+        except BaseException:
+            reservation.abort()
+            raise
         if opts.dry_run:
             reservation.abort()
             return new
