@@ -171,8 +171,12 @@ class IngressProxy:
         if route.ssl_redirect and not request.secure:
             return self._redirect(request)
         backend = route.choose(request.headers, request.cookies, self._roll)
-        usable = [a for a in self._endpoints.endpoints(backend) if await self._may_dial(a)]
-        addresses = self.balancer.order(backend, usable)
+        addresses: list[Address] = []          # this one's turn first, then the ones to retry
+        for address in self.balancer.order(backend, self._endpoints.endpoints(backend)):
+            if await self._may_dial(address):
+                addresses.append(address)
+                if len(addresses) == TRIES:
+                    break
         if not addresses:
             return error_page(503)
         scheme = "https" if request.secure else "http"
@@ -204,7 +208,7 @@ class IngressProxy:
         assert self._session is not None
         data = request.content if request.body_exists else None
         upstream: aiohttp.ClientResponse | None = None
-        for address in addresses[:TRIES]:
+        for address in addresses:
             url = URL(f"http://{host_port(address)}{target}", encoded=True)
             try:
                 upstream = await self._session.request(request.method, url, headers=headers, data=data,
@@ -245,7 +249,7 @@ class IngressProxy:
         for name in WEBSOCKET_HANDSHAKE:
             headers.popall(name, None)
         upstream: aiohttp.ClientWebSocketResponse | None = None
-        for address in addresses[:TRIES]:
+        for address in addresses:
             try:
                 upstream = await self._session.ws_connect(
                     URL(f"http://{host_port(address)}{target}", encoded=True), headers=headers,
