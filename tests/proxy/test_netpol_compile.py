@@ -296,3 +296,14 @@ def test_set_names_are_short_enough_for_nft() -> None:
     long = set_name("to", "n" * 63 + "/" + "p" * 253, 3, "/named")
     assert len(long) <= 200 and long.startswith("to-nnn")
     assert long != set_name("to", "n" * 63 + "/" + "p" * 253, 4, "/named")
+
+
+def test_pod_info_ignores_what_policy_does_not_read() -> None:
+    before = pod("b", B, {"app": "db"}, ports=(("http", 8080, "TCP"),))
+    after = {**before, "metadata": {**before["metadata"], "resourceVersion": "99",
+                                    "annotations": {"x": "y"}},
+             "status": {**before["status"], "conditions": [{"type": "Ready", "status": "True"}]}}
+    assert pod_info(before) == pod_info(after)
+    relabelled = {**before, "metadata": {**before["metadata"], "labels": {"app": "web"}}}
+    assert pod_info(before) != pod_info(relabelled)
+    assert pod_info(pod("b", B, phase="Failed")) is None and pod_info(pod("b", None)) is None

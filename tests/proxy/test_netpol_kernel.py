@@ -31,6 +31,12 @@ async def lab(tmp_path: Path) -> AsyncIterator[PolicyLab]:
     assert not running.node_ns.exists()
 
 
+def lets_in(lab: PolicyLab, target: str, source: str, port: int = 8080) -> bool:
+    """The agent has isolated ``target`` for ingress, and lets ``source`` in on ``port``."""
+    return (lab.agent.compiled.isolated(INGRESS, lab.ip(target))
+            and lab.agent.permits(INGRESS, lab.ip(target), lab.ip(source), "tcp", port))
+
+
 def counter(lab: PolicyLab, name: str) -> int:
     listing = nft_json(lab.node_ns, "list", "counter", "inet", lab.agent.table, name)
     return int(next(entry["counter"] for entry in listing if "counter" in entry)["packets"])
@@ -57,13 +63,13 @@ async def test_allow_by_label_and_named_port(lab: PolicyLab) -> None:
     await lab.apply("db-from-access", {"podSelector": DB, "ingress": [{
         "from": [{"podSelector": {"matchLabels": {"access": "true"}}}],
         "ports": [{"port": "http"}]}]})              # b's container port 8080
-    await lab.until(lambda: lab.agent.permits(INGRESS, lab.ip("b"), lab.ip("a"), "tcp", 8080))
+    await lab.until(lambda: lets_in(lab, "b", "a"))
     assert await lab.reaches("a", "b", 8080)
     assert not await lab.reaches("a", "b", 9090)      # not the named port
     assert not await lab.reaches("c", "b", 8080)      # not labelled
     # Labelling c lets it in; a pod's labels are followed.
     await lab.client.patch(PODS, "c", {"metadata": {"labels": {"access": "true"}}}, namespace="default")
-    await lab.until(lambda: lab.agent.permits(INGRESS, lab.ip("b"), lab.ip("c"), "tcp", 8080))
+    await lab.until(lambda: lets_in(lab, "b", "c"))
     assert await lab.reaches("c", "b", 8080)
 
 
@@ -124,12 +130,12 @@ async def test_service_traffic_is_checked_after_dnat(lab: PolicyLab) -> None:
             "endpoints": [{"addresses": [lab.ip("b")], "nodeName": "node-np",
                            "conditions": {"ready": True}}]}, namespace="default")
         cluster_ip = service["spec"]["clusterIP"]
-        await asyncio.wait_for(proxy.wait_for(lambda: bool(proxy.endpoints("default/db"))), DEADLINE)
+        await asyncio.wait_for(proxy.wait_for(lambda: any(proxy.endpoints("default/db").values())), DEADLINE)
         assert await lab.connect("c", cluster_ip, 80) == lab.ip("c")
         await lab.apply("deny-db", DENY_DB)
         await lab.apply("db-from-access", {"podSelector": DB, "ingress": [{
             "from": [{"podSelector": {"matchLabels": {"access": "true"}}}], "ports": [{"port": 8080}]}]})
-        await lab.until(lambda: lab.agent.permits(INGRESS, lab.ip("b"), lab.ip("a"), "tcp", 8080))
+        await lab.until(lambda: lets_in(lab, "b", "a"))
         assert await lab.connect("a", cluster_ip, 80) == lab.ip("a")
         assert await lab.connect("c", cluster_ip, 80) == BLOCKED
     finally:
@@ -142,7 +148,7 @@ async def test_restart_keeps_enforcing_and_stop_removes_the_table(lab: PolicyLab
     await lab.apply("deny-db", DENY_DB)
     await lab.apply("db-from-access", {"podSelector": DB, "ingress": [{
         "from": [{"podSelector": {"matchLabels": {"access": "true"}}}]}]})
-    await lab.until(lambda: lab.agent.permits(INGRESS, lab.ip("b"), lab.ip("a"), "tcp", 8080))
+    await lab.until(lambda: lets_in(lab, "b", "a"))
     first_rules = listing(lab.node_ns, lab.agent.table)
     # A crash: the agent goes away without cleaning up; its rules keep working.
     await lab.stop_agent()
@@ -159,3 +165,27 @@ async def test_restart_keeps_enforcing_and_stop_removes_the_table(lab: PolicyLab
     await lab.stop_agent()
     assert table not in tables(lab.node_ns)
     assert await lab.reaches("c", "b")
+
+
+async def test_syncs_are_incremental_and_coalesced(lab: PolicyLab) -> None:
+    await lab.apply("deny-db", DENY_DB)
+    await lab.apply("db-from-access", {"podSelector": DB, "ingress": [{
+        "from": [{"podSelector": {"matchLabels": {"access": "true"}}}]}]})
+    await lab.until(lambda: lets_in(lab, "b", "a"))
+    # A pod gaining a label changes one set's elements, nothing else.
+    await lab.client.patch(PODS, "c", {"metadata": {"labels": {"access": "true"}}}, namespace="default")
+    await lab.until(lambda: lets_in(lab, "b", "c"))
+    table, peers = f"inet {lab.agent.table}", "from-default/db-from-access/0"
+    assert not lab.agent.syncs[-1].full
+    assert lab.agent.last_transaction.splitlines() == [
+        f"flush set {table} {peers}",
+        f"add element {table} {peers} {{ {', '.join(sorted([lab.ip('a'), lab.ip('c')]))} }}"]
+    assert await lab.reaches("c", "b")
+    # A burst of changes is applied together.
+    lab.agent.coalesce = 0.5
+    before = len(lab.agent.syncs)
+    for port in range(1000, 1006):
+        await lab.apply(f"port-{port}", {"podSelector": DB, "ingress": [{"ports": [{"port": port}]}]})
+    await lab.until(lambda: all(lab.agent.permits(INGRESS, lab.ip("b"), lab.ip("d"), "tcp", port)
+                                for port in range(1000, 1006)))
+    assert len(lab.agent.syncs) - before <= 2

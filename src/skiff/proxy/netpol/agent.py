@@ -74,6 +74,8 @@ class NetworkPolicyAgent:
         #: What is applied (its :meth:`Compiled.permits` answers for the kernel's rules).
         self.compiled = Compiled()
         self.syncs: collections.deque[SyncRecord] = collections.deque(maxlen=10_000)
+        #: The text of the last transaction applied ("" when a sync changed nothing).
+        self.last_transaction = ""
         self.failures = 0
         self.started = asyncio.Event()
         self._applied: Ruleset | None = None      # None: the table must be written whole
@@ -244,7 +246,7 @@ class NetworkPolicyAgent:
             raise
         finally:
             self._busy = False
-        self._applied, self.compiled = ruleset, compiled
+        self._applied, self.compiled, self.last_transaction = ruleset, compiled, text
         self.syncs.append(SyncRecord(full, len(compiled.pods), time.monotonic() - started, len(text)))
         async with self._synced:
             self._synced.notify_all()
