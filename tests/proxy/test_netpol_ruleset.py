@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ Obj = dict[str, Any]
 TABLE = "skiff-netpol-t"
 
 
-def compiled_from(policies: list[Obj], pods: list[Obj], namespaces: list[Obj] = ()) -> Compiled:  # type: ignore[assignment]
+def compiled_from(policies: list[Obj], pods: list[Obj], namespaces: Sequence[Obj] = ()) -> Compiled:
     infos = [info for p in pods if (info := pod_info(p))]
     labels = {n["metadata"]["name"]: namespace_labels(n) for n in namespaces}
     return compile_policies([parse_policy(p) for p in policies], infos, labels, NODE)
@@ -49,9 +49,9 @@ def test_a_pod_chain_reads_like_the_policy() -> None:
 
 
 def test_egress_chain_returns_to_let_the_receivers_rules_decide() -> None:
-    ruleset = build(compiled_from([policy("out", {"podSelector": {}, "policyTypes": ["Egress"],
-                                                  "egress": [{"to": [{"ipBlock": {"cidr": "10.244.0.0/24"}}]}]})],
-                                  [pod("a", "10.244.0.2")]))
+    out = policy("out", {"podSelector": {}, "policyTypes": ["Egress"],
+                         "egress": [{"to": [{"ipBlock": {"cidr": "10.244.0.0/24"}}]}]})
+    ruleset = build(compiled_from([out], [pod("a", "10.244.0.2")]))
     assert ruleset.chains["egress-10.244.0.2"] == (
         'ip daddr 10.244.0.2 return comment "the pod itself"',
         'ip daddr @to-default/out/0 return comment "default/out"',
