@@ -79,7 +79,7 @@ async def test_pods_start_in_order_stop_in_reverse_and_keep_their_claims(tmp_pat
         first_claims = {name_of(p): meta(p)["uid"] for p in claims.items()}
         assert sorted(first_claims) == ["www-web-0", "www-web-1", "www-web-2"]
         for claim in claims.items():
-            assert claim["status"]["phase"] == "Pending"  # no provisioner: pods run anyway
+            assert claim["status"]["phase"] == "Bound"  # a local-path volume where its pod runs
             assert meta(claim)["labels"] == {"app": "web"}
             assert not meta(claim).get("ownerReferences")  # Retain / Retain
         await events.wait_for(lambda items: {

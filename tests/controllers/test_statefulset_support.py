@@ -5,7 +5,8 @@
 (a FakeNodeFleet that also adopts Nodes created later with the fake label) + the
 real default scheduler (DaemonSet pods are placed by their node affinity) + the
 controllers under test, the garbage collector, and the pod garbage collector with
-short periods (it removes pods of deleted nodes, as in Kubernetes).
+short periods (it removes pods of deleted nodes, as in Kubernetes), and the storage
+controllers (claims of volumeClaimTemplates get local-path volumes under tmp_path).
 
 Waiting is always on watches (:class:`controller_cluster.Observed`), with deadlines.
 """
@@ -21,6 +22,8 @@ from housekeeping_support import ApiServer, background, running_controllers
 from skiff.client.resources import NODES, ResourceLike
 from skiff.controllers.daemonset import DaemonSetsController
 from skiff.controllers.gc import GarbageCollector
+from skiff.controllers.persistentvolume import (LocalPathProvisioner, PersistentVolumeController,
+                                                PVCProtectionController, PVProtectionController, with_volumes_dir)
 from skiff.controllers.podgc import PodGCController
 from skiff.controllers.reconciler import ControllerContext
 from skiff.controllers.statefulset import StatefulSetController
@@ -39,6 +42,9 @@ def _fast_podgc(ctx: ControllerContext) -> PodGCController:
 
 CONTROLLERS = (("statefulset", StatefulSetController), ("daemonset", DaemonSetsController),
                ("garbagecollector", GarbageCollector), ("podgc", _fast_podgc))
+STORAGE_CONTROLLERS = (("persistentvolume-binder", PersistentVolumeController),
+                       ("pvc-protection", PVCProtectionController), ("pv-protection", PVProtectionController),
+                       ("local-path-provisioner", LocalPathProvisioner))
 
 
 class WorkloadCluster:
@@ -69,7 +75,8 @@ class WorkloadCluster:
             nodes = await self.observe(NODES, namespace=None)
             await nodes.wait_for(lambda items: len(items) >= len(self.specs), DEADLINE, "nodes")
             await self._stack.enter_async_context(background(run_scheduler(self.client)))
-            await self._stack.enter_async_context(running_controllers(self.client, CONTROLLERS))
+            storage = with_volumes_dir(STORAGE_CONTROLLERS, self.tmp_path / "volumes")
+            await self._stack.enter_async_context(running_controllers(self.client, (*CONTROLLERS, *storage)))
         except BaseException:
             await self._stack.aclose()
             raise

@@ -20,7 +20,7 @@ def test_default_profile_weights_and_points():
         ("InterPodAffinity", 2), ("NodeResourcesBalancedAllocation", 1), ("ImageLocality", 1)]
     assert [p.name for p in fw.filter_plugins] == [
         "NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts", "NodeResourcesFit",
-        "VolumeRestrictions", "PodTopologySpread", "InterPodAffinity"]
+        "VolumeRestrictions", "VolumeBinding", "PodTopologySpread", "InterPodAffinity"]
     assert [p.name for p in fw.post_filter_plugins] == ["DefaultPreemption"]
     assert [p.name for p in fw.bind_plugins] == ["DefaultBinder"]
     assert fw.queue_sort.name == "PrioritySort"

@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from ..api.kinds.core.volumes import STORAGE_CLASS_ANNOTATION
-from ..api.kinds.storage import STORAGECLASSES, is_default_class
+from ..api.kinds.storage import STORAGECLASSES, default_class
 from ..storage.interface import Backend
 from .context import ServerContext
 from .hooks import NO_RESERVATION, KindHooks, Reservation
@@ -41,15 +41,6 @@ Obj = dict[str, Any]
 
 PVC_PROTECTION_FINALIZER = "kubernetes.io/pvc-protection"
 PV_PROTECTION_FINALIZER = "kubernetes.io/pv-protection"
-
-
-def default_class(classes: list[Obj]) -> Obj | None:
-    """The default StorageClass among ``classes``: newest first, then by name."""
-    defaults = [c for c in classes if is_default_class(c)]
-    if not defaults:
-        return None
-    by_name = sorted(defaults, key=lambda c: str(c["metadata"]["name"]))
-    return max(by_name, key=lambda c: str(c["metadata"].get("creationTimestamp") or ""))
 
 
 def _add_finalizer(obj: Obj, finalizer: str) -> None:

@@ -35,7 +35,10 @@ from .gc import GarbageCollector
 from .job import JobController
 from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController, TaintEvictionController
+from .persistentvolume import (LocalPathProvisioner, PersistentVolumeController, PVCProtectionController,
+                               PVProtectionController)
 from .podgc import PodGCController
+from .resourcequota import ResourceQuotaController
 from .serviceaccount import ServiceAccountsController
 from .statefulset import StatefulSetController
 from .ttlafterfinished import TTLAfterFinishedController
@@ -65,6 +68,11 @@ CONTROLLERS: tuple[tuple[str, ControllerFactory], ...] = (
     ("cronjob", CronJobController),
     ("statefulset", StatefulSetController),
     ("daemonset", DaemonSetsController),
+    ("resourcequota", ResourceQuotaController),
+    ("persistentvolume-binder", PersistentVolumeController),
+    ("pvc-protection", PVCProtectionController),
+    ("pv-protection", PVProtectionController),
+    ("local-path-provisioner", LocalPathProvisioner),
 )
 
 

@@ -60,7 +60,7 @@ class Handle:
     binder: Binder | None = None
     client: Any = None
     informers: Any = None
-    cluster_event: Callable[[str], None] | None = None
+    cluster_event: Callable[[str], object] | None = None
 
 
 PluginFactory = Callable[[Mapping[str, Any], Handle], Any]
@@ -169,7 +169,7 @@ class Framework:
     def __init__(self, profile: Profile | None = None, registry: Registry | None = None, *,
                  rng: random.Random | None = None, binder: Binder | None = None,
                  client: Any = None, informers: Any = None,
-                 cluster_event: Callable[[str], None] | None = None) -> None:
+                 cluster_event: Callable[[str], object] | None = None) -> None:
         if registry is None:
             from .plugins import default_registry
             registry = default_registry()

@@ -5,7 +5,7 @@ plugin set (v1.32) with its score weights::
 
     PrioritySort, NodeUnschedulable, NodeName, TaintToleration (score weight 3),
     NodeAffinity (2), NodePorts, NodeResourcesFit (1), VolumeRestrictions,
-    PodTopologySpread (2), InterPodAffinity (2), DefaultPreemption,
+    VolumeBinding, PodTopologySpread (2), InterPodAffinity (2), DefaultPreemption,
     NodeResourcesBalancedAllocation (1), ImageLocality (1), DefaultBinder
 
 Every plugin takes part in every extension point it implements ("multiPoint"),
@@ -98,6 +98,7 @@ DEFAULT_PLUGINS: tuple[PluginRef, ...] = (
     PluginRef("NodePorts"),
     PluginRef("NodeResourcesFit", 1),
     PluginRef("VolumeRestrictions"),
+    PluginRef("VolumeBinding"),
     PluginRef("PodTopologySpread", 2),
     PluginRef("InterPodAffinity", 2),
     PluginRef("DefaultPreemption"),

@@ -31,6 +31,12 @@ def is_default_class(obj: Obj) -> bool:
     return "true" in (annotations.get(DEFAULT_CLASS_ANNOTATION), annotations.get(BETA_DEFAULT_CLASS_ANNOTATION))
 
 
+def default_class(classes: list[Obj]) -> Obj | None:
+    """The cluster's default class among ``classes``: the newest default, then the first by name."""
+    defaults = sorted((c for c in classes if is_default_class(c)), key=lambda c: str(m.get_path(c, "metadata.name", "")))
+    return max(defaults, key=lambda c: str(m.get_path(c, "metadata.creationTimestamp", "") or ""), default=None)
+
+
 def default_storage_class(obj: Obj) -> None:
     if not obj.get("reclaimPolicy"):
         obj["reclaimPolicy"] = "Delete"

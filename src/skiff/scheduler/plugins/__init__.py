@@ -9,10 +9,10 @@ from __future__ import annotations
 from ..framework import Registry
 from . import (balancedallocation, defaultbinder, defaultpreemption, imagelocality, interpodaffinity,
                nodeaffinity, nodename, nodeports, noderesourcesfit, nodeunschedulable, podtopologyspread,
-               queuesort, tainttoleration, volumerestrictions)
+               queuesort, tainttoleration, volumebinding, volumerestrictions)
 
 _MODULES = (queuesort, nodeunschedulable, nodename, tainttoleration, nodeaffinity, nodeports,
-            noderesourcesfit, volumerestrictions, podtopologyspread, interpodaffinity,
+            noderesourcesfit, volumerestrictions, volumebinding, podtopologyspread, interpodaffinity,
             defaultpreemption, balancedallocation, imagelocality, defaultbinder)
 
 

@@ -3,7 +3,8 @@
 A claim is created ``Pending``; the volume binder pairs it with a volume (setting
 ``spec.volumeName`` on the claim and ``spec.claimRef`` on the volume) and both become
 ``Bound``.  After creation a claim's spec is fixed except for a larger storage request
-(expansion) and the one-time binding of ``volumeName``.
+(expansion), the one-time binding of ``volumeName`` and, for a claim created without
+``storageClassName``, the default class given to it later.
 
 Defaults: PV ``persistentVolumeReclaimPolicy: Retain``, ``volumeMode: Filesystem``,
 ``status.phase: Pending``; PVC ``volumeMode: Filesystem``, ``status.phase: Pending``.
@@ -228,6 +229,9 @@ def validate_pvc(obj: Obj, old: Obj | None) -> list[Cause]:
         new_spec, old_spec = copy.deepcopy(spec), copy.deepcopy(old.get("spec") or {})
         if not old_spec.get("volumeName") and new_spec.get("volumeName"):
             old_spec["volumeName"] = new_spec["volumeName"]  # binding an unbound claim is allowed
+        if old_spec.get("storageClassName") is None and new_spec.get("storageClassName") and \
+                STORAGE_CLASS_ANNOTATION not in (m.get_path(old, "metadata.annotations", {}) or {}):
+            old_spec["storageClassName"] = new_spec["storageClassName"]  # a default class assigned later
         new_size = m.parse_quantity(m.get_path(new_spec, "resources.requests.storage"))
         old_size = m.parse_quantity(m.get_path(old_spec, "resources.requests.storage"))
         bound = m.get_path(obj, "status.phase") == "Bound"
