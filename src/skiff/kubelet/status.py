@@ -212,6 +212,12 @@ def _condition(type_: str, ok: bool, now: str, previous: Mapping[str, Obj], reas
     return cond
 
 
+def _without_nulls(condition: Obj) -> Obj:
+    """A condition the kubelet passes on, as the API server stores it (null fields
+    dropped), so that the next status computed from the stored pod is equal."""
+    return {key: value for key, value in condition.items() if value is not None}
+
+
 def _names(names: Sequence[str]) -> str:
     return "[" + " ".join(names) + "]"
 
@@ -286,10 +292,10 @@ def pod_status(pod: Obj, *, init: Sequence[ContainerView], regular: Sequence[Con
         pod_ready = _condition("Ready", True, when, previous)
     conditions += [pod_ready, ready_cond]
     for type_, cond in previous.items():
-        if type_ not in KUBELET_CONDITIONS:
-            conditions.append(cond)              # PodScheduled, DisruptionTarget, gates ...
+        if type_ not in KUBELET_CONDITIONS:      # PodScheduled, DisruptionTarget, gates ...
+            conditions.append(_without_nulls(cond))
     if "PodScheduled" not in previous:
-        conditions.append(_condition("PodScheduled", True, when, previous))
+        conditions.append(_without_nulls(_condition("PodScheduled", True, when, previous)))
 
     status: Obj = {"phase": phase, "conditions": conditions,
                    "hostIP": host_ips[0] if host_ips else None,

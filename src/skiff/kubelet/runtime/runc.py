@@ -29,10 +29,10 @@ import builtins
 import asyncio
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
-import sys
 import tty as tty_module
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,9 +49,11 @@ from .logs import DirectoryWatch, LogRecord, parse_time, read_log
 from .mounts import mount_overlay, mount_points_under, unmount
 from .sandbox import Sandboxes
 from .sessions import AttachSession, PipeSession, PtySession
+from .shimlauncher import ShimLauncher
 from .users import resolve_in_root, resolve_user
 
 SHIM = Path(__file__).with_name("shim.py")
+_CONTAINER_ID = re.compile("[0-9a-f]+")
 LOST_EXIT_CODE = 255
 
 
@@ -71,6 +73,8 @@ class RuncRuntime:
         for directory in (self.runc_root, self.containers):
             directory.mkdir(parents=True, exist_ok=True)
         self._exits = ExitWatcher()
+        self._launcher = ShimLauncher()
+        self._records: dict[str, tuple[int, dict[str, Any]]] = {}     # id -> (inode, container.json)
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -90,15 +94,23 @@ class RuncRuntime:
         return out.decode().splitlines()[0]
 
     def _dir(self, container_id: str) -> Path:
-        if not container_id or not all(c in "0123456789abcdef" for c in container_id):
+        if not _CONTAINER_ID.fullmatch(container_id):
             raise NotFound(f"container {container_id!r} not found")
         return self.containers / container_id
 
     def _record(self, container_id: str) -> dict[str, Any]:
+        """container.json (written once by create; kept in memory while the file is the same)."""
+        path = self._dir(container_id) / "container.json"
         try:
-            record: dict[str, Any] = json.loads((self._dir(container_id) / "container.json").read_text())
+            inode = os.stat(path).st_ino
+            cached = self._records.get(container_id)
+            if cached is not None and cached[0] == inode:
+                return cached[1]
+            record: dict[str, Any] = json.loads(path.read_bytes())
         except FileNotFoundError:
+            self._records.pop(container_id, None)
             raise NotFound(f"container {container_id!r} not found") from None
+        self._records[container_id] = (inode, record)
         return record
 
     # -- sandboxes -----------------------------------------------------------------------
@@ -171,17 +183,15 @@ class RuncRuntime:
         directory = self._dir(container_id)
         if (directory / "started.json").exists() or (directory / "exit.json").exists():
             raise InvalidState(f"container {container_id} was already started")
-        args = [sys.executable, "-I", "-S", str(SHIM), "--id", container_id,
-                "--bundle", str(directory), "--runc", self.runc, "--runc-root", str(self.runc_root),
-                "--state-dir", str(directory), "--log-path", record["logPath"],
+        args = ["--id", container_id, "--bundle", str(directory), "--runc", self.runc,
+                "--runc-root", str(self.runc_root), "--state-dir", str(directory), "--log-path", record["logPath"],
                 "--log-max-size", str(self.log_max_size), "--log-max-files", str(self.log_max_files),
                 "--attach-socket", _attach_name(container_id),
                 "--oom-file", str(cgroups.oom_counter_file(record["cgroupsPath"]))]
         args += [flag for flag, on in (("--tty", record["tty"]), ("--stdin", record["stdin"]),
                                        ("--stdin-once", record["stdinOnce"])) if on]
-        shim_pid, line = await self._spawn_shim(args, directory / "shim.log")
+        line = await self._spawn_shim(args, directory / "shim.log")
         if not line.startswith("ok "):
-            await asyncio.to_thread(_reap, shim_pid)
             message = line.removeprefix("error ").strip() or "the shim died before starting runc"
             _write_json(directory / "exit.json", {"exitCode": 128, "finishedAt": _now(),
                                                   "reason": "StartError", "message": message})
@@ -189,15 +199,18 @@ class RuncRuntime:
             raise StartFailed(message)
         self._watch(container_id)
 
-    async def _spawn_shim(self, args: builtins.list[str], log: Path) -> tuple[int, str]:
-        """Start a shim (in its own session); its pid and its one-line verdict."""
+    async def _spawn_shim(self, args: builtins.list[str], log: Path) -> str:
+        """Start a shim (through the launcher); its one-line verdict."""
         read_end, write_end = os.pipe()
         try:
-            actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                       (os.POSIX_SPAWN_DUP2, write_end, 1),
-                       (os.POSIX_SPAWN_OPEN, 2, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)]
-            pid = os.posix_spawn(args[0], args, os.environ, file_actions=actions, setsid=True,
-                                 setsigdef=(signal.SIGPIPE,), setsigmask=())
+            log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            try:
+                await self._launcher.spawn(args, write_end, log_fd)
+            finally:
+                os.close(log_fd)
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
             os.close(write_end)
         loop = asyncio.get_running_loop()
@@ -205,21 +218,16 @@ class RuncRuntime:
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb", 0))
         try:
-            return pid, (await reader.readline()).decode(errors="replace")
+            return (await reader.readline()).decode(errors="replace")
         finally:
             transport.close()
 
     def _watch(self, container_id: str) -> asyncio.Future[None]:
         """A future resolved when the container's shim exits (i.e. after exit.json)."""
-        return self._exits.watch(container_id, self._shim_pid(container_id),
-                                 lambda pid: _is_shim_of(pid, container_id))
-
-    def _shim_pid(self, container_id: str) -> int | None:
-        try:
-            started = json.loads((self._dir(container_id) / "started.json").read_text())
-            return int(started["shimPid"])
-        except (OSError, ValueError, KeyError):
-            return None
+        started = _read_json(self._dir(container_id) / "started.json") or {}
+        shim = started.get("shimPid")
+        return self._exits.watch(container_id, shim if isinstance(shim, int) else None,
+                                 lambda pid: _is_shim_of(pid, container_id, started))
 
     async def status(self, container_id: str) -> ContainerStatus:
         record = self._record(container_id)
@@ -229,7 +237,7 @@ class RuncRuntime:
         state, pid, code, reason, message = ContainerState.CREATED, None, None, "", ""
         if finished is None and started is not None:
             shim = started.get("shimPid")
-            if isinstance(shim, int) and _is_shim_of(shim, container_id):
+            if isinstance(shim, int) and _is_shim_of(shim, container_id, started):
                 state, pid = ContainerState.RUNNING, int(started["pid"])
             else:
                 finished = _read_json(directory / "exit.json") or {
@@ -311,6 +319,7 @@ class RuncRuntime:
             await self.stop(container_id, 0)
         await self._runc("delete", "--force", container_id, check=False)
         self._exits.forget(container_id)
+        self._records.pop(container_id, None)
         record = _read_json(directory / "container.json") or {}
         await asyncio.to_thread(self._discard, directory, record.get("cgroupsPath"))
 
@@ -415,31 +424,32 @@ class RuncRuntime:
     async def close(self) -> None:
         """Forget exit watches (containers keep running; a new runtime adopts them)."""
         self._exits.close()
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+        self._launcher.close()
 
 
 def _attach_name(container_id: str) -> str:
     return f"skiff/attach/{container_id}"
 
 
-def _is_shim_of(pid: int | None, container_id: str) -> bool:
-    """Whether ``pid`` is still the shim of this container (guards against PID reuse)."""
+def _is_shim_of(pid: int | None, container_id: str, started: dict[str, Any]) -> bool:
+    """Whether ``pid`` is still the (live) shim of this container, as ``started.json``
+    recorded it: same start time (a reused pid has another); shims from before start
+    times were recorded are recognised by their command line."""
     if pid is None:
         return False
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            args = cmdline.read().split(b"\0")
         with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rsplit(b")", 1)[1].split()[0]
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        if "shimStartTime" not in started:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                args = cmdline.read().split(b"\0")
+            if container_id.encode() not in args or str(SHIM).encode() not in args:
+                return False
     except OSError:
         return False
-    return state != b"Z" and container_id.encode() in args and str(SHIM).encode() in args
+    if fields[0] == b"Z":
+        return False
+    return "shimStartTime" not in started or int(fields[19]) == started["shimStartTime"]
 
 
 def _signal_number(name: str) -> int:

@@ -1,7 +1,8 @@
 """The per-container shim: starts a container with runc and stays with it until it exits.
 
-Run by the runtime as ``python -I -S shim.py --id … --bundle … …``: stdlib only, and
-only its cheap modules (no argparse, re, json or tempfile), so it starts in ~25 ms.
+Forked by the runtime's launcher (.shimlauncher) and run as :func:`main` with the
+arguments ``--id … --bundle … …`` (``python -I -S shim.py …`` does the same): stdlib
+only, and only its cheap modules (no argparse, re, json or tempfile).
 It outlives the kubelet: a kubelet restart finds
 the container still running and its output still logged.  Like containerd's shim
 or conmon, it::
@@ -220,7 +221,8 @@ class Shim:
             if a.stdin:
                 self.stdin_w = self.pty
         write_json(os.path.join(a.state_dir, "started.json"),
-                   {"pid": pid, "shimPid": os.getpid(), "startedAt": rfc3339nano()})
+                   {"pid": pid, "shimPid": os.getpid(), "shimStartTime": process_start_time(),
+                    "startedAt": rfc3339nano()})
         return pid
 
     def serve(self, pid: int) -> dict[str, object]:
@@ -416,6 +418,13 @@ class Shim:
             self.selector.unregister(self.stdin_w)
         os.close(self.stdin_w)
         self.stdin_w = None
+
+
+def process_start_time(pid: str = "self") -> int:
+    """A process's start time (clock ticks after boot): with the pid, unique for the
+    boot, so a reused pid is never taken for this shim."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        return int(stat.read().rsplit(b")", 1)[1].split()[19])
 
 
 def read_oom_kills(path: str) -> int:
