@@ -200,6 +200,12 @@ def test_ip_block_networks_and_a_pod_peer_inside_an_except() -> None:
         {"from": [{"ipBlock": {"cidr": "10.244.0.0/24", "except": ["10.244.0.2/32"]}},
                   {"podSelector": {"matchLabels": {"app": "client"}}}]}]})])
     assert compiled.permits(INGRESS, B, A, "tcp", 1)
+    # The set holds blocks and the pods outside them, disjoint, in address order.
+    pods = cluster() + [pod("e", D, {"app": "client"})]
+    compiled = compile_([policy("p", {"podSelector": {"matchLabels": {"app": "db"}}, "ingress": [
+        {"from": [{"podSelector": {"matchLabels": {"app": "client"}}}, {"podSelector": {}},
+                  {"ipBlock": {"cidr": "10.244.0.0/30"}}, {"ipBlock": {"cidr": "10.244.0.2/31"}}]}]})], pods)
+    assert compiled.peer_sets["from-default/p/0"] == ("10.244.0.0/30", D, REMOTE)   # a, b inside
 
 
 def test_ipv6_ip_block_matches_nothing() -> None:
@@ -215,7 +221,7 @@ def test_peers_are_pods_with_an_ip_that_are_running() -> None:
     compiled = compile_([policy("p", {"podSelector": {"matchLabels": {"app": "db"}}, "ingress": [
         {"from": [{"podSelector": {"matchLabels": {"access": "true"}}}]}]})], pods)
     (name,) = compiled.peer_sets
-    assert compiled.peer_sets[name] == (ipaddress.IPv4Network(f"{A}/32"),)
+    assert compiled.peer_sets[name] == (A,)
 
 
 # -- ports --------------------------------------------------------------------------------

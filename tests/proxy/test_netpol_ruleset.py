@@ -70,9 +70,21 @@ def test_transactions_touch_only_what_changed() -> None:
     # A new peer: the set's elements, nothing else.
     text = transaction(TABLE, before, build(compiled_from(
         [ALLOW_DB], pods + [pod("c", "10.244.0.9", {"access": "true"}, node="node-b")])))
+    assert text.splitlines() == [f"add element inet {TABLE} from-default/allow-db/0 {{ 10.244.0.9 }}"]
+    # A pod leaving from inside a block changes nothing; a wider block replaces the
+    # narrower one and the pod it now covers (deletions first: never an overlap).
+    def allow_block(cidr: str) -> Obj:
+        return policy("allow-db", {"podSelector": {"matchLabels": {"app": "db"}}, "ingress": [
+            {"from": [{"ipBlock": {"cidr": cidr}}, {"podSelector": {"matchLabels": {"access": "true"}}}]}]})
+
+    assert transaction(TABLE, build(compiled_from([allow_block("10.244.0.0/28")], pods)),
+                       build(compiled_from([allow_block("10.244.0.0/28")], pods[1:]))) == ""
+    more = pods + [pod("x", "10.244.0.20", {"access": "true"})]
+    text = transaction(TABLE, build(compiled_from([allow_block("10.244.0.0/28")], more)),
+                       build(compiled_from([allow_block("10.244.0.0/24")], more)))
     assert text.splitlines() == [
-        f"flush set inet {TABLE} from-default/allow-db/0",
-        f"add element inet {TABLE} from-default/allow-db/0 {{ 10.244.0.2, 10.244.0.9 }}"]
+        f"delete element inet {TABLE} from-default/allow-db/0 {{ 10.244.0.0/28, 10.244.0.20 }}",
+        f"add element inet {TABLE} from-default/allow-db/0 {{ 10.244.0.0/24 }}"]
     # A second pod to protect: its chain and its map element.
     text = transaction(TABLE, before, build(compiled_from([ALLOW_DB], pods + [
         pod("b2", "10.244.0.4", {"app": "db"})])))
@@ -156,7 +168,7 @@ def test_incremental_transactions_end_where_a_full_table_does(netns: Path) -> No
     rng = random.Random(20250601)
     applied = Ruleset()
     apply(netns, full_text(TABLE, applied, "t"))
-    for _ in range(12):
+    for _ in range(20):
         wanted = build(compiled_from(*random_cluster(rng)))
         apply(netns, transaction(TABLE, applied, wanted) or "\n")
         applied = wanted

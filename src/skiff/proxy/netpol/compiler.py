@@ -29,11 +29,14 @@ docstring). A pod may always talk to itself.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import ipaddress
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ...api.selectors import LabelSelector
 from .inventory import PodInfo, labels_of_namespace
 from .policy import EGRESS, INGRESS, Peer, Policy, PortSpec, Rule
 
@@ -83,7 +86,9 @@ class PodRules:
 class Compiled:
     """What a node enforces: sets, and the rules of each isolated pod of the node."""
 
-    peer_sets: dict[str, tuple[IPv4Network, ...]] = field(default_factory=dict)
+    #: Set name → elements: addresses ("10.244.0.5") and networks ("10.0.0.0/9"),
+    #: disjoint, in address order.
+    peer_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     destination_sets: dict[str, tuple[tuple[str, str, int], ...]] = field(default_factory=dict)
     pods: dict[str, PodRules] = field(default_factory=dict)          # by pod IP
 
@@ -105,8 +110,8 @@ class Compiled:
         protocol = protocol.lower()
         address = ipaddress.IPv4Address(peer_ip)
         for allow in allows:
-            if allow.peers is not None and not any(address in network
-                                                   for network in self.peer_sets[allow.peers]):
+            if allow.peers is not None and not any(address in ipaddress.IPv4Network(element)
+                                                   for element in self.peer_sets[allow.peers]):
                 continue
             if allow.destinations is not None:
                 if (peer_ip, protocol, port) in self.destination_sets[allow.destinations]:
@@ -138,8 +143,25 @@ def merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ..
     return tuple(merged)
 
 
+@dataclass(frozen=True)
+class _Peers:
+    """What the peers of one rule resolve to."""
+
+    elements: tuple[str, ...]               # the peer set (see Compiled.peer_sets)
+    pods: tuple[PodInfo, ...]               # pods named by selector peers
+    blocks: tuple[tuple[int, int], ...]     # ipBlock addresses as sorted disjoint intervals
+
+    def in_blocks(self, address: int) -> bool:
+        index = bisect.bisect_right(self.blocks, (address, _MAX_ADDRESS)) - 1
+        return index >= 0 and self.blocks[index][0] <= address <= self.blocks[index][1]
+
+
+_MAX_ADDRESS = 2 ** 32
+
+
 class _Cluster:
-    """Pods and namespaces indexed for peer lookups."""
+    """Pods and namespaces indexed for peer lookups, with the answers kept for the
+    length of one compilation (many policies name the same peers)."""
 
     def __init__(self, pods: Iterable[PodInfo], namespaces: Mapping[str, Mapping[str, str]]) -> None:
         self.pods = list(pods)
@@ -147,36 +169,53 @@ class _Cluster:
         self.by_namespace: dict[str, list[PodInfo]] = {}
         for pod in self.pods:
             self.by_namespace.setdefault(pod.namespace, []).append(pod)
+        self._namespaces_of: dict[LabelSelector, list[str]] = {}
+        self._pods_of: dict[tuple[Peer, str], list[PodInfo]] = {}
+        self._peers_of: dict[tuple[tuple[Peer, ...], str], _Peers] = {}
+
+    def _matching_namespaces(self, selector: LabelSelector) -> list[str]:
+        found = self._namespaces_of.get(selector)
+        if found is None:
+            found = [name for name in self.by_namespace
+                     if selector.matches(labels_of_namespace(self.namespaces, name))]
+            self._namespaces_of[selector] = found
+        return found
 
     def peer_pods(self, peer: Peer, policy_namespace: str) -> list[PodInfo]:
         """The pods a selector peer names (none for an ipBlock peer)."""
         if peer.block is not None or peer.ipv6:
             return []
-        if peer.namespaces is None:
-            names = [policy_namespace]
-        else:
-            selector = peer.namespaces
-            names = [name for name in self.by_namespace
-                     if selector.matches(labels_of_namespace(self.namespaces, name))]
-        found = []
-        for name in names:
-            for pod in self.by_namespace.get(name, ()):
-                if peer.pods is None or peer.pods.matches(pod.label_map):
-                    found.append(pod)
+        key = (peer, policy_namespace if peer.namespaces is None else "")
+        found = self._pods_of.get(key)
+        if found is None:
+            names = ([policy_namespace] if peer.namespaces is None
+                     else self._matching_namespaces(peer.namespaces))
+            found = [pod for name in names for pod in self.by_namespace.get(name, ())
+                     if peer.pods is None or peer.pods.matches(pod.label_map)]
+            self._pods_of[key] = found
+        return found
+
+    def peers(self, peers: tuple[Peer, ...], policy_namespace: str) -> _Peers:
+        """What a rule's peers resolve to: pods, ipBlocks, and the set of both."""
+        key = (peers, policy_namespace)
+        found = self._peers_of.get(key)
+        if found is None:
+            pods = [pod for peer in peers for pod in self.peer_pods(peer, policy_namespace)]
+            networks = list(ipaddress.collapse_addresses(
+                network for peer in peers if peer.block is not None for network in peer.block.networks()))
+            blocks = tuple(sorted((int(n.network_address), int(n.broadcast_address)) for n in networks))
+            found = _Peers((), tuple(pods), blocks)
+            ordered = {int(n.network_address): _network_text(n) for n in networks}
+            for pod in pods:
+                if not found.in_blocks(pod.address):
+                    ordered[pod.address] = pod.ip
+            found = _Peers(tuple(ordered[k] for k in sorted(ordered)), tuple(pods), blocks)
+            self._peers_of[key] = found
         return found
 
 
-def _peer_networks(cluster: _Cluster, rule: Rule, namespace: str
-                   ) -> tuple[list[PodInfo], list[IPv4Network]]:
-    """(pods named by selector peers, networks of ipBlock peers) of a rule with peers."""
-    assert rule.peers is not None
-    pods: list[PodInfo] = []
-    blocks: list[IPv4Network] = []
-    for peer in rule.peers:
-        pods += cluster.peer_pods(peer, namespace)
-        if peer.block is not None:
-            blocks += peer.block.networks()
-    return pods, blocks
+def _network_text(network: IPv4Network) -> str:
+    return str(network.network_address) if network.prefixlen == 32 else str(network)
 
 
 def _numeric_ports(specs: Sequence[PortSpec], target: PodInfo | None) -> tuple[Ports, ...]:
@@ -249,56 +288,58 @@ def compile_policies(policies: Iterable[Policy], pods: Iterable[PodInfo],
 
 
 def _peer_set(compiled: Compiled, cluster: _Cluster, policy: Policy, index: int, rule: Rule,
-              prefix: str) -> tuple[str | None, list[PodInfo], list[IPv4Network]]:
-    """Make the rule's peer set; (its name or None for "every address", peer pods, blocks)."""
+              prefix: str) -> tuple[str | None, _Peers | None]:
+    """Make the rule's peer set; (its name, what the peers are), (None, None) for "every address"."""
     if rule.peers is None:
-        return None, [], []
-    pods, blocks = _peer_networks(cluster, rule, policy.namespace)
+        return None, None
+    peers = cluster.peers(rule.peers, policy.namespace)
     name = set_name(prefix, policy.key, index)
-    networks = [IPv4Network(pod.ip) for pod in pods] + blocks
-    compiled.peer_sets[name] = tuple(ipaddress.collapse_addresses(networks))
-    return name, pods, blocks
+    compiled.peer_sets[name] = peers.elements
+    return name, peers
 
 
 def _ingress_rule(compiled: Compiled, cluster: _Cluster, policy: Policy, index: int, rule: Rule,
                   selected: Sequence[PodInfo], per_pod: dict[str, list[Allow]]) -> None:
-    peers, _, _ = _peer_set(compiled, cluster, policy, index, rule, "from")
+    name, _ = _peer_set(compiled, cluster, policy, index, rule, "from")
+    if rule.ports is None:
+        for pod in selected:
+            per_pod[pod.ip].append(Allow(policy.key, peers=name))
+        return
+    named = any(spec.named for spec in rule.ports)
+    shared = _numeric_ports(rule.ports, None)
     for pod in selected:
-        if rule.ports is None:
-            per_pod[pod.ip].append(Allow(policy.key, peers=peers))
-            continue
-        ports = _numeric_ports(rule.ports, pod)
+        ports = _numeric_ports(rule.ports, pod) if named else shared
         if ports:         # otherwise only named ports this pod does not have: nothing
-            per_pod[pod.ip].append(Allow(policy.key, peers=peers, ports=ports))
+            per_pod[pod.ip].append(Allow(policy.key, peers=name, ports=ports))
 
 
 def _egress_rule(compiled: Compiled, cluster: _Cluster, policy: Policy, index: int, rule: Rule,
                  selected: Sequence[PodInfo], per_pod: dict[str, list[Allow]]) -> None:
-    peers, peer_pods, blocks = _peer_set(compiled, cluster, policy, index, rule, "to")
+    name, peers = _peer_set(compiled, cluster, policy, index, rule, "to")
     allows: list[Allow] = []
     if rule.ports is None:
-        allows.append(Allow(policy.key, peers=peers))
+        allows.append(Allow(policy.key, peers=name))
     else:
         ports = _numeric_ports(rule.ports, None)
         if ports:
-            allows.append(Allow(policy.key, peers=peers, ports=ports))
+            allows.append(Allow(policy.key, peers=name, ports=ports))
         named = [spec for spec in rule.ports if spec.named]
         if named:
             # Named ports are the destination pod's: list (pod IP, protocol, port) of
             # every peer pod (and pod inside an ipBlock) that has one of them.
-            if rule.peers is None:
-                candidates = cluster.pods
+            if peers is None:
+                candidates: Iterable[PodInfo] = cluster.pods
             else:
-                candidates = peer_pods + [pod for pod in cluster.pods if any(
-                    ipaddress.IPv4Address(pod.ip) in block for block in blocks)]
+                candidates = itertools.chain(peers.pods, (pod for pod in cluster.pods
+                                                          if peers.blocks and peers.in_blocks(pod.address)))
             elements = set()
             for pod in candidates:
                 for spec in named:
                     number = pod.named_port(str(spec.port), spec.protocol)
                     if number is not None:
                         elements.add((pod.ip, NFT_PROTOCOLS[spec.protocol], number))
-            name = set_name("to", policy.key, index, "/named")
-            compiled.destination_sets[name] = tuple(sorted(elements))
-            allows.append(Allow(policy.key, destinations=name))
+            destinations = set_name("to", policy.key, index, "/named")
+            compiled.destination_sets[destinations] = tuple(sorted(elements))
+            allows.append(Allow(policy.key, destinations=destinations))
     for pod in selected:
         per_pod[pod.ip].extend(allows)

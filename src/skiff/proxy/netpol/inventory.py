@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 Obj = dict[str, Any]
@@ -46,9 +47,14 @@ class PodInfo:
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    @property
+    @cached_property
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
+
+    @cached_property
+    def address(self) -> int:
+        """The IP as a number (for interval arithmetic)."""
+        return int(ipaddress.IPv4Address(self.ip))
 
     def named_port(self, name: str, protocol: str) -> int | None:
         """The number of the container port called ``name`` with ``protocol``, if any."""

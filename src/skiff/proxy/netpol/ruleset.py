@@ -37,8 +37,9 @@ Denied packets are rejected (ICMP admin-prohibited: a connect fails at once with
 "no route to host") rather than silently dropped, and counted.
 
 Writing, as the proxy does (.proxy.table): a full sync replaces the table in one
-transaction; an incremental one adds new sets and chains, refills changed ones,
-updates the two maps, then deletes what nothing refers to any more.
+transaction; an incremental one adds new sets and chains, changes set elements one by
+one, refills changed chains, updates the two maps, then deletes what nothing
+refers to any more.
 """
 
 from __future__ import annotations
@@ -121,16 +122,11 @@ def pod_chain(direction: str, rules: PodRules, allows: Iterable[Allow]) -> tuple
     return tuple(lines)
 
 
-def _network_text(network: object) -> str:
-    text = str(network)
-    return text[:-3] if text.endswith("/32") else text
-
-
 def build(compiled: Compiled) -> Ruleset:
     """The nft objects of ``compiled``."""
     ruleset = Ruleset()
     for name, networks in compiled.peer_sets.items():
-        ruleset.sets[name] = NftSet(PEER_SET_TYPE, tuple(_network_text(n) for n in networks))
+        ruleset.sets[name] = NftSet(PEER_SET_TYPE, networks)
     for name, elements in compiled.destination_sets.items():
         ruleset.sets[name] = NftSet(DESTINATION_SET_TYPE,
                                     tuple(f"{ip} . {proto} . {port}" for ip, proto, port in elements))
@@ -188,10 +184,16 @@ def transaction(table: str, old: Ruleset, new: Ruleset) -> str:
         before = old.sets.get(name)
         if before == nft_set:
             continue
-        if before is not None and before.elements:
-            lines.append(f"flush set {t} {name}")
-        if nft_set.elements:
-            lines.append(f"add element {t} {name} {_elements(nft_set.elements)}")
+        # Element by element: both versions are disjoint, so deleting what went
+        # before adding what came never makes two elements overlap.
+        previous = set(before.elements) if before is not None else set()
+        wanted = set(nft_set.elements)
+        gone = [element for element in before.elements if element not in wanted] if before else []
+        came = [element for element in nft_set.elements if element not in previous]
+        if gone:
+            lines.append(f"delete element {t} {name} {_elements(gone)}")
+        if came:
+            lines.append(f"add element {t} {name} {_elements(came)}")
     for name, rules in sorted(new.chains.items()):
         before_rules = old.chains.get(name)
         if before_rules == rules:
