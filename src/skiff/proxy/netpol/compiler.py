@@ -15,7 +15,7 @@ NetworkPolicy semantics is testable without root::
             ──▶ Allow(destinations=<set>)         egress rules with named ports: the set
                                                   of (peer pod IP, protocol, port) they name
 
-Peers become shared *sets* of IPv4 networks, one per rule, named after the policy
+Peers become shared *sets* of IPv4 addresses and networks, one per rule, named after the policy
 (``from-<ns>/<policy>/<rule index>``, ``to-…``), so a pod coming or going changes a
 set's elements, not the chains of the pods the policy protects. Sets are only made
 for policies that select a pod of this node. :meth:`Compiled.permits` answers
@@ -143,6 +143,12 @@ def merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ..
     return tuple(merged)
 
 
+def _in_intervals(intervals: Sequence[tuple[int, int]], address: int) -> bool:
+    """Is ``address`` inside one of the sorted, disjoint ``intervals``?"""
+    index = bisect.bisect_right(intervals, (address, 2 ** 32)) - 1
+    return index >= 0 and intervals[index][0] <= address <= intervals[index][1]
+
+
 @dataclass(frozen=True)
 class _Peers:
     """What the peers of one rule resolve to."""
@@ -152,11 +158,7 @@ class _Peers:
     blocks: tuple[tuple[int, int], ...]     # ipBlock addresses as sorted disjoint intervals
 
     def in_blocks(self, address: int) -> bool:
-        index = bisect.bisect_right(self.blocks, (address, _MAX_ADDRESS)) - 1
-        return index >= 0 and self.blocks[index][0] <= address <= self.blocks[index][1]
-
-
-_MAX_ADDRESS = 2 ** 32
+        return _in_intervals(self.blocks, address)
 
 
 class _Cluster:
@@ -204,10 +206,10 @@ class _Cluster:
             networks = list(ipaddress.collapse_addresses(
                 network for peer in peers if peer.block is not None for network in peer.block.networks()))
             blocks = tuple(sorted((int(n.network_address), int(n.broadcast_address)) for n in networks))
-            found = _Peers((), tuple(pods), blocks)
+            # Blocks, and the pods outside them: disjoint elements, in address order.
             ordered = {int(n.network_address): _network_text(n) for n in networks}
             for pod in pods:
-                if not found.in_blocks(pod.address):
+                if not _in_intervals(blocks, pod.address):
                     ordered[pod.address] = pod.ip
             found = _Peers(tuple(ordered[k] for k in sorted(ordered)), tuple(pods), blocks)
             self._peers_of[key] = found

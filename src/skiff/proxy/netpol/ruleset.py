@@ -151,7 +151,7 @@ def _map_elements(by_ip: dict[str, str]) -> str:
 def full_text(table: str, ruleset: Ruleset, comment: str) -> str:
     """Replace the whole table (absent or not) in one transaction."""
     lines = [f"table inet {table}", f"delete table inet {table}", f"table inet {table} {{",
-             f'\tcomment "{comment}"',
+             f'\tcomment "{comment[:120]}"',
              f"\tcounter {INGRESS_COUNTER} {{ }}", f"\tcounter {EGRESS_COUNTER} {{ }}"]
     for name, by_ip in ((INGRESS_MAP, ruleset.ingress), (EGRESS_MAP, ruleset.egress)):
         elements = f" elements = {_map_elements(by_ip)};" if by_ip else ""
@@ -188,12 +188,12 @@ def transaction(table: str, old: Ruleset, new: Ruleset) -> str:
         # before adding what came never makes two elements overlap.
         previous = set(before.elements) if before is not None else set()
         wanted = set(nft_set.elements)
-        gone = [element for element in before.elements if element not in wanted] if before else []
-        came = [element for element in nft_set.elements if element not in previous]
-        if gone:
-            lines.append(f"delete element {t} {name} {_elements(gone)}")
-        if came:
-            lines.append(f"add element {t} {name} {_elements(came)}")
+        removed = [element for element in before.elements if element not in wanted] if before else []
+        added = [element for element in nft_set.elements if element not in previous]
+        if removed:
+            lines.append(f"delete element {t} {name} {_elements(removed)}")
+        if added:
+            lines.append(f"add element {t} {name} {_elements(added)}")
     for name, rules in sorted(new.chains.items()):
         before_rules = old.chains.get(name)
         if before_rules == rules:
