@@ -14,6 +14,12 @@ Cases (``--case``): ``plain`` (pods with small requests), ``affinity`` (the same
 pods in groups of 10, each with a *preferred* pod affinity to its group over zones
 and a *required* pod anti-affinity to its group over hostnames).
 
+``--scheduler-process`` runs the scheduler as its own process instead (``python -m
+skiff.scheduler``; the in-process one is given a profile name no pod uses) and reports
+the CPU per bound pod of the scheduler and of the rest (API server, controllers, nodes)
+separately.  ``--cprofile DIR`` runs the server (and the scheduler process) under
+cProfile and prints the top functions by own time of each.
+
 Run: ``.venv/bin/python bench/scheduler.py`` -- the issue's suite: 1,000 nodes and
 10,000 pods (median of ``--runs`` runs, default 3), then 5,000 nodes and the affinity
 case once each.  ``--nodes/--pods/--case`` run one configuration only.  Every run is
@@ -25,6 +31,7 @@ server with py-spy (if installed) during the pod phase and prints the top frames
 from __future__ import annotations
 
 import argparse
+import io
 import asyncio
 import contextlib
 import os
@@ -39,6 +46,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+import cProfile  # noqa: F401  (run as ``-m cProfile`` in the child processes)
+import pstats
 
 import orjson
 
@@ -88,16 +98,22 @@ class Result:
     rss_mb: float = 0.0
     idle_cpu: float = 0.0  # server CPU share with N idle nodes (leases, node status)
     cpu_ms_per_pod: float = 0.0  # server CPU time during the pod phase / pods bound
+    sched_ms_per_pod: float = 0.0  # --scheduler-process: that process's CPU time / pods bound
+    load: float = 0.0  # 1-minute load average when the pods phase started
     errors: Counter[str] = field(default_factory=Counter)
     note: str = ""
 
     def line(self) -> str:
         done = "" if self.bound == self.pods else f"  ONLY {self.bound}/{self.pods} BOUND"
+        if self.running != self.pods:
+            done += f"  ONLY {self.running}/{self.pods} RUNNING"
         return (f"{self.nodes:>5} nodes {self.pods:>6} pods {self.case:<8} "
                 f"bound {self.bound_rate:6.1f} pods/s  create->bound p50 {self.p50:6.1f} s "
                 f"p99 {self.p99:6.1f} s | created {self.create_rate:5.0f}/s  running "
                 f"{self.running_rate:6.1f}/s  server CPU {self.cpu_ms_per_pod:5.1f} ms/pod "
                 f"(one free core: {1000 / max(1e-9, self.cpu_ms_per_pod):4.0f} pods/s), "
+                + (f"scheduler process CPU {self.sched_ms_per_pod:5.2f} ms/pod, " if self.sched_ms_per_pod else "")
+                + f"load {self.load:.1f}, "
                 f"idle {100 * self.idle_cpu:3.0f}%  nodes ready in {self.register_s:5.1f} s  "
                 f"RSS {self.rss_mb:4.0f} MB{done}{self.note}")
 
@@ -153,7 +169,7 @@ async def watch_pods(s: aiohttp.ClientSession, rv: str, bound: dict[str, float],
                 return
 
 
-async def one_run(c: Running, nodes: int, pods: int, case: str, concurrency: int,
+async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int,
                   budget: float, profile: Path | None) -> Result:
     result = Result(nodes, pods, case)
     deadline = time.monotonic() + budget
@@ -198,8 +214,10 @@ async def one_run(c: Running, nodes: int, pods: int, case: str, concurrency: int
                         await asyncio.sleep(0.05)  # 429/5xx: the server asked us to slow down
                 created_at = time.perf_counter()
 
+        result.load = os.getloadavg()[0]
         start = time.perf_counter()
         cpu_from = cpu_seconds(c.proc.pid)
+        sched_from = cpu_seconds(c.scheduler.pid) if c.scheduler is not None else 0.0
         await asyncio.gather(*(creator() for _ in range(concurrency)))
         result.create_rate = pods / max(1e-9, created_at - start)
         try:
@@ -208,10 +226,14 @@ async def one_run(c: Running, nodes: int, pods: int, case: str, concurrency: int
             pass
         watcher.cancel()
         busy = cpu_seconds(c.proc.pid) - cpu_from
+        sched_busy = cpu_seconds(c.scheduler.pid) - sched_from if c.scheduler is not None else 0.0
         if spy is not None:
             finish_profiler(spy)
+        if len(running) < pods:
+            await describe_stragglers(s, bound, running, result)
     result.bound, result.running = len(bound), len(running)
     result.cpu_ms_per_pod = 1000 * busy / max(1, len(bound))
+    result.sched_ms_per_pod = 1000 * sched_busy / max(1, len(bound))
     first = min(sent.values(), default=0.0)
     if bound:
         result.bound_rate = len(bound) / (max(bound.values()) - first)
@@ -221,6 +243,67 @@ async def one_run(c: Running, nodes: int, pods: int, case: str, concurrency: int
         result.running_rate = len(running) / (max(running.values()) - first)
     result.rss_mb = c.rss_mb()
     return result
+
+
+async def describe_stragglers(s: aiohttp.ClientSession, bound: dict[str, float],
+                              running: dict[str, float], result: Result) -> None:
+    """What became of pods the watch never saw Running: a count per (bound?, phase) and one example."""
+    async with s.get(f"/api/v1/namespaces/{NS}/pods") as r:
+        items = orjson.loads(await r.read())["items"]
+    kinds: Counter[str] = Counter()
+    example = ""
+    for pod in items:
+        name = pod["metadata"]["name"]
+        if name in running:
+            continue
+        phase = (pod.get("status") or {}).get("phase")
+        node = (pod.get("spec") or {}).get("nodeName")
+        kinds[f"{'bound' if node else 'unbound'}/{phase}/{'seen-bound' if name in bound else 'not-seen'}"] += 1
+        example = example or orjson.dumps({"name": name, "nodeName": node,
+                                           "status": pod.get("status")}).decode()[:600]
+    result.note += f"  stragglers {dict(kinds)} e.g. {example}"
+
+
+# -- the scheduling cycle alone (--core) ----------------------------------------------------
+
+def core_run(nodes: int, pods: int, case: str, cprofile: Path | None) -> str:
+    """The framework without API, informers or TLS: ``schedule_one`` + ``assume`` for every pod,
+    over a snapshot of ``nodes`` simulated nodes (as ``skiff up --runtime fake`` registers them)."""
+    from skiff.kubelet.fake import fake_node_specs
+    from skiff.kubelet.node_status import node_object
+    from skiff.scheduler.framework import Framework
+    from skiff.scheduler.podinfo import PodInfo
+    from skiff.scheduler.profile import default_profile
+    from skiff.scheduler.snapshot import Snapshot
+    import random
+
+    snapshot = Snapshot([node_object(spec, 0.0) for spec in fake_node_specs(nodes)])
+    fw = Framework(default_profile(), rng=random.Random(1))
+    bodies = []
+    for i in range(pods):
+        body = pod_body(i, case)
+        body["metadata"].update(namespace=NS, uid=f"uid-{i}")
+        body["spec"].update(schedulerName="default-scheduler", priority=0)
+        bodies.append(body)
+    prof = cProfile.Profile() if cprofile else None
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if prof:
+        prof.enable()
+    placed = 0
+    for body in bodies:
+        result = fw.schedule_one(snapshot, PodInfo(body))
+        if result.node_name is not None:
+            snapshot.assume(body, result.node_name)
+            placed += 1
+    if prof:
+        prof.disable()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if prof and cprofile:
+        cprofile.mkdir(parents=True, exist_ok=True)
+        prof.dump_stats(str(cprofile / "core.prof"))
+        print(summarize_cprofile(cprofile / "core.prof"))
+    return (f"core: {nodes} nodes {pods} pods {case}: {placed} placed, {1000 * cpu / pods:.2f} ms CPU/pod "
+            f"({pods / wall:.0f} pods/s), load {os.getloadavg()[0]:.1f}")
 
 
 # -- profiling (optional) -----------------------------------------------------------------
@@ -274,17 +357,57 @@ def summarize_profile(path: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+IDLE_SCHEDULER_CONFIG = """\
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: bench-unused-scheduler
+"""
+
+
+class Cluster(Running):
+    """A running ``skiff up`` (``proc``) and, with ``--scheduler-process``, the scheduler's own
+    process (``scheduler``)."""
+
+    scheduler: subprocess.Popen[bytes] | None = None
+
+
+def _python(cprofile: Path | None) -> list[str]:
+    return [sys.executable, "-m", "cProfile", "-o", str(cprofile)] if cprofile else [sys.executable]
+
+
+def _stop(proc: subprocess.Popen[Any], grace: float) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @contextlib.contextmanager
-def skiff_up(nodes: int) -> Iterator[Running]:
+def skiff_up(nodes: int, scheduler_process: bool = False, cprofile: Path | None = None) -> Iterator[Cluster]:
     """``skiff up --runtime fake --nodes N`` in its own process group; stderr to a file
-    (a pipe nobody reads would block a chatty server)."""
+    (a pipe nobody reads would block a chatty server).  ``scheduler_process``: the
+    in-process scheduler serves a profile no pod names, ``python -m skiff.scheduler``
+    schedules.  ``cprofile``: both run under cProfile, writing DIR/server.prof and
+    DIR/scheduler.prof when they stop."""
     data = Path(tempfile.mkdtemp(prefix="skiff-bench-sched-"))
     started = time.perf_counter()
+    extra: list[str] = []
+    if scheduler_process:
+        (data / "idle-scheduler.yaml").write_text(IDLE_SCHEDULER_CONFIG)
+        extra = ["--scheduler-config", str(data / "idle-scheduler.yaml")]
+    if cprofile:
+        cprofile.mkdir(parents=True, exist_ok=True)
     with open(data / "stderr", "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "skiff", "up", "--runtime", "fake", "--nodes", str(nodes),
-             "--port", "0", "--data-dir", str(data / "d"), "--log-level", "WARNING"],
+            [*_python(cprofile and cprofile / "server.prof"), "-m", "skiff", "up", "--runtime", "fake",
+             "--nodes", str(nodes), "--port", "0", "--data-dir", str(data / "d"), "--log-level", "WARNING",
+             *extra],
             stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
+    sched: subprocess.Popen[bytes] | None = None
     try:
         assert proc.stdout is not None
         for line in proc.stdout:  # printed once the API answers
@@ -292,27 +415,50 @@ def skiff_up(nodes: int) -> Iterator[Running]:
                 break
         else:
             raise RuntimeError("skiff up exited: " + (data / "stderr").read_text()[-2000:])
-        yield Running(proc, data / "d", started)
+        cluster = Cluster(proc, data / "d", started)
+        if scheduler_process:
+            with open(data / "scheduler.stderr", "w") as err:
+                sched = subprocess.Popen(
+                    [*_python(cprofile and cprofile / "scheduler.prof"), "-m", "skiff.scheduler",
+                     "--kubeconfig", str(data / "d" / "kubeconfig"), "--log-level", "WARNING"],
+                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            cluster.scheduler = sched
+        yield cluster
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if sched is not None:
+            _stop(sched, 30)
+        _stop(proc, 30)
         if proc.stdout is not None:
             proc.stdout.close()
-        warnings = [ln for ln in (data / "stderr").read_text().splitlines() if " WARNING " in ln or "ERROR" in ln]
-        if warnings:
-            print(f"  server logged {len(warnings)} warning(s); last: {warnings[-1][:300]}")
+        for log_name in ("stderr", "scheduler.stderr"):
+            path = data / log_name
+            lines = path.read_text().splitlines() if path.exists() else []
+            warnings = [ln for ln in lines if " WARNING " in ln or "ERROR" in ln]
+            if warnings:
+                print(f"  {log_name}: {len(warnings)} warning(s); last: {warnings[-1][:300]}")
         shutil.rmtree(data, ignore_errors=True)
+        if cprofile:
+            for name in ("server.prof", "scheduler.prof"):
+                if (cprofile / name).exists():
+                    print(summarize_cprofile(cprofile / name))
+
+
+def summarize_cprofile(path: Path, top: int = 30) -> str:
+    """The functions with the most own time, and the most cumulative time."""
+    out = io.StringIO()
+    stats = pstats.Stats(str(path), stream=out)
+    stats.strip_dirs().sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return f"  cProfile {path}:\n" + "\n".join("    " + ln for ln in out.getvalue().splitlines() if ln.strip())
 
 
 def run_case(nodes: int, pods: int, case: str, runs: int, concurrency: int, budget: float,
-             profile: Path | None) -> list[Result]:
+             profile: Path | None, scheduler_process: bool = False,
+             cprofile: Path | None = None) -> list[Result]:
     results = []
     for i in range(runs):
-        with skiff_up(nodes=nodes) as c:
+        with skiff_up(nodes=nodes, scheduler_process=scheduler_process,
+                      cprofile=cprofile if i == 0 else None) as c:
             r = asyncio.run(one_run(c, nodes, pods, case, concurrency, budget,
                                     profile if i == 0 else None))
         print(f"  run {i + 1}: {r.line()}" + (f"  errors {dict(r.errors)}" if r.errors else ""), flush=True)
@@ -332,7 +478,9 @@ def median_line(results: list[Result]) -> str:
                  bound=min(r.bound for r in results), running=min(r.running for r in results),
                  rss_mb=statistics.median(r.rss_mb for r in results),
                  idle_cpu=statistics.median(r.idle_cpu for r in results),
-                 cpu_ms_per_pod=statistics.median(r.cpu_ms_per_pod for r in results))
+                 cpu_ms_per_pod=statistics.median(r.cpu_ms_per_pod for r in results),
+                 sched_ms_per_pod=statistics.median(r.sched_ms_per_pod for r in results),
+                 load=statistics.median(r.load for r in results))
     return f"median of {len(results)}: {med.line()}"
 
 
@@ -344,8 +492,18 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--budget", type=float, default=240.0, help="seconds per run before giving up")
-    ap.add_argument("--profile", type=Path, default=None, metavar="DIR")
+    ap.add_argument("--profile", type=Path, default=None, metavar="DIR", help="py-spy the server (first run)")
+    ap.add_argument("--cprofile", type=Path, default=None, metavar="DIR",
+                    help="run the server (and scheduler process) under cProfile (first run)")
+    ap.add_argument("--core", action="store_true",
+                    help="time the scheduling cycle alone (no API server): ms CPU per pod")
+    ap.add_argument("--scheduler-process", action="store_true",
+                    help="run the scheduler as its own process (python -m skiff.scheduler)")
     args = ap.parse_args()
+    if args.core:
+        for _ in range(args.runs):
+            print(core_run(args.nodes or 1000, args.pods, args.case, args.cprofile), flush=True)
+        return
     if args.nodes is not None:
         plan = [(args.nodes, args.pods, args.case, args.runs)]
     else:
@@ -354,7 +512,8 @@ def main() -> None:
     started = time.monotonic()
     for nodes, pods, case, runs in plan:
         print(f"{nodes} nodes, {pods} pods, {case}:", flush=True)
-        results = run_case(nodes, pods, case, runs, args.concurrency, args.budget, args.profile)
+        results = run_case(nodes, pods, case, runs, args.concurrency, args.budget, args.profile,
+                           args.scheduler_process, args.cprofile)
         print("  " + median_line(results), flush=True)
     print(f"goal: >= 300 pods/s bound end to end (1,000 nodes, 10,000 pods); "
           f"took {time.monotonic() - started:.0f} s")
