@@ -28,10 +28,12 @@ class Issuer:
     def __init__(self, lifetime: float) -> None:
         self.lifetime = lifetime
         self.requests: list[tuple[str, Obj]] = []
+        self.callers: list[asyncio.Task[Any] | None] = []
         self.issued = asyncio.Event()
 
     async def __call__(self, pod: Obj, projection: Obj) -> str | None:
         self.requests.append((pod["metadata"]["name"], projection))
+        self.callers.append(asyncio.current_task())
         self.issued.set()
         now = time.time()
         return jwt(now, now + self.lifetime, len(self.requests))
@@ -86,7 +88,9 @@ async def test_token_rewritten_at_eighty_percent_of_its_life(tmp_path: Path) -> 
         first = (path / "token").read_text()
         issuer.issued.clear()
         await asyncio.wait_for(issuer.issued.wait(), 5.0)      # the renewal's TokenRequest
-        await volumes._renewals["uid-1"]                        # ... and its rewrite
+        renewal = issuer.callers[-1]
+        assert renewal is not None and renewal.get_name() == "token-renewal-uid-1"
+        await renewal                                           # ... and its rewrite
         assert (path / "token").read_text() != first
         assert (path / "ca.crt").read_text() == CA             # the rest of the volume is kept
     finally:

@@ -31,6 +31,7 @@ Obj = dict[str, Any]
 Lookup = Callable[[str, str, str], Awaitable[Obj | None]]
 TOKEN_CACHE_SECONDS = 10.0
 MAX_CACHED_TOKENS = 10_000
+MAX_CACHED_SUBJECTS = 10_000
 
 EXTRA_CREDENTIAL_ID = "authentication.kubernetes.io/credential-id"
 EXTRA_POD_NAME = "authentication.kubernetes.io/pod-name"
@@ -76,6 +77,8 @@ class Authenticator:
         try:
             return self._subjects[subject]
         except KeyError:
+            if len(self._subjects) >= MAX_CACHED_SUBJECTS:
+                self._subjects.clear()
             user = self._subjects[subject] = user_from_subject(subject)
             return user
         except TypeError:  # an unhashable subject: no caching
