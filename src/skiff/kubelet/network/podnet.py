@@ -5,6 +5,7 @@
     add:     allocate IP ─▶ write record ─▶ [create netns] ─▶ veth pair ─▶ eth0: IP, up,
              (ipam)          (pods/<uid>.json)  (unless given)    host end on    default route
                                                                   the bridge     via the gateway
+                                                     (netlink requests, no `ip` process: .netlink)
     remove:  delete host veth (the pod end goes with it) ─▶ [remove netns] ─▶ release IP
              ─▶ delete record              every step tolerates "already gone"
 
@@ -29,11 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CommandFailed
 from .hostport import HostPort
-from .netns import interface_exists_here, is_namespace, run_command_here
+from .netlink import Netlink
+from .netns import interface_exists_here, is_namespace
 
-IP = "ip"
 POD_INTERFACE = "eth0"
 
 
@@ -137,46 +137,34 @@ def host_interface_name(bridge: str, pod_uid: str) -> str:
     return "veth" + hashlib.sha256(f"{bridge}/{pod_uid}".encode()).hexdigest()[:11]
 
 
-def _safe_path(path: str) -> str:
-    if any(char.isspace() or char in "\"'\\" for char in path):
-        raise ValueError(f"network namespace path {path!r} must not contain spaces or quotes")
-    return path
-
-
 def plumb_node_side_here(record: PodRecord, bridge: str, mtu: int) -> None:
     """In the node namespace: the veth pair, its pod end moved into the pod's namespace
     as eth0, its host end on the bridge (hairpin on, so a pod can reach itself
     through a hostPort or a Service) and up."""
     host = record.host_interface
-    run_command_here([IP, "-batch", "-"], (
-        f"link add {host} mtu {mtu} type veth peer name {POD_INTERFACE} mtu {mtu} "
-        f"netns {_safe_path(record.netns_path)}\n"
-        f"link set {host} master {bridge}\n"
-        f"link set dev {host} type bridge_slave hairpin on\n"
-        f"link set {host} up\n"))
+    pod_namespace = os.open(record.netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with Netlink() as link:
+            link.add_veth(host, POD_INTERFACE, pod_namespace, mtu)
+            link.set_link(host, master=bridge)
+            link.set_link(host, hairpin=True, up=True)
+    finally:
+        os.close(pod_namespace)
 
 
 def plumb_pod_side_here(record: PodRecord) -> None:
     """In the pod namespace: loopback up, eth0 addressed and up, default route."""
-    address = ipaddress.IPv4Interface(f"{record.ip}/{record.prefix_length}")
-    run_command_here([IP, "-batch", "-"], (
-        "link set lo up\n"
-        f"addr add {address} dev {POD_INTERFACE}\n"
-        f"link set {POD_INTERFACE} up\n"
-        f"route add default via {record.gateway} dev {POD_INTERFACE}\n"))
+    with Netlink() as link:
+        link.set_link("lo", up=True)
+        link.add_address(POD_INTERFACE, ipaddress.IPv4Interface(f"{record.ip}/{record.prefix_length}"))
+        link.set_link(POD_INTERFACE, up=True)
+        link.add_default_route(POD_INTERFACE, ipaddress.IPv4Address(record.gateway))
 
 
 def unplumb_here(host_interface: str) -> bool:
     """In the node namespace: delete the host end (the pair goes); False if absent."""
-    if not interface_exists_here(host_interface):
-        return False
-    try:
-        run_command_here([IP, "link", "del", host_interface])
-    except CommandFailed:
-        if interface_exists_here(host_interface):
-            raise
-        return False          # went away meanwhile (its pod namespace was destroyed)
-    return True
+    with Netlink() as link:
+        return link.delete_link(host_interface)
 
 
 def healthy_here(record: PodRecord) -> bool:

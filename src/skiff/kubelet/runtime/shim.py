@@ -52,8 +52,10 @@ def rfc3339nano(ns: int | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:09d}Z"
 
 
-def write_json(path: str, doc: dict[str, object]) -> None:
-    """Atomically write a flat JSON object of ints, bools and strings (json imports re)."""
+def write_json(path: str, doc: dict[str, object], *, durable: bool = True) -> None:
+    """Atomically write a flat JSON object of ints, bools and strings (json imports re);
+    ``durable``: on disk before the rename (an exit status must survive a machine crash;
+    started.json need not: after a crash the container is gone anyway)."""
     def value(v: object) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -65,8 +67,9 @@ def write_json(path: str, doc: dict[str, object]) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w") as out:
         out.write(body)
-        out.flush()
-        os.fsync(out.fileno())
+        if durable:
+            out.flush()
+            os.fsync(out.fileno())
     os.replace(tmp, path)
 
 
@@ -222,7 +225,7 @@ class Shim:
                 self.stdin_w = self.pty
         write_json(os.path.join(a.state_dir, "started.json"),
                    {"pid": pid, "shimPid": os.getpid(), "shimStartTime": process_start_time(),
-                    "startedAt": rfc3339nano()})
+                    "startedAt": rfc3339nano()}, durable=False)
         return pid
 
     def serve(self, pid: int) -> dict[str, object]:
