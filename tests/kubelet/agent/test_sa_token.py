@@ -119,3 +119,17 @@ async def test_failed_renewal_keeps_the_unexpired_token() -> None:
 def test_token_times_fall_back_to_the_requested_expiration() -> None:
     assert token_times("not-a-jwt", 50.0, 600) == (50.0, 650.0)
     assert token_times(jwt(10, 20, 1), 50.0, 600) == (10.0, 20.0)
+
+
+async def test_close_stops_renewals_and_unmounts(tmp_path: Path) -> None:
+    from skiff.kubelet.runtime.mounts import mount_points_under
+
+    issuer = Issuer(lifetime=3600)
+    volumes = manager(tmp_path, issuer)
+    prepared = await volumes.setup(pod([api_access()]))
+    path = prepared["kube-api-access-abcde"].path
+    assert str(path) in mount_points_under(tmp_path / "pods")   # projected volumes live on tmpfs
+    await volumes.close()
+    assert mount_points_under(tmp_path / "pods") == []
+    assert not volumes._renewal_timers
+    await volumes.teardown("uid-1")

@@ -320,6 +320,22 @@ class VolumeManager:
             self.tokens.forget(uid)
         await asyncio.to_thread(_remove_pod_dir, self.pod_dir(uid))
 
+    async def close(self) -> None:
+        """The kubelet stops: no more token renewals, and no tmpfs left mounted.
+
+        Pod directories stay; a kubelet started again mounts and fills them anew
+        (``setup`` is idempotent), as it does after a crash.
+        """
+        for timer in self._renewal_timers.values():
+            timer.cancel()
+        self._renewal_timers.clear()
+        renewals = list(self._renewals.values())
+        for task in renewals:
+            task.cancel()
+        await asyncio.gather(*renewals, return_exceptions=True)
+        self._prepared.clear()
+        await asyncio.to_thread(_unmount_all, self.pods_dir)
+
     def known_pods(self) -> list[str]:
         """UIDs with a directory on disk (found again after a restart)."""
         try:
@@ -359,6 +375,12 @@ def _sub_path(volume: PreparedVolume, sub: str) -> Path:
     if real != base and not real.startswith(base.rstrip("/") + "/"):
         raise VolumeError(volume.name, f"subPath {sub!r} resolves outside the volume")
     return Path(real)
+
+
+def _unmount_all(directory: Path) -> None:
+    if directory.exists():
+        for point in mount_points_under(directory):
+            unmount(point, detach=True)
 
 
 def _remove_pod_dir(directory: Path) -> None:
