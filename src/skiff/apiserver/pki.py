@@ -8,7 +8,7 @@ Created on first start under ``<data-dir>/pki/`` and reused afterwards::
     admin.crt / admin.key      client cert CN=kubernetes-admin, O=system:masters
     sa.key / sa.pub            the key pair that signs and verifies ServiceAccount tokens
 
-Keys are ECDSA P-256: generating all three takes milliseconds, which matters for
+Keys are ECDSA P-256: generating all of them takes milliseconds, which matters for
 the one-second cold start.  Private keys are written mode 0600.  A serving
 certificate whose SANs no longer cover the requested hosts is re-issued (same CA).
 """

@@ -32,9 +32,13 @@ STREAM_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 _RESOURCE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attributes:
-    """One question for the authorizer: may ``user`` ``verb`` this resource (or path)?"""
+    """One question for the authorizer: may ``user`` ``verb`` this resource (or path)?
+
+    Treated as immutable (not frozen only because frozen dataclasses are slow to build,
+    and one is built per request).
+    """
 
     user: UserInfo
     verb: str
