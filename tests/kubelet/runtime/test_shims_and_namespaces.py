@@ -69,11 +69,20 @@ async def test_a_reused_shim_pid_is_not_taken_for_the_shim(runtime: RuncRuntime,
     container_id = await start(runtime, spec(sandbox, "sleep", "1000"))
     path = runtime.containers / container_id / "started.json"
     started = json.loads(path.read_text())
-    path.write_text(json.dumps(dict(started, shimStartTime=started["shimStartTime"] + 1)))
-    status = await runtime.status(container_id)     # same pid, another process start
-    assert (status.state, status.reason, status.exit_code) == (ContainerState.EXITED, "Unknown", 255)
-    path.write_text(json.dumps(started))
-    assert (await runtime.status(container_id)).state == ContainerState.RUNNING
+
+    async def state_after_a_restart(recorded: dict[str, int]) -> tuple[ContainerState, str]:
+        path.write_text(json.dumps(recorded))
+        again = RuncRuntime(runtime.root, cgroup_parent=runtime.cgroup_parent)
+        try:
+            status = await again.status(container_id)
+        finally:
+            await again.close()
+        return status.state, status.reason
+
+    # the same pid, but another process start: not the shim
+    assert await state_after_a_restart(dict(started, shimStartTime=started["shimStartTime"] + 1)) \
+        == (ContainerState.EXITED, "Unknown")
+    assert await state_after_a_restart(started) == (ContainerState.RUNNING, "")
 
 
 def _namespace(path: str) -> int:

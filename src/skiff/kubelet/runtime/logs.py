@@ -51,6 +51,9 @@ def parse_time(text: str) -> datetime:
     """RFC3339 with up to nanoseconds -> aware datetime (microsecond precision)."""
     main, _, fraction = text.rstrip("Z").partition(".")
     micro = int((fraction + "000000")[:6]) if fraction else 0
+    if len(main) == 19 and main[10] == "T":     # the usual shape: no strptime (slow)
+        return datetime(int(main[0:4]), int(main[5:7]), int(main[8:10]), int(main[11:13]),
+                        int(main[14:16]), int(main[17:19]), micro, tzinfo=timezone.utc)
     return datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(microsecond=micro,
                                                                   tzinfo=timezone.utc)
 

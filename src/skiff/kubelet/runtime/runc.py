@@ -25,8 +25,9 @@ read from the files above, so they survive the runtime object.
 
 from __future__ import annotations
 
-import builtins
 import asyncio
+import builtins
+import functools
 import json
 import os
 import re
@@ -75,6 +76,7 @@ class RuncRuntime:
         self._exits = ExitWatcher()
         self._launcher = ShimLauncher()
         self._records: dict[str, tuple[int, dict[str, Any]]] = {}     # id -> (inode, container.json)
+        self._started: dict[str, dict[str, Any]] = {}                 # id -> started.json
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -116,6 +118,7 @@ class RuncRuntime:
     # -- sandboxes -----------------------------------------------------------------------
 
     async def run_sandbox(self, spec: SandboxSpec) -> str:
+        self._launcher.warm_up()       # its containers come next
         sandbox_id = secrets.token_hex(32)
         await self.sandboxes.create(sandbox_id, spec)
         return sandbox_id
@@ -231,16 +234,20 @@ class RuncRuntime:
 
     async def status(self, container_id: str) -> ContainerStatus:
         record = self._record(container_id)
-        directory = self._dir(container_id)
-        started = _read_json(directory / "started.json")
-        finished = _read_json(directory / "exit.json")
+        directory = os.path.join(self.containers, container_id)
+        started = self._started.get(container_id)
+        if started is None:
+            started = _read_json(os.path.join(directory, "started.json"))
+            if started is not None:        # written once by the shim, never changed
+                self._started[container_id] = started
+        finished = _read_json(os.path.join(directory, "exit.json"))
         state, pid, code, reason, message = ContainerState.CREATED, None, None, "", ""
         if finished is None and started is not None:
             shim = started.get("shimPid")
             if isinstance(shim, int) and _is_shim_of(shim, container_id, started):
                 state, pid = ContainerState.RUNNING, int(started["pid"])
             else:
-                finished = _read_json(directory / "exit.json") or {
+                finished = _read_json(os.path.join(directory, "exit.json")) or {
                     "exitCode": LOST_EXIT_CODE, "finishedAt": _now(), "reason": "Unknown",
                     "message": "the container's shim is gone; its exit status was lost"}
         if finished is not None:
@@ -252,9 +259,9 @@ class RuncRuntime:
         return ContainerStatus(
             id=container_id, sandbox_id=record["sandboxId"], name=record["name"], state=state,
             image=record["image"], image_id=record["imageId"],
-            created_at=parse_time(record["createdAt"]),
-            started_at=parse_time(started["startedAt"]) if started else None,
-            finished_at=parse_time(finished["finishedAt"]) if finished else None,
+            created_at=_parse_time(record["createdAt"]),
+            started_at=_parse_time(started["startedAt"]) if started else None,
+            finished_at=_parse_time(finished["finishedAt"]) if finished else None,
             pid=pid, exit_code=code, reason=reason, message=message,
             log_path=Path(record["logPath"]), attempt=int(record["attempt"]),
             labels=dict(record["labels"]), annotations=dict(record["annotations"]))
@@ -320,6 +327,7 @@ class RuncRuntime:
         await self._runc("delete", "--force", container_id, check=False)
         self._exits.forget(container_id)
         self._records.pop(container_id, None)
+        self._started.pop(container_id, None)
         record = _read_json(directory / "container.json") or {}
         await asyncio.to_thread(self._discard, directory, record.get("cgroupsPath"))
 
@@ -467,9 +475,14 @@ def _now() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+#: times in container.json / started.json, parsed once each
+_parse_time = functools.lru_cache(maxsize=4096)(parse_time)
+
+
+def _read_json(path: Path | str) -> dict[str, Any] | None:
     try:
-        doc: dict[str, Any] = json.loads(path.read_text())
+        with open(path, "rb") as source:
+            doc: dict[str, Any] = json.loads(source.read())
         return doc
     except (FileNotFoundError, ValueError):
         return None

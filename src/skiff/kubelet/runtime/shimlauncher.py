@@ -62,6 +62,12 @@ class ShimLauncher:
         self._socket = ours
         return ours
 
+    def warm_up(self) -> None:
+        """Start the launcher now (its imports take a while), so that the first shim
+        does not wait for it: called when a pod's sandbox is made, before its containers."""
+        if self._socket is None:
+            self._start()
+
     async def spawn(self, argv: list[str], stdout: int, stderr: int) -> None:
         """Start a shim with ``argv`` (shim.py's arguments), ``stdout`` and ``stderr``
         as its fds 1 and 2 (the caller keeps and closes its own copies)."""
