@@ -241,8 +241,13 @@ class VolumeBinding:
             await self.client.patch(PERSISTENTVOLUMECLAIMS, meta["name"], {"metadata": {
                 "annotations": {mt.ANN_SELECTED_NODE: node_name}}}, namespace=meta["namespace"])
 
-    def _verdict(self, choice: NodeChoice, node_name: str) -> bool | str:
-        """True: all bound; a string: why it will not happen; False: not yet."""
+    def _verdict(self, choice: NodeChoice, node_name: str, seen: set[str]) -> bool | str:
+        """True: all bound; a string: why it will not happen; False: not yet.
+
+        ``seen``: claims whose selected-node annotation the cache has shown; only for
+        those does a missing annotation mean the provisioner gave up (the cache may
+        simply not have caught up with our own write yet).
+        """
         assert self.lister is not None
         done = True
         for claim, wanted in [(c, v["metadata"]["name"]) for c, v in choice.static] + \
@@ -256,12 +261,17 @@ class VolumeBinding:
                     return f'persistentvolumeclaim "{meta["name"]}" was bound to another volume'
                 continue
             done = False
-            if not wanted and mt.annotations_of(current).get(mt.ANN_SELECTED_NODE) != node_name:
-                return f'provisioning failed for persistentvolumeclaim "{meta["name"]}"'
-            if wanted:
-                volume = self.lister.volume(wanted)
-                if volume is None or not mt.is_bound_to(volume, current):
-                    return f'persistentvolume "{wanted}" was claimed by another claim'
+            if not wanted:
+                if mt.annotations_of(current).get(mt.ANN_SELECTED_NODE) == node_name:
+                    seen.add(meta["name"])
+                elif meta["name"] in seen:
+                    return f'provisioning failed for persistentvolumeclaim "{meta["name"]}"'
+                continue
+            volume = self.lister.volume(wanted)
+            if volume is None:
+                return f'persistentvolume "{wanted}" was deleted'
+            if (volume.get("spec") or {}).get("claimRef") and not mt.is_bound_to(volume, current):
+                return f'persistentvolume "{wanted}" was claimed by another claim'
         return done
 
     async def _wait_bound(self, choice: NodeChoice, node_name: str) -> Status:
@@ -269,10 +279,11 @@ class VolumeBinding:
         deadline = loop.time() + self.bind_timeout
         woken = asyncio.Event()
         self._waiters.add(woken)
+        seen: set[str] = set()
         try:
             while True:
                 woken.clear()
-                verdict = self._verdict(choice, node_name)
+                verdict = self._verdict(choice, node_name, seen)
                 if verdict is True:
                     return SUCCESS
                 if isinstance(verdict, str):
@@ -281,7 +292,8 @@ class VolumeBinding:
                 if left <= 0:
                     return error("binding volumes: timed out waiting for the condition")
                 try:
-                    await asyncio.wait_for(woken.wait(), left)
+                    async with asyncio.timeout(left):
+                        await woken.wait()
                 except TimeoutError:
                     pass
         finally:
