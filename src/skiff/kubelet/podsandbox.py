@@ -84,13 +84,20 @@ def _host_resolv() -> str:
         return ""
 
 
-def resolv_content(pod: Obj, config: KubeletConfig, host_resolv: str) -> str:
+def dns_policy(pod: Obj, config: KubeletConfig) -> str:
+    """The pod's dnsPolicy as it applies on this node (``Default`` when it has no cluster DNS)."""
     spec = pod.get("spec") or {}
-    policy = spec.get("dnsPolicy") or "ClusterFirst"
+    policy = str(spec.get("dnsPolicy") or "ClusterFirst")
     if spec.get("hostNetwork") and policy == "ClusterFirst":
         policy = "Default"
     if policy in ("ClusterFirst", "ClusterFirstWithHostNet") and not config.cluster_dns:
         policy = "Default"
+    return policy
+
+
+def resolv_content(pod: Obj, config: KubeletConfig, host_resolv: str) -> str:
+    spec = pod.get("spec") or {}
+    policy = dns_policy(pod, config)
     nameservers: list[str] = []
     searches: list[str] = []
     options: dict[str, str | None] = {}
@@ -149,7 +156,8 @@ async def create(ctx: NodeContext, pod: Obj) -> Sandbox:
     uid, name, namespace = str(meta["uid"]), str(meta["name"]), str(meta.get("namespace", ""))
     host_network = bool(spec.get("hostNetwork"))
     labels = {POD_UID_LABEL: uid, POD_NAME_LABEL: name, POD_NAMESPACE_LABEL: namespace}
-    resolv = resolv_content(pod, ctx.config, await asyncio.to_thread(_host_resolv))
+    host_resolv = await asyncio.to_thread(_host_resolv) if dns_policy(pod, ctx.config) == "Default" else ""
+    resolv = resolv_content(pod, ctx.config, host_resolv)
     sandbox_id = await ctx.runtime.run_sandbox(SandboxSpec(
         name=name, namespace=namespace, uid=uid, hostname=pod_hostname(pod),
         host_network=host_network, host_ipc=bool(spec.get("hostIPC")),

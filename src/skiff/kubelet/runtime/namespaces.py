@@ -63,8 +63,9 @@ def _check(result: int, what: str) -> None:
         raise NamespaceError(code, f"{what}: {os.strerror(code)}")
 
 
-async def _on_fresh_thread(work: Callable[[], T]) -> T:
-    """Run ``work`` on a new thread that ends with it (it may leave the thread changed)."""
+async def on_fresh_thread(work: Callable[[], T]) -> T:
+    """Run ``work`` on a new thread that ends with it (``work`` may leave the thread in
+    other namespaces: nothing else ever runs on it)."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
@@ -103,8 +104,15 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
 
 
-def _create_here(directory: Path, kinds: list[str], hostname: str) -> None:
-    """On a throwaway thread: unshare, configure, bind-mount the namespaces."""
+def create_here(directory: Path, kinds: list[str], hostname: str) -> None:
+    """On a throwaway thread (see :func:`on_fresh_thread`): unshare, configure, and
+    bind-mount the namespaces onto files in ``directory`` (created if need be)."""
+    unknown = [kind for kind in kinds if kind not in CLONE_FLAGS]
+    if unknown:
+        raise ValueError(f"unknown namespace kinds {unknown}")
+    directory.mkdir(parents=True, exist_ok=True)
+    if not kinds:
+        return
     libc = _libc()
     flags = 0
     for kind in kinds:
@@ -123,18 +131,10 @@ def _create_here(directory: Path, kinds: list[str], hostname: str) -> None:
 
 async def create_namespaces(directory: Path, kinds: list[str], hostname: str) -> dict[str, Path]:
     """Create persistent namespaces of ``kinds`` as files in ``directory``."""
-    unknown = [kind for kind in kinds if kind not in CLONE_FLAGS]
-    if unknown:
-        raise ValueError(f"unknown namespace kinds {unknown}")
-    directory.mkdir(parents=True, exist_ok=True)
-    if not kinds:
-        return {}
     try:
-        await _on_fresh_thread(lambda: _create_here(directory, kinds, hostname))
-    except BaseException as err:
+        await on_fresh_thread(lambda: create_here(directory, kinds, hostname))
+    except BaseException:
         remove_namespaces(directory)
-        if isinstance(err, OSError) and not isinstance(err, NamespaceError):
-            raise NamespaceError(err.errno, f"cannot create namespaces {kinds}: {err}") from err
         raise
     return {kind: directory / kind for kind in kinds}
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from collections.abc import AsyncIterator
 from typing import Any
 
-from . import cgroups
+from . import cgroups, commands
 from .bundle import build_config
 from .exits import ExitWatcher
 from .interface import (ContainerSpec, ContainerState, ContainerStatus, ExecResult,
@@ -81,12 +81,7 @@ class RuncRuntime:
     # -- plumbing ------------------------------------------------------------------------
 
     async def _runc(self, *args: str, check: bool = True) -> tuple[int, bytes, bytes]:
-        process = await asyncio.create_subprocess_exec(
-            self.runc, "--root", str(self.runc_root), *args,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
-        out, err = await process.communicate()
-        code = process.returncode or 0
+        code, out, err = await commands.run([self.runc, "--root", str(self.runc_root), *args])
         if check and code != 0:
             raise RuntimeFailure(f"runc {args[0]}: {err.decode(errors='replace').strip()}")
         return code, out, err
@@ -171,7 +166,8 @@ class RuncRuntime:
                 "logPath": str(log_path), "attempt": spec.attempt, "labels": spec.labels,
                 "annotations": spec.annotations, "cgroupsPath": cgroup,
                 "stopSignal": spec.stop_signal, "tty": spec.tty, "stdin": spec.stdin,
-                "stdinOnce": spec.stdin_once}
+                "stdinOnce": spec.stdin_once,
+                "ownPidNamespace": sandbox.pidns is None and not sandbox.host_pid}
             _write_json(directory / "container.json", record)
 
         try:
@@ -270,11 +266,11 @@ class RuncRuntime:
         statuses = []
         for entry in sorted(os.listdir(self.containers)):
             try:
-                status = await self.status(entry)
+                if sandbox_id is not None and self._record(entry)["sandboxId"] != sandbox_id:
+                    continue
+                statuses.append(await self.status(entry))
             except (NotFound, ValueError, KeyError):
                 continue   # being created or removed
-            if sandbox_id is None or status.sandbox_id == sandbox_id:
-                statuses.append(status)
         return statuses
 
     async def wait(self, container_id: str) -> ContainerStatus:
@@ -288,6 +284,11 @@ class RuncRuntime:
         status = await self.status(container_id)
         if status.state != ContainerState.RUNNING:
             raise InvalidState(f"container {container_id} is not running")
+        # What `runc kill` does, without starting runc: the signal to the container's
+        # init (SIGKILL to the init of its own pid namespace ends every process in it)
+        if sig != signal.SIGKILL or self._record(container_id).get("ownPidNamespace"):
+            if _signal_init(self._started.get(container_id) or {}, sig):
+                return
         args = ["kill", "--all"] if sig == signal.SIGKILL else ["kill"]
         code, _, err = await self._runc(*args, container_id, str(int(sig)), check=False)
         if code != 0 and (await self.status(container_id)).state == ContainerState.RUNNING:
@@ -458,6 +459,29 @@ def _is_shim_of(pid: int | None, container_id: str, started: dict[str, Any]) -> 
     if fields[0] == b"Z":
         return False
     return "shimStartTime" not in started or int(fields[19]) == started["shimStartTime"]
+
+
+def _signal_init(started: dict[str, Any], sig: int) -> bool:
+    """Signal the container's init through a pidfd; False when that cannot be done
+    safely (no start time recorded to tell the process from a successor on its pid)."""
+    pid, start_time = started.get("pid"), started.get("startTime")
+    if not isinstance(pid, int) or not isinstance(start_time, int):
+        return False
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True                       # gone already
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        if fields[0] == b"Z" or int(fields[19]) != start_time:
+            return True                   # exited (a zombie, or the pid is someone else's)
+        signal.pidfd_send_signal(pidfd, sig)
+    except (ProcessLookupError, FileNotFoundError):
+        pass                              # exited meanwhile
+    finally:
+        os.close(pidfd)
+    return True
 
 
 def _signal_number(name: str) -> int:

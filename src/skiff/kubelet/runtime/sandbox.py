@@ -31,7 +31,7 @@ from .bundle import SandboxView
 from .interface import (ContainerConfigError, NotFound, SandboxSpec, SandboxState,
                         SandboxStatus)
 from .mounts import mount_points_under, mount_tmpfs, unmount
-from .namespaces import create_namespaces, remove_namespaces
+from .namespaces import create_here, on_fresh_thread, remove_namespaces
 
 DEFAULT_HOSTS = ("# Kubernetes-managed hosts file.\n"
                  "127.0.0.1\tlocalhost\n"
@@ -64,12 +64,16 @@ class Sandboxes:
         if spec.share_process_namespace:
             raise ContainerConfigError("shareProcessNamespace is not supported by this runtime yet")
         directory = self.directory(sandbox_id)
-        directory.mkdir(parents=True)
+        hostname = spec.hostname or spec.name
+        kinds = ([] if spec.host_network else ["net", "uts"]) + ([] if spec.host_ipc else ["ipc"])
+
+        def make() -> None:          # on a thread of its own: it ends in the pod's namespaces
+            directory.mkdir(parents=True)
+            create_here(directory / "ns", kinds, hostname)
+            self._files(directory, spec, hostname)
+
         try:
-            hostname = spec.hostname or spec.name
-            kinds = ([] if spec.host_network else ["net", "uts"]) + ([] if spec.host_ipc else ["ipc"])
-            await create_namespaces(directory / "ns", kinds, hostname)
-            await asyncio.to_thread(self._files, directory, spec, hostname)
+            await on_fresh_thread(make)
         except BaseException:
             await asyncio.to_thread(self._destroy, directory, None)
             raise

@@ -223,9 +223,13 @@ class Shim:
             self.readers = {self.pty: "stdout"}
             if a.stdin:
                 self.stdin_w = self.pty
-        write_json(os.path.join(a.state_dir, "started.json"),
-                   {"pid": pid, "shimPid": os.getpid(), "shimStartTime": process_start_time(),
-                    "startedAt": rfc3339nano()}, durable=False)
+        started: dict[str, object] = {"pid": pid}
+        try:    # the container's init is our child now (we are its subreaper): this is it
+            started["startTime"] = process_start_time(str(pid))
+        except OSError:
+            pass
+        started.update(shimPid=os.getpid(), shimStartTime=process_start_time(), startedAt=rfc3339nano())
+        write_json(os.path.join(a.state_dir, "started.json"), started, durable=False)
         return pid
 
     def serve(self, pid: int) -> dict[str, object]:
