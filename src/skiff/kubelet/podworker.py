@@ -6,6 +6,8 @@ timer it set itself (a back-off ending, a retry). Each wake-up runs one
 level-triggered ``sync``::
 
     pod gone from the API ────────────────────────▶ kill everything, clean up, done
+    evicted (node pressure, .eviction) ───▶ every container stopped within the given grace
+                            ──▶ terminal status Failed/Evicted + DisruptionTarget condition
     deletionTimestamp ────▶ preStop, SIGTERM, grace period, SIGKILL (sidecars last)
                             ──▶ final status ──▶ sandbox, network, volumes removed
                             ──▶ DELETE pod (gracePeriodSeconds=0, UID precondition), done
@@ -80,6 +82,9 @@ class PodWorker:
         self.start_time: float | None = started.timestamp() if started else None
         self.terminal = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         self.failure: tuple[str, str] | None = None      # the pod failed as a whole (deadline)
+        self.eviction: tuple[float, str, Obj] | None = None  # (grace, message, condition) asked for
+        self.evicted = asyncio.Event()                   # set once an evicted pod runs nothing
+        self._added_conditions: list[Obj] = []           # pod conditions the kubelet adds (DisruptionTarget)
         self._ready = ready
         self._on_finished = on_finished
         self._wake = asyncio.Event()
@@ -97,6 +102,15 @@ class PodWorker:
         if pod is not None:
             self.last_pod = pod
         self.wake()
+
+    def evict(self, grace: float, message: str, condition: Obj) -> asyncio.Event:
+        """Node-pressure eviction: stop every container within ``grace`` seconds and end the
+        pod Failed, reason ``Evicted``, with ``condition`` added.  The event returned is set
+        once nothing of the pod runs any more (or its worker is gone)."""
+        if self.eviction is None:
+            self.eviction = (grace, message, condition)
+        self.wake()
+        return self.evicted
 
     def wake(self, *, refresh_volumes: bool = False) -> None:
         self._refresh_volumes |= refresh_volumes
@@ -131,6 +145,7 @@ class PodWorker:
         finally:
             for watcher in self._watchers.values():
                 watcher.cancel()
+            self.evicted.set()
             self._on_finished(self.uid)
 
     async def _idle(self) -> None:
@@ -205,7 +220,13 @@ class PodWorker:
         if self.start_time is None:
             self.start_time = self.ctx.clock.time()
         await self._observe()
+        if self.eviction is not None and not self.terminal:
+            grace, message, condition = self.eviction
+            self._added_conditions.append(condition)
+            await self._fail(pod, "Evicted", message, grace=grace, announce=False)
         if self.terminal:
+            if self.eviction is not None:
+                self.evicted.set()
             self._publish(pod)
             return False
         deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
@@ -238,10 +259,13 @@ class PodWorker:
         self._publish(pod)
         return False
 
-    async def _fail(self, pod: Obj, reason: str, message: str) -> None:
-        """End the pod as Failed (activeDeadlineSeconds): every container stopped."""
-        self.ctx.events(pod)("Normal", reason, message)
-        grace = float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+    async def _fail(self, pod: Obj, reason: str, message: str, *, grace: float | None = None,
+                    announce: bool = True) -> None:
+        """End the pod as Failed (activeDeadlineSeconds, eviction): every container stopped."""
+        if announce:
+            self.ctx.events(pod)("Normal", reason, message)
+        if grace is None:
+            grace = float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
         await asyncio.gather(*(self._kill(pod, r, grace) for r in self.records.values()
                                if not (r.kind == "init" and is_sidecar(r.spec))))
         await self._stop_sidecars(pod, grace)
@@ -546,6 +570,10 @@ class PodWorker:
             kept = [c for c in status.get("conditions") or [] if c.get("type") not in KUBELET_CONDITIONS]
             status["conditions"] = [c for c in mine.get("conditions") or []
                                     if c.get("type") in KUBELET_CONDITIONS] + kept
+        if self._added_conditions:
+            present = {c.get("type") for c in status.get("conditions") or []}
+            status["conditions"] = list(status.get("conditions") or []) + [
+                c for c in self._added_conditions if c.get("type") not in present]
             if mine.get("phase") in ("Succeeded", "Failed"):
                 status["phase"] = mine["phase"]
         base["status"] = status
