@@ -570,12 +570,12 @@ class PodWorker:
             kept = [c for c in status.get("conditions") or [] if c.get("type") not in KUBELET_CONDITIONS]
             status["conditions"] = [c for c in mine.get("conditions") or []
                                     if c.get("type") in KUBELET_CONDITIONS] + kept
+            if mine.get("phase") in ("Succeeded", "Failed"):
+                status["phase"] = mine["phase"]
         if self._added_conditions:
             present = {c.get("type") for c in status.get("conditions") or []}
             status["conditions"] = list(status.get("conditions") or []) + [
                 c for c in self._added_conditions if c.get("type") not in present]
-            if mine.get("phase") in ("Succeeded", "Failed"):
-                status["phase"] = mine["phase"]
         base["status"] = status
         init_default = "PodInitializing"
         regular_default = "ContainerCreating" if self.initialized else "PodInitializing"
