@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from apiserver_kinds import kinds_registry
-from skiff.apiserver.app import make_app
-from skiff.storage.sqlite import SqliteBackend
+from apiserver_support import http_client
 
 
 @pytest.fixture
 async def make_client(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """``await make_client(**make_app_options)`` -> a started TestClient (closed at teardown)."""
-    clients: list[TestClient] = []
-    backends: list[SqliteBackend] = []
+    """``await make_client(**make_app_options)`` -> a started TestClient on a store of
+    its own (closed at teardown)."""
+    numbers = itertools.count()
+    async with contextlib.AsyncExitStack() as stack:
+        async def factory(**options: Any) -> TestClient:
+            options.setdefault("registry", kinds_registry())
+            db = tmp_path / f"db{next(numbers)}"
+            return await stack.enter_async_context(http_client(db, **options))
 
-    async def factory(**options: Any) -> TestClient:
-        backend = SqliteBackend(str(tmp_path / f"db{len(backends)}"), compact_interval=0)
-        backends.append(backend)
-        options.setdefault("registry", kinds_registry())
-        client = TestClient(TestServer(make_app(backend, **options)))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    try:
         yield factory
-    finally:
-        for c in clients:
-            await c.close()
-        for b in backends:
-            await b.close()
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
+from apiserver_support import http_client
 from skiff.api.kinds import builtin_registry
-from skiff.apiserver.app import make_app
-from skiff.storage.sqlite import SqliteBackend
 
 NS = "/api/v1/namespaces/default"
 ANNOTATION = "kubernetes.io/limit-ranger"
@@ -182,22 +181,8 @@ async def test_deleting_the_range_lifts_it(client: TestClient) -> None:
 
 
 async def test_ranges_are_known_again_after_a_restart(tmp_path: Path) -> None:
-    async def serve() -> tuple[TestClient, SqliteBackend]:
-        backend = SqliteBackend(str(tmp_path / "db"), compact_interval=0)
-        client = TestClient(TestServer(make_app(backend, registry=builtin_registry())))
-        await client.start_server()
-        return client, backend
-
-    first, backend = await serve()
-    try:
+    async with http_client(tmp_path / "db", registry=builtin_registry()) as first:
         await add_range(first, {"type": "Container", "max": {"cpu": "1"}})
-    finally:
-        await first.close()
-        await backend.close()
-    second, backend = await serve()
-    try:
+    async with http_client(tmp_path / "db", registry=builtin_registry()) as second:
         status, body = await create(second, "pods", pod("x", container(limits={"cpu": "2"})))
         assert status == 403, body
-    finally:
-        await second.close()
-        await backend.close()

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
+from apiserver_support import http_client
 from skiff.api.kinds import builtin_registry
-from skiff.apiserver.app import make_app
 from skiff.storage.sqlite import SqliteBackend
 
 NS = "/api/v1/namespaces/default"
@@ -231,10 +231,7 @@ class SlowStore(SqliteBackend):
 
 
 async def test_concurrent_creates_never_exceed_the_quota(tmp_path: Path) -> None:
-    backend = SlowStore(str(tmp_path / "db"), compact_interval=0)
-    client = TestClient(TestServer(make_app(backend, registry=builtin_registry())))
-    await client.start_server()
-    try:
+    async with http_client(tmp_path / "db", store=SlowStore, registry=builtin_registry()) as client:
         await add_quota(client, "q", {"pods": "5"})
         assert (await status_of(client, "q")) == {}  # not calculated until the first pod
         results = await asyncio.gather(*(post(client, "pods", pod(f"p{i}")) for i in range(24)))
@@ -243,9 +240,6 @@ async def test_concurrent_creates_never_exceed_the_quota(tmp_path: Path) -> None
         listed = await (await client.get(f"{NS}/pods")).json()
         assert len(listed["items"]) == 5
         assert (await status_of(client, "q"))["used"] == {"pods": "5"}
-    finally:
-        await client.close()
-        await backend.close()
 
 
 async def test_namespaces_without_quotas_are_untouched(client: TestClient) -> None:
@@ -258,23 +252,9 @@ async def test_namespaces_without_quotas_are_untouched(client: TestClient) -> No
 
 
 async def test_quotas_are_known_again_after_a_restart(tmp_path: Path) -> None:
-    async def serve() -> tuple[TestClient, SqliteBackend]:
-        backend = SqliteBackend(str(tmp_path / "db"), compact_interval=0)
-        client = TestClient(TestServer(make_app(backend, registry=builtin_registry())))
-        await client.start_server()
-        return client, backend
-
-    first, backend = await serve()
-    try:
+    async with http_client(tmp_path / "db", registry=builtin_registry()) as first:
         await add_quota(first, "q", {"pods": "1"})
         assert (await post(first, "pods", pod("a")))[0] == 201
-    finally:
-        await first.close()
-        await backend.close()
-    second, backend = await serve()
-    try:
+    async with http_client(tmp_path / "db", registry=builtin_registry()) as second:
         status, body = await post(second, "pods", pod("b"))
         assert status == 403, body
-    finally:
-        await second.close()
-        await backend.close()

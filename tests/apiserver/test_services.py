@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from apiserver_kinds import kinds_registry
-from skiff.apiserver.app import make_app
-from skiff.storage.sqlite import SqliteBackend
+from apiserver_support import http_client
 
 SVCS = "/api/v1/namespaces/default/services"
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -72,16 +72,11 @@ async def test_node_ports(client: TestClient) -> None:
 
 
 async def test_allocations_survive_restart(tmp_path: Path) -> None:
-    async def start() -> tuple[TestClient, SqliteBackend]:
-        backend = SqliteBackend(str(tmp_path / "db"), compact_interval=0)
-        client = TestClient(TestServer(make_app(backend, registry=kinds_registry(),
-                                                service_cidr="10.0.0.0/29",
-                                                node_port_range=(30000, 30001))))
-        await client.start_server()
-        return client, backend
+    def start() -> AbstractAsyncContextManager[TestClient]:
+        return http_client(tmp_path / "db", registry=kinds_registry(), service_cidr="10.0.0.0/29",
+                           node_port_range=(30000, 30001))
 
-    client, backend = await start()
-    try:
+    async with start() as client:
         taken = set()
         for name in ("a", "b"):
             body = await (await client.post(SVCS, json=svc(name, "NodePort"))).json()
@@ -90,11 +85,7 @@ async def test_allocations_survive_restart(tmp_path: Path) -> None:
         assert r.status == 422  # no NodePort left in a range of two
         kubernetes = await (await client.get(f"{SVCS}/kubernetes")).json()
         assert kubernetes["spec"]["clusterIP"] == "10.0.0.1"
-    finally:
-        await client.close()
-        await backend.close()
-    client, backend = await start()  # bootstrap again: idempotent, allocations rebuilt
-    try:
+    async with start() as client:  # bootstrap again: idempotent, allocations rebuilt
         names = [i["metadata"]["name"] for i in (await (await client.get(SVCS)).json())["items"]]
         assert names == ["a", "b", "kubernetes"]
         r = await client.post(SVCS, json=svc("c", "NodePort"))
@@ -106,9 +97,6 @@ async def test_allocations_survive_restart(tmp_path: Path) -> None:
             assert (await r.json())["spec"]["clusterIP"] not in taken
         r = await client.post(SVCS, json=svc("g"))
         assert r.status == 422 and "range is full" in (await r.json())["message"]
-    finally:
-        await client.close()
-        await backend.close()
 
 
 async def test_load_balancer_ports(client: TestClient) -> None:
