@@ -14,6 +14,8 @@
       │   and volumes
       ├─ pod workers (.podworker): one task per pod, woken by events only
       ├─ status manager (.statusmanager): the single status writer
+      ├─ eviction manager (.eviction): pressure conditions; under pressure, one pod
+      │   evicted per pass (Failed/Evicted)
       ├─ events, lease renewal every 10 s, node status every 10 s when it changed
       │   (at least every 5 min: the heartbeat of the conditions)
       └─ on cancellation: workers stop; containers keep running (a new kubelet adopts them)
@@ -45,11 +47,13 @@ from ..controllers.events import EventRecorder
 from . import podsandbox
 from .containerstart import ContainerStarter
 from .context import KubeletConfig, NodeContext
+from .eviction import EvictionConfig, EvictionManager
+from .evictionsignals import NodeSignals
 from .imagepull import ImagePuller
 from .images.registry import RegistryClient
 from .images.store import ImageStore
 from .lifecycle import DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, BackOff
-from .machine import Machine, kernel_version, node_conditions, os_image, read_pressure
+from .machine import Machine, kernel_version, node_conditions, os_image
 from .network import NodeNetwork
 from .node_status import (DEFAULT_KUBELET_PORT, NODE_LEASE_NAMESPACE, NodeSpec, micro_timestamp, node_lease,
                           node_object, node_status)
@@ -77,7 +81,7 @@ class Kubelet:
                  cluster_domain: str = "cluster.local",
                  backoff_base: float = DEFAULT_BACKOFF_BASE,
                  backoff_cap: float = DEFAULT_BACKOFF_CAP, parallel_starts: int = 4,
-                 kubelet_port: int = DEFAULT_KUBELET_PORT) -> None:
+                 kubelet_port: int = DEFAULT_KUBELET_PORT, eviction: EvictionConfig | None = None) -> None:
         self.client = client
         self.kubelet_port = kubelet_port  # advertised in status.daemonEndpoints (logs/exec/port-forward)
         self.clock: Clock = clock or RealClock()
@@ -109,6 +113,9 @@ class Kubelet:
         self.statuses = StatusManager(client, self.clock)
         self.workers: dict[str, PodWorker] = {}
         self._finished: set[str] = set()
+        self.eviction = EvictionManager(eviction or EvictionConfig(), NodeSignals.for_runtime(
+            self.runtime, data_dir=self.data_dir, image_dir=self.store.root), self.workers, self.recorder,
+            node_name=node_name, clock=self.clock)      # node-pressure eviction (.eviction)
         self.ready = asyncio.Event()
         self.node: Obj | None = None
         self.lease: Obj | None = None
@@ -266,7 +273,7 @@ class Kubelet:
     async def _node_status(self, version: str) -> Obj:
         previous = (self.node or {}).get("status") or {}
         status = node_status(self._node_spec(version), self.clock.time(), previous=previous)
-        pressure = await asyncio.to_thread(read_pressure, self.data_dir)
+        pressure = self.eviction.pressure()
         status["conditions"] = node_conditions(self.clock.time(), pressure, True,
                                                previous.get("conditions") or ())
         images = await asyncio.to_thread(self.store.list)
@@ -344,7 +351,7 @@ class Kubelet:
 
     async def _status_loop(self, version: str) -> None:
         while True:
-            await self.clock.sleep(STATUS_CHECK_INTERVAL)
+            await self.eviction.pressure_changed(STATUS_CHECK_INTERVAL)    # or sooner, on a flip
             try:
                 self.node = await self.client.get(NODES, self.node_name)   # 404: deleted
                 status = await self._node_status(version)
@@ -387,6 +394,7 @@ class Kubelet:
                 group.create_task(self.statuses.run(), name="kubelet-statuses")
                 group.create_task(self._lease_loop(), name="kubelet-lease")
                 group.create_task(self._status_loop(version), name="kubelet-node-status")
+                group.create_task(self.eviction.run(), name="kubelet-eviction")
                 await asyncio.gather(*(i.wait_synced() for i in
                                        (self.pods, self.config_maps, self.secrets, self.services)))
                 await self._adopt()
