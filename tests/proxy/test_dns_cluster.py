@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from dnslib import RCODE
 
+from apiserver_support import ApiServer
+from background_support import running
 from skiff.client.resources import PODS, SERVICES
 from skiff.controllers.endpointslice import EndpointSliceController
 from skiff.controllers.manager import run_controllers
 from skiff.kubelet.fake import FakeNodeAgent, FakeNodeFleet, fake_node_specs
 from skiff.proxy.dns import run_dns
-from test_dns_support import ApiServer, FakeUpstream, query, rdata, wait_answer
+from test_dns_support import FakeUpstream, query, rdata, wait_answer
 
 Obj = dict[str, Any]
-DEADLINE = 10.0
-
-
-@contextlib.asynccontextmanager
-async def background(coro: Any) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(task, 5)
 
 
 def stateful_pod(name: str, node: str) -> Obj:
@@ -46,10 +35,9 @@ async def test_statefulset_style_pods_resolve_by_hostname(tmp_path: Path) -> Non
         agents = [FakeNodeAgent(client, spec) for spec in fake_node_specs(1)]
         fleet = FakeNodeFleet(client, agents)
         started = asyncio.Event()
-        async with background(fleet.run()), background(run_controllers(
-                client, started=started, known=[("endpointslice", EndpointSliceController)])):
-            await asyncio.wait_for(fleet.registered.wait(), DEADLINE)
-            await asyncio.wait_for(started.wait(), DEADLINE)
+        async with running(fleet.run(), fleet.registered, "the fake nodes"), running(run_controllers(
+                client, started=started, known=[("endpointslice", EndpointSliceController)]), started,
+                "the EndpointSlice controller"):
             async with await run_dns(client, upstream=[("127.0.0.1", upstream.port)]) as dns:
                 await client.create(SERVICES, {
                     "apiVersion": "v1", "kind": "Service",

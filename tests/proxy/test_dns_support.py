@@ -18,12 +18,8 @@ from typing import Any, AsyncIterator, Callable
 import pytest
 from dnslib import QTYPE, RR, A, DNSRecord, EDNS0
 
-from aiohttp import web
-
-from skiff.apiserver.app import make_app
-from skiff.client.rest import ApiClient
+from apiserver_support import ApiServer
 from skiff.proxy.dns import DnsServer, run_dns
-from skiff.storage.sqlite import SqliteBackend
 
 Obj = dict[str, Any]
 DEADLINE = 10.0
@@ -151,35 +147,6 @@ class FakeUpstream:
             await self._tcp.wait_closed()
 
 
-class ApiServer:
-    """The real API server in-process (sqlite in ``tmp_path``, HTTP on 127.0.0.1:0)."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self._stack = contextlib.AsyncExitStack()
-        self.client: ApiClient
-
-    async def __aenter__(self) -> "ApiServer":
-        try:
-            backend = SqliteBackend(str(self.tmp_path / "db"))
-            await backend.start()
-            self._stack.push_async_callback(backend.close)
-            runner = web.AppRunner(make_app(backend), handle_signals=False, shutdown_timeout=0.1)
-            await runner.setup()
-            self._stack.push_async_callback(runner.cleanup)
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.client = ApiClient(f"http://127.0.0.1:{runner.addresses[0][1]}")
-            self._stack.push_async_callback(self.client.close)
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
-
-
 class DnsCluster:
     """API server + fake upstream + the DNS server under test."""
 
@@ -227,5 +194,5 @@ def endpoint(ip: str, *, ready: bool = True, hostname: str | None = None) -> Obj
     return ep
 
 
-__all__ = ["ApiServer", "query", "send", "rdata", "wait_answer", "FakeUpstream", "DnsCluster", "cluster",
+__all__ = ["query", "send", "rdata", "wait_answer", "FakeUpstream", "DnsCluster", "cluster",
            "service", "endpoint_slice", "endpoint", "UPSTREAM_IP"]

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
-import pytest
 
+from apiserver_support import ApiServer
 from skiff.proxy.ingress import IngressController
 from skiff.proxy.ingress.controller import INGRESSES
 from test_ingress_support import (Backend, create_ingress, expose, http_path, ingress, running_controller,
                                   served_by, wait_for)
-from test_proxy_support import ApiServer
 
 NOTES = "nginx.ingress.kubernetes.io/"
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    async with ApiServer(tmp_path) as server:
-        yield server
 
 
 async def set_weight(api: ApiServer, controller: IngressController, weight: int) -> None:

@@ -7,27 +7,20 @@ import contextlib
 import errno
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from apiserver_support import ApiServer
 from skiff.client.resources import ENDPOINTSLICES, EVENTS, SERVICES
 from skiff.proxy.ingress import IngressController
 from skiff.proxy.ingress.controller import INGRESSCLASSES, INGRESSES
 from skiff.proxy.ingress.routes import BackendRef
 from test_ingress_support import (DEADLINE, Backend, create_ingress, endpoint_slice, expose, get,
                                   http_path, ingress, running_controller, served_by, wait_for)
-from test_proxy_support import ApiServer
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    async with ApiServer(tmp_path) as server:
-        yield server
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from background_support import running
 from skiff.client.resources import ENDPOINTSLICES, SERVICES
 from skiff.client.rest import ApiClient
 from skiff.proxy.ingress import IngressController
@@ -141,20 +142,10 @@ async def running_controller(client: ApiClient, **options: Any) -> AsyncIterator
     controller = IngressController(client, host="127.0.0.1", http_port=0, https_port=0, **options)
     ready = asyncio.Event()
     listening: list[tuple[int, int]] = []
-    task = asyncio.create_task(controller.run(ready=ready, on_listening=lambda *ports: listening.append(ports)))
-    try:
-        waiter = asyncio.ensure_future(ready.wait())
-        done, _ = await asyncio.wait({waiter, task}, timeout=DEADLINE, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if task in done:
-            task.result()
-        assert ready.is_set(), "the ingress controller did not get ready"
+    async with running(controller.run(ready=ready, on_listening=lambda *ports: listening.append(ports)),
+                       ready, "the ingress controller"):
         assert listening == [(controller.http_port, controller.https_port)]
         yield controller
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def get(session: aiohttp.ClientSession, controller: IngressController, path: str, *,

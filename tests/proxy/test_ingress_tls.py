@@ -6,27 +6,18 @@ import asyncio
 import base64
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from apiserver_support import ApiServer
 from skiff.client.resources import SECRETS
 from skiff.proxy.ingress import IngressController
 from skiff.proxy.ingress.certs import FAKE_CERTIFICATE_NAME, self_signed_certificate
 from test_ingress_support import (Backend, create_ingress, expose, get, http_path, ingress,
                                   running_controller, wait_for)
-from test_proxy_support import ApiServer
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    async with ApiServer(tmp_path) as server:
-        yield server
 
 
 def tls_secret(name: str, cert: bytes, key: bytes) -> dict[str, object]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from background_support import running
 from skiff.client.resources import ENDPOINTSLICES, PODS, SERVICES
 from skiff.proxy.netpol import EGRESS, INGRESS
 from skiff.proxy.netpol.ruleset import EGRESS_COUNTER, INGRESS_COUNTER
@@ -26,9 +27,9 @@ DENY_DB = {"podSelector": DB, "policyTypes": ["Ingress"]}
 
 @pytest.fixture
 async def lab(tmp_path: Path) -> AsyncIterator[PolicyLab]:
-    async with PolicyLab(tmp_path) as running:
-        yield running
-    assert not running.node_ns.exists()
+    async with PolicyLab(tmp_path) as policy_lab:
+        yield policy_lab
+    assert not policy_lab.node_ns.exists()
 
 
 def lets_in(lab: PolicyLab, target: str, source: str, port: int = 8080) -> bool:
@@ -116,9 +117,7 @@ async def test_service_traffic_is_checked_after_dnat(lab: PolicyLab) -> None:
     forward) sees b's address and the client's own."""
     proxy = ServiceProxy(node_name="node-np", cluster_cidr="10.244.0.0/16", service_cidr="10.96.0.0/12",
                          node_netns=lab.node_ns, table="skiff-proxy-np")
-    running = asyncio.create_task(proxy.run(lab.client, delete_on_exit=True))
-    try:
-        await asyncio.wait_for(proxy.started.wait(), DEADLINE)
+    async with running(proxy.run(lab.client, delete_on_exit=True), proxy.started, "the proxy"):
         service = await lab.client.create(SERVICES, {
             "apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": "default"},
             "spec": {"ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}, namespace="default")
@@ -138,9 +137,6 @@ async def test_service_traffic_is_checked_after_dnat(lab: PolicyLab) -> None:
         await lab.until(lambda: lets_in(lab, "b", "a"))
         assert await lab.connect("a", cluster_ip, 80) == lab.ip("a")
         assert await lab.connect("c", cluster_ip, 80) == BLOCKED
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_restart_keeps_enforcing_and_stop_removes_the_table(lab: PolicyLab) -> None:

@@ -28,11 +28,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from apiserver_support import ApiServer
+from background_support import start_task, stop_task
 from skiff.client.resources import NAMESPACES, PODS
 from skiff.client.rest import ApiClient
 from skiff.kubelet.network import NodeNetwork, PodNetwork
 from skiff.proxy.netpol.agent import NETWORKPOLICIES, NetworkPolicyAgent
-from test_proxy_support import DEADLINE, ApiServer, add_namespace, delete_namespace
+from test_proxy_support import DEADLINE, node_network
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kubelet" / "network"))
 from podnet_support import PeerAddressServer, ask_peer_address  # noqa: E402
@@ -75,8 +77,8 @@ class PolicyLab:
         self.api: ApiServer
         self.client: ApiClient
         self.agent: NetworkPolicyAgent
-        self._servers: list[PeerAddressServer] = []
         self._agent_task: asyncio.Task[None] | None = None
+        self._stack = contextlib.AsyncExitStack()
 
     def ip(self, name: str) -> str:
         return self.pods[name].ip
@@ -123,38 +125,27 @@ class PolicyLab:
     async def start_agent(self, *, delete_on_exit: bool = True) -> NetworkPolicyAgent:
         self.agent = NetworkPolicyAgent(node_name=NODE, bridge_name=BRIDGE, node_netns=self.node_ns,
                                         coalesce=0.01)
-        self._agent_task = asyncio.create_task(
-            self.agent.run(self.client, delete_on_exit=delete_on_exit))
-        started = asyncio.create_task(self.agent.started.wait())
-        done, _ = await asyncio.wait({started, self._agent_task}, timeout=DEADLINE,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if started not in done:
-            started.cancel()
-            if self._agent_task.done():
-                self._agent_task.result()          # raises what went wrong
-            raise AssertionError("the agent did not start")
+        self._agent_task = await start_task(self.agent.run(self.client, delete_on_exit=delete_on_exit),
+                                            self.agent.started, "the agent")
         return self.agent
 
     async def stop_agent(self) -> None:
         if self._agent_task is not None:
-            self._agent_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._agent_task
-            self._agent_task = None
+            task, self._agent_task = self._agent_task, None
+            await stop_task(task)
 
     # -- lifecycle ----------------------------------------------------------------
 
     async def __aenter__(self) -> PolicyLab:
         try:
-            self.node_ns = add_namespace()
-            self.network = NodeNetwork(state_dir=self.tmp_path / "network", pod_cidr="10.244.0.0/24",
-                                       bridge_name=BRIDGE, node_netns=self.node_ns)
-            await self.network.setup()
+            self.node_ns, self.network = await self._stack.enter_async_context(node_network(
+                self.tmp_path / "network", pod_cidr="10.244.0.0/24", bridge_name=BRIDGE))
             for name, (namespace, _) in POD_SPECS.items():
                 self.pods[name] = await self.network.add_pod(str(uuid.uuid4()), name, namespace)
                 for port in PORTS:
-                    self._servers.append(await PeerAddressServer.start(self.netns(name), port))
-            self.api = await ApiServer(self.tmp_path).__aenter__()
+                    server = await PeerAddressServer.start(self.netns(name), port)
+                    self._stack.push_async_callback(server.close)
+            self.api = await self._stack.enter_async_context(ApiServer(self.tmp_path))
             self.client = self.api.client
             await self.client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {
                 "name": "frontend", "labels": {"team": "frontend"}}})
@@ -164,6 +155,7 @@ class PolicyLab:
                 await self.client.patch(PODS, name, {"status": {
                     "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}},
                     namespace=namespace, subresource="status")
+            self._stack.push_async_callback(self.stop_agent)
             await self.start_agent()
         except BaseException:
             await self.close()
@@ -171,22 +163,7 @@ class PolicyLab:
         return self
 
     async def close(self) -> None:
-        errors: list[BaseException] = []
-        with contextlib.suppress(Exception):
-            await self.stop_agent()
-        for server in self._servers:
-            await server.close()
-        if hasattr(self, "api"):
-            await self.api.__aexit__(None, None, None)
-        if hasattr(self, "node_ns"):
-            if hasattr(self, "network"):
-                try:
-                    await self.network.teardown()
-                except Exception as error:       # keep cleaning up, then report
-                    errors.append(error)
-            delete_namespace(self.node_ns)
-        if errors:
-            raise errors[0]
+        await self._stack.aclose()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()

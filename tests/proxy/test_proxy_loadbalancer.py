@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
+from apiserver_support import ApiServer
+from background_support import running
 from skiff.client.resources import NODES, SERVICES
 from skiff.proxy.loadbalancer import LoadBalancerController, assign, ingress_ips, node_addresses
-from test_proxy_support import ApiServer, service
+from test_proxy_support import service
 
 Obj = dict[str, Any]
 DEADLINE = 10.0
@@ -22,14 +21,8 @@ DEADLINE = 10.0
 async def controller(api: ApiServer, addresses: list[str] | None) -> AsyncIterator[LoadBalancerController]:
     lb = LoadBalancerController(api.client, addresses=addresses)
     started = asyncio.Event()
-    task = asyncio.create_task(lb.run(started=started))
-    try:
-        await asyncio.wait_for(started.wait(), DEADLINE)
+    async with running(lb.run(started=started), started, "the load balancer controller"):
         yield lb
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def ingress_becomes(api: ApiServer, lb: LoadBalancerController, name: str,
@@ -42,12 +35,6 @@ async def ingress_becomes(api: ApiServer, lb: LoadBalancerController, name: str,
     svc: Obj = await api.client.get(SERVICES, name, namespace="default")
     assert ingress_ips(svc) == expected
     return svc
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    async with ApiServer(tmp_path) as server:
-        yield server
 
 
 async def test_load_balancer_services_get_the_given_addresses(api: ApiServer) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import errno
 import socket
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from background_support import running
 from skiff.client.resources import ENDPOINTSLICES, SERVICES
 from skiff.kubelet.network.netns import open_socket
 from skiff.proxy.loadbalancer import LoadBalancerController
@@ -29,8 +29,8 @@ assert_root()
 
 @pytest.fixture
 async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
-    async with Lab(tmp_path) as running:
-        yield running
+    async with Lab(tmp_path) as node_lab:
+        yield node_lab
 
 
 async def answers(lab: Lab, host: str, port: int, count: int, client: str = "client") -> collections.Counter[str]:
@@ -131,16 +131,11 @@ async def test_load_balancer_ingress_answers(lab: Lab) -> None:
     """The built-in controller gives the Service the node's address; the proxy answers there."""
     pods = [lab.pods[name] for name in lab.pod_names()]
     lb = LoadBalancerController(lab.client, addresses=[NODE_LB_IP])
-    controller = asyncio.create_task(lb.run())
-    try:
+    async with running(lb.run()):
         await lab.create_service(service("lb", kind="LoadBalancer", port=8000),
                                  [endpoint(pod) for pod in pods])
         await lab.wait_proxy(lambda: any(key.startswith(f"{NODE_LB_IP} . tcp . 8000") for key in
                                          lab.proxy.programs.get("default/lb", Program()).service_ips))
-    finally:
-        controller.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await controller
     names = set(lab.pod_names())
     assert await http_get(lab.node_ns, NODE_LB_IP, 8000) in names
     client = lab.pods["client"].netns_path

@@ -24,15 +24,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
-from skiff.apiserver.app import make_app
+from apiserver_support import ApiServer
+from background_support import start_task, stop_task
 from skiff.client.resources import ENDPOINTSLICES, SERVICES
 from skiff.client.rest import ApiClient
 from skiff.kubelet.network import NodeNetwork, PodNetwork
 from skiff.kubelet.network.netns import open_socket
 from skiff.proxy.proxier import ServiceProxy
-from skiff.storage.sqlite import SqliteBackend
 
 Obj = dict[str, Any]
 NODE = "node-a"
@@ -60,6 +58,23 @@ def add_namespace() -> Path:
 def delete_namespace(path: Path) -> None:
     if path.exists():
         run(["ip", "netns", "del", path.name], check=False)
+
+
+@contextlib.asynccontextmanager
+async def node_network(state_dir: Path, **options: Any) -> AsyncIterator[tuple[Path, NodeNetwork]]:
+    """A fresh namespace standing for a node, with a NodeNetwork (``options``) set up
+    in it: (namespace path, network). Torn down at the end; the namespace is deleted
+    even when the network's teardown fails."""
+    node_ns = add_namespace()
+    try:
+        network = NodeNetwork(state_dir=state_dir, node_netns=node_ns, **options)
+        try:
+            await network.setup()
+            yield node_ns, network
+        finally:
+            await network.teardown()
+    finally:
+        delete_namespace(node_ns)
 
 
 def nft_json(netns: Path | None, *args: str) -> list[Obj]:
@@ -110,35 +125,6 @@ async def connect_error(netns: Path, host: str, port: int, timeout: float = 5.0)
     return None, time.monotonic() - started
 
 
-class ApiServer:
-    """The real API server in-process (sqlite in ``directory``, HTTP on 127.0.0.1:0)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._stack = contextlib.AsyncExitStack()
-        self.client: ApiClient
-
-    async def __aenter__(self) -> ApiServer:
-        try:
-            backend = SqliteBackend(str(self.directory / "db"))
-            await backend.start()
-            self._stack.push_async_callback(backend.close)
-            runner = web.AppRunner(make_app(backend), handle_signals=False, shutdown_timeout=0.1)
-            await runner.setup()
-            self._stack.push_async_callback(runner.cleanup)
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.client = ApiClient(f"http://127.0.0.1:{runner.addresses[0][1]}")
-            self._stack.push_async_callback(self.client.close)
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
-
-
 def service(name: str, *, kind: str = "ClusterIP", port: int = 80, **spec: Any) -> Obj:
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": name, "namespace": "default"},
@@ -174,8 +160,8 @@ class Lab:
         self.client: ApiClient
         self.proxy: ServiceProxy
         self.table = f"skiff-proxy-t{secrets.token_hex(3)}"
-        self._processes: list[subprocess.Popen[bytes]] = []
         self._proxy_task: asyncio.Task[None] | None = None
+        self._stack = contextlib.AsyncExitStack()
 
     # -- pieces -----------------------------------------------------------------
 
@@ -183,10 +169,12 @@ class Lab:
         root = self.tmp_path / "www" / name
         root.mkdir(parents=True)
         (root / "index.html").write_text(name + "\n")
-        self._processes.append(subprocess.Popen(
+        process = subprocess.Popen(
             ["nsenter", f"--net={pod.netns_path}", "busybox", "httpd", "-f",
              "-p", f"0.0.0.0:{HTTP_PORT}", "-h", str(root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._stack.callback(process.wait)
+        self._stack.callback(process.kill)
 
     async def wait_listening(self, pod: PodNetwork) -> None:
         assert pod.netns_path is not None
@@ -206,24 +194,14 @@ class Lab:
 
     async def start_proxy(self) -> ServiceProxy:
         self.proxy = self.proxy_for_node()
-        self._proxy_task = asyncio.create_task(self.proxy.run(self.client))
-        started = asyncio.create_task(self.proxy.started.wait())
-        done, _ = await asyncio.wait({started, self._proxy_task}, timeout=DEADLINE,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if started not in done:
-            started.cancel()
-            if self._proxy_task.done():
-                self._proxy_task.result()          # raises what went wrong
-            raise AssertionError("the proxy did not start")
+        self._proxy_task = await start_task(self.proxy.run(self.client), self.proxy.started, "the proxy")
         return self.proxy
 
     async def stop_proxy(self) -> None:
         """Stop the proxy task; its rules stay (as after a crash or a restart)."""
         if self._proxy_task is not None:
-            self._proxy_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._proxy_task
-            self._proxy_task = None
+            task, self._proxy_task = self._proxy_task, None
+            await stop_task(task)
 
     async def wait_proxy(self, predicate: Callable[[], bool]) -> float:
         """Wait until the applied rules satisfy ``predicate``; the seconds it took."""
@@ -249,20 +227,19 @@ class Lab:
 
     async def __aenter__(self) -> Lab:
         try:
-            self.node_ns = add_namespace()
+            self.node_ns, self.network = await self._stack.enter_async_context(node_network(
+                self.tmp_path / "network", pod_cidr=POD_CIDR, cluster_cidr=CLUSTER_CIDR,
+                service_cidr=SERVICE_CIDR))
             run(["ip", "-n", self.node_ns.name, "addr", "add", f"{NODE_LB_IP}/32", "dev", "lo"])
-            self.network = NodeNetwork(state_dir=self.tmp_path / "network", pod_cidr=POD_CIDR,
-                                       cluster_cidr=CLUSTER_CIDR, service_cidr=SERVICE_CIDR,
-                                       node_netns=self.node_ns)
-            await self.network.setup()
             for name in ("web-0", "web-1", "web-2", "client"):
                 self.pods[name] = await self.network.add_pod(str(uuid.uuid4()), name, "default")
             for name in self.pod_names():
                 self.start_httpd(self.pods[name], name)
             for name in self.pod_names():
                 await self.wait_listening(self.pods[name])
-            self.api = await ApiServer(self.tmp_path).__aenter__()
+            self.api = await self._stack.enter_async_context(ApiServer(self.tmp_path))
             self.client = self.api.client
+            self._stack.push_async_callback(self.stop_proxy)
             await self.start_proxy()
         except BaseException:
             await self.close()
@@ -270,23 +247,7 @@ class Lab:
         return self
 
     async def close(self) -> None:
-        errors: list[BaseException] = []
-        with contextlib.suppress(Exception):
-            await self.stop_proxy()
-        for process in self._processes:
-            process.kill()
-            process.wait()
-        if hasattr(self, "api"):
-            await self.api.__aexit__(None, None, None)
-        if hasattr(self, "node_ns"):
-            if hasattr(self, "network"):
-                try:
-                    await self.network.teardown()
-                except Exception as error:       # keep cleaning up, then report
-                    errors.append(error)
-            delete_namespace(self.node_ns)
-        if errors:
-            raise errors[0]
+        await self._stack.aclose()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()

@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
+from apiserver_support import ApiServer
+from background_support import running
 from skiff.client.resources import ENDPOINTSLICES, SERVICES
 from skiff.proxy.preflight import RoutesMissing, uncovered
 from skiff.proxy.proxier import ServiceProxy
 from test_proxy_support import (
-    CLUSTER_CIDR, DEADLINE, SERVICE_CIDR, ApiServer, add_namespace, assert_root, delete_namespace,
+    CLUSTER_CIDR, DEADLINE, SERVICE_CIDR, add_namespace, assert_root, delete_namespace,
     nft_json, tables,
 )
 
@@ -33,14 +35,8 @@ async def proxy_running(api: ApiServer, netns: Path, table: str,
     proxy = ServiceProxy(node_name="node-a", cluster_cidr=CLUSTER_CIDR, service_cidr=SERVICE_CIDR,
                          node_netns=netns, table=table, require_routes=False,   # no traffic here
                          resync_period=resync_period)
-    task = asyncio.create_task(proxy.run(api.client))
-    try:
-        await asyncio.wait_for(proxy.started.wait(), DEADLINE)
+    async with running(proxy.run(api.client), proxy.started, "the proxy"):
         yield proxy
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def normalized(netns: Path, table: str) -> dict[str, Any]:
@@ -120,12 +116,6 @@ async def churn(api: ApiServer, rng: random.Random, names: list[str], alive: set
             await api.client.patch(SERVICES, name, {"spec": {
                 "internalTrafficPolicy": rng.choice(["Local", "Cluster"]),
                 "externalIPs": [f"192.0.2.{rng.randrange(1, 5)}"]}}, namespace="default")
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    async with ApiServer(tmp_path) as server:
-        yield server
 
 
 async def test_incremental_syncs_match_a_full_rebuild(api: ApiServer) -> None:

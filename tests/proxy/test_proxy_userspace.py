@@ -8,37 +8,26 @@ import contextlib
 import errno
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from apiserver_support import ApiServer
+from background_support import running
 from skiff.client.resources import ENDPOINTSLICES, SERVICES
 from skiff.proxy.userspace import UserspaceProxy
-from test_proxy_support import DEADLINE, ApiServer
+from test_proxy_support import DEADLINE
 
 Obj = dict[str, Any]
 BACKENDS = ("127.0.0.2", "127.0.0.3")
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
-    async with ApiServer(tmp_path) as server:
-        yield server
 
 
 @contextlib.asynccontextmanager
 async def relay(api: ApiServer) -> AsyncIterator[UserspaceProxy]:
     proxy = UserspaceProxy(node_name="node-a", node_ips=("127.0.0.1",))
     started = asyncio.Event()
-    task = asyncio.create_task(proxy.run(api.client, started=started))
-    try:
-        await asyncio.wait_for(started.wait(), DEADLINE)
+    async with running(proxy.run(api.client, started=started), started, "the userspace proxy"):
         yield proxy
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @contextlib.asynccontextmanager
