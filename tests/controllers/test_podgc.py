@@ -14,9 +14,8 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from housekeeping_support import (
-    ApiServer, EagerFakeClock, meta, running_controllers, wait_gone, watch_until,
-)
+from apiserver_support import ApiServer
+from housekeeping_support import EagerFakeClock, meta, running_controllers, wait_gone, watch_until
 from skiff.api.errors import StatusError
 from skiff.client.clock import FakeClock
 from skiff.client.resources import NODES, PODS

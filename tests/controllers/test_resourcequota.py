@@ -8,7 +8,8 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from housekeeping_support import ApiServer, running_controllers, watch_until
+from apiserver_support import ApiServer
+from housekeeping_support import running_controllers, watch_until
 from skiff.api.errors import StatusError
 from skiff.client.resources import CONFIGMAPS, PODS, SERVICES
 from skiff.controllers.resourcequota import RESOURCE_QUOTAS, ResourceQuotaController
