@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from controller_cluster import Cluster
+from skiff.api.errors import StatusError
 from skiff.client.resources import EVENTS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS
 from skiff.controllers.persistentvolume.matching import STORAGE_CLASSES
 
@@ -173,3 +175,28 @@ async def test_immediate_class_provisions_and_delete_removes_the_directory(
         await c.client.delete(PERSISTENTVOLUMECLAIMS, "fast", namespace="default")
         await pvs.wait_for(lambda items: by_name(items, f"pvc-{uid}") is None, what="volume deleted")
         assert not path.exists()
+
+
+async def test_a_claim_made_before_any_default_class_gets_it_later(tmp_path: Path) -> None:
+    async with Cluster(tmp_path, nodes=1, controllers=["persistentvolume-binder"]) as c:
+        pvcs, events = await c.observe(PERSISTENTVOLUMECLAIMS), await c.observe(EVENTS)
+        early = await c.client.create(PERSISTENTVOLUMECLAIMS, claim("early"), namespace="default")
+        assert "storageClassName" not in early["spec"]
+        await events.wait_for(lambda items: any(r == "FailedBinding" for r, _ in reasons(items, "early")),
+                              what="FailedBinding while there is no class")
+        await c.client.create(PERSISTENTVOLUMECLAIMS, claim("none", cls=""), namespace="default")
+        await c.client.create(STORAGE_CLASSES, {
+            "metadata": {"name": "gold", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "example.test/gold"})
+        got = await pvcs.wait_for(lambda items: (p := by_name(items, "early")) and p["spec"].get("storageClassName")
+                                  and p, what="default class assigned")
+        assert got["spec"]["storageClassName"] == "gold"
+        await events.wait_for(lambda items: ("ExternalProvisioning", 'waiting for a volume to be created, either by '
+                                             'external provisioner "example.test/gold" or manually created by system '
+                                             "administrator") in reasons(items, "early"), what="handed over")
+        assert by_name(pvcs.items(), "none")["spec"]["storageClassName"] == ""   # "" is a choice: kept
+        # Only that one change is allowed: a class once set is fixed.
+        with pytest.raises(StatusError) as err:
+            await c.client.patch(PERSISTENTVOLUMECLAIMS, "early", {"spec": {"storageClassName": "other"}},
+                                 namespace="default")
+        assert err.value.code == 422 and "spec is immutable" in str(err.value)
