@@ -24,11 +24,17 @@ take their JSON form (Time: string/date-time, Quantity: string or number,
 IntOrString: integer or string with ``x-kubernetes-int-or-string``).
 No descriptions are carried.  ``<H>`` is the upper-case hex SHA-512 of the
 document's bytes.  Documents are pure functions of their inputs and cached.
+
+The walk from a kind to every type it reaches (:class:`Definitions`) is shared
+with the v2 document (.openapi_v2); where the two versions write a type
+differently is a :class:`Dialect`.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterable
 
@@ -47,8 +53,9 @@ PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json",
 
 Doc = dict[str, Any]
 
-# (name, resource facts) -> a hashable description of one served resource
-_Facts = tuple[str, str, str, str, bool, str, tuple[str, ...], tuple[Subresource, ...]]
+# A hashable description of one served resource:
+# (group, version, kind, plural, namespaced, schema_type, verbs, subresources)
+Facts = tuple[str, str, str, str, bool, str, tuple[str, ...], tuple[Subresource, ...]]
 
 
 # --------------------------------------------------------------------------- public
@@ -87,22 +94,26 @@ def group_version_path(group: str, version: str) -> str:
 # --------------------------------------------------------------------------- caching
 
 
-def _facts(group: str, version: str, resources: Iterable[ResourceInfo]) -> tuple[_Facts, ...]:
+def resource_facts(resources: Iterable[ResourceInfo]) -> tuple[Facts, ...]:
     """What a document depends on, as a hashable key (ResourceInfo holds functions)."""
     return tuple(sorted(
         (r.group, r.version, r.kind, r.plural, r.namespaced, r.schema_type, tuple(r.verbs),
          tuple(r.subresources))
-        for r in resources if r.group == group and r.version == version))
+        for r in resources))
+
+
+def _facts(group: str, version: str, resources: Iterable[ResourceInfo]) -> tuple[Facts, ...]:
+    return resource_facts(r for r in resources if r.group == group and r.version == version)
 
 
 @lru_cache(maxsize=128)
-def _serialized(facts: tuple[_Facts, ...], schema: Schema) -> tuple[bytes, str]:
+def _serialized(facts: tuple[Facts, ...], schema: Schema) -> tuple[bytes, str]:
     body = orjson.dumps(_build(facts, schema), option=orjson.OPT_SORT_KEYS)
     return body, hashlib.sha512(body).hexdigest().upper()
 
 
 @lru_cache(maxsize=128)
-def _build(facts: tuple[_Facts, ...], schema: Schema) -> Doc:
+def _build(facts: tuple[Facts, ...], schema: Schema) -> Doc:
     builder = _Builder(schema)
     paths: Doc = {}
     for fact in facts:
@@ -111,36 +122,54 @@ def _build(facts: tuple[_Facts, ...], schema: Schema) -> Doc:
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
         "paths": paths,
-        "components": {"schemas": builder.schemas},
+        "components": {"schemas": builder.definitions.defs},
     }
 
 
 # --------------------------------------------------------------------------- schemas
 
 
-class _Builder:
-    """Collects component schemas for every type a group-version's paths mention."""
+@dataclass(frozen=True)
+class Dialect:
+    """Where OpenAPI v3 and v2 (Swagger) write the same type differently."""
 
-    def __init__(self, schema: Schema) -> None:
+    ref_prefix: str          # where named schemas live: "#/components/schemas/", "#/definitions/"
+    quantity: Doc            # resource.Quantity (a string, or in v3 also a number)
+    int_or_string: Doc       # intstr.IntOrString
+    wrap_refs: bool          # a property naming a type is {"allOf": [{"$ref": ...}]} (v3)
+    empty_properties: bool   # a struct without fields still has "properties": {} (v3)
+
+
+V3 = Dialect(ref_prefix=REF, quantity={"oneOf": [{"type": "string"}, {"type": "number"}]},
+             int_or_string={"format": "int-or-string",
+                            "oneOf": [{"type": "integer"}, {"type": "string"}],
+                            "x-kubernetes-int-or-string": True},
+             wrap_refs=True, empty_properties=True)
+
+
+class Definitions:
+    """The schema of every type reachable from the added ones (``defs``, by type name)."""
+
+    def __init__(self, schema: Schema, dialect: Dialect) -> None:
         self.schema = schema
-        self.schemas: Doc = {}
+        self.dialect = dialect
+        self.defs: Doc = {}
 
     def ref(self, type_name: str) -> Doc:
+        """A reference to ``type_name``'s schema (added, with what it reaches, if new)."""
         self.add(type_name)
-        return {"$ref": REF + type_name}
+        return {"$ref": self.dialect.ref_prefix + type_name}
 
     def add(self, type_name: str) -> None:
-        if type_name in self.schemas:
+        if type_name in self.defs:
             return
+        self.defs[type_name] = {}  # placeholder: types may refer to themselves
         typedef = self.schema.type(type_name)
-        if typedef is None:
-            self.schemas[type_name] = {"type": "object"}
-            return
-        self.schemas[type_name] = {}  # placeholder: types may refer to themselves
-        self.schemas[type_name] = self.type_schema(typedef)
+        self.defs[type_name] = (self.type_schema(typedef) if typedef is not None
+                                else {"type": "object"})
 
     def type_schema(self, typedef: TypeDef) -> Doc:
-        special = _special_schema(typedef)
+        special = self.special_schema(typedef)
         if special is not None:
             return special
         properties: Doc = {}
@@ -149,7 +178,9 @@ class _Builder:
             properties[name] = self.property(f)
             if f.required:
                 required.append(name)
-        out: Doc = {"type": "object", "properties": properties}
+        out: Doc = {"type": "object"}
+        if properties or self.dialect.empty_properties:  # none at all: any keys are allowed
+            out["properties"] = properties
         if required:
             out["required"] = required
         if typedef.gvk is not None:
@@ -165,16 +196,16 @@ class _Builder:
             out = {"type": "array", "items": self.value(f.type)}
         else:
             out = self.value(f.type)
-            if "$ref" in out:
+            if "$ref" in out and self.dialect.wrap_refs:
                 out = {"allOf": [out]}
-        if f.patch_strategy:
-            out["x-kubernetes-patch-strategy"] = f.patch_strategy
-        if f.patch_merge_key:
-            out["x-kubernetes-patch-merge-key"] = f.patch_merge_key
-        if f.list_type:
-            out["x-kubernetes-list-type"] = f.list_type
         if f.list_map_keys:
             out["x-kubernetes-list-map-keys"] = list(f.list_map_keys)
+        if f.list_type:
+            out["x-kubernetes-list-type"] = f.list_type
+        if f.patch_merge_key:
+            out["x-kubernetes-patch-merge-key"] = f.patch_merge_key
+        if f.patch_strategy:
+            out["x-kubernetes-patch-strategy"] = f.patch_strategy
         return out
 
     def value(self, type_name: str) -> Doc:
@@ -183,12 +214,53 @@ class _Builder:
             return dict(scalar)
         typedef = self.schema.type(type_name)
         if typedef is not None and typedef.special == "list":
-            return _special_schema(typedef) or {}  # named slices are plain arrays in OpenAPI
+            return self.special_schema(typedef) or {}  # named slices are plain arrays in OpenAPI
         return self.ref(type_name)
 
-    # ----------------------------------------------------------------- paths
+    def special_schema(self, typedef: TypeDef) -> Doc | None:
+        """The JSON form of a type with its own encoding (Time, Quantity...), else None."""
+        special = typedef.special
+        if special in ("time", "microtime"):
+            return {"type": "string", "format": "date-time"}
+        if special == "duration":
+            return {"type": "string"}
+        if special == "quantity":
+            return copy.deepcopy(self.dialect.quantity)
+        if special == "intorstring":
+            return copy.deepcopy(self.dialect.int_or_string)
+        if special in ("raw", "fieldsv1"):
+            return {"type": "object"}
+        if special == "list":
+            items = typedef.fields["items"]
+            return {"type": "array", "items": dict(_SCALAR_SCHEMAS.get(items.type, {"type": "object"}))}
+        return None
 
-    def resource_paths(self, fact: _Facts) -> Doc:
+
+_SCALAR_SCHEMAS: dict[str, Doc] = {
+    "string": {"type": "string"},
+    "bytes": {"type": "string", "format": "byte"},
+    "bool": {"type": "boolean"},
+    "int32": {"type": "integer", "format": "int32"},
+    "int64": {"type": "integer", "format": "int64"},
+    "double": {"type": "number", "format": "double"},
+    "float": {"type": "number", "format": "float"},
+}
+
+
+# --------------------------------------------------------------------------- paths
+
+
+class _Builder:
+    """The paths of a group-version's resources, and the schemas they mention."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.definitions = Definitions(schema, V3)
+
+    def ref(self, type_name: str) -> Doc:
+        return self.definitions.ref(type_name)
+
+    def resource_paths(self, fact: Facts) -> Doc:
         group, version, kind, plural, namespaced, schema_type, verbs, subresources = fact
         gvk = {"group": group, "kind": kind, "version": version}
         type_name = schema_type or self._type_for(group, version, kind)
@@ -197,7 +269,7 @@ class _Builder:
         listing = self.ref(list_type) if self.schema.type(list_type) else {"type": "object"}
         base = "/" + group_version_path(group, version)
         scope = f"{base}/namespaces/{{namespace}}/{plural}" if namespaced else f"{base}/{plural}"
-        op = _OperationNamer(group, version, kind, namespaced)
+        op = OperationNamer(group, version, kind, namespaced)
         scope_params = [_NAMESPACE] if namespaced else []
         paths: Doc = {}
 
@@ -240,7 +312,7 @@ class _Builder:
                                       _LIST_QUERY, None, listing)}
         return paths
 
-    def subresource_path(self, fact: _Facts, sub: Subresource, op: "_OperationNamer",
+    def subresource_path(self, fact: Facts, sub: Subresource, op: "OperationNamer",
                          params: list[Doc]) -> Doc:
         group, version = fact[0], fact[1]
         sub_group = sub.group or group
@@ -289,36 +361,6 @@ class _Builder:
         return typedef.name if typedef is not None else f"{group}.{version}.{kind}"
 
 
-def _special_schema(typedef: TypeDef) -> Doc | None:
-    special = typedef.special
-    if special in ("time", "microtime"):
-        return {"type": "string", "format": "date-time"}
-    if special == "duration":
-        return {"type": "string"}
-    if special == "quantity":
-        return {"oneOf": [{"type": "string"}, {"type": "number"}]}
-    if special == "intorstring":
-        return {"format": "int-or-string", "oneOf": [{"type": "integer"}, {"type": "string"}],
-                "x-kubernetes-int-or-string": True}
-    if special in ("raw", "fieldsv1"):
-        return {"type": "object"}
-    if special == "list":
-        items = typedef.fields["items"]
-        return {"type": "array", "items": dict(_SCALAR_SCHEMAS.get(items.type, {"type": "object"}))}
-    return None
-
-
-_SCALAR_SCHEMAS: dict[str, Doc] = {
-    "string": {"type": "string"},
-    "bytes": {"type": "string", "format": "byte"},
-    "bool": {"type": "boolean"},
-    "int32": {"type": "integer", "format": "int32"},
-    "int64": {"type": "integer", "format": "int64"},
-    "double": {"type": "number", "format": "double"},
-    "float": {"type": "number", "format": "float"},
-}
-
-
 # --------------------------------------------------------------------------- parameters
 
 
@@ -344,7 +386,7 @@ _LIST_QUERY = [_query("allowWatchBookmarks", "boolean"), _query("continue"),
 _CODE_TEXT = {"201": "Created", "202": "Accepted"}
 
 
-class _OperationNamer:
+class OperationNamer:
     """Kubernetes' operation ids: ``patchAppsV1NamespacedDeployment``,
     ``listCoreV1PodForAllNamespaces``, ``readAppsV1NamespacedDeploymentScale``."""
 

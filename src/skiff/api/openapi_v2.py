@@ -50,9 +50,9 @@ import orjson
 
 from .. import KUBERNETES_VERSION
 from .gnostic import encode_document
-from .resource import ResourceInfo, Subresource
-from .schema import FieldDef, Schema, TypeDef
-from .schema_load import json_fields
+from .openapi import Definitions, Dialect, Facts, OperationNamer, group_version_path, resource_facts
+from .resource import ResourceInfo
+from .schema import Schema
 
 REF = "#/definitions/"
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
@@ -67,8 +67,9 @@ _PRODUCES = ["application/json", "application/yaml", "application/vnd.kubernetes
 
 Doc = dict[str, Any]
 
-# What the document depends on, per served resource (ResourceInfo holds functions).
-_Facts = tuple[str, str, str, str, bool, str, tuple[str, ...], tuple[Subresource, ...]]
+V2 = Dialect(ref_prefix=REF, quantity={"type": "string"},
+             int_or_string={"type": "string", "format": "int-or-string"},
+             wrap_refs=False, empty_properties=False)
 
 
 # --------------------------------------------------------------------------- public
@@ -81,12 +82,12 @@ def openapi_v2_document(resources: Iterable[ResourceInfo],
     The etag is unquoted (an HTTP ``ETag`` header carries it in double quotes).
     Cached: repeated calls with the same resources cost a dictionary lookup.
     """
-    return _serialized(_facts(resources), schema)
+    return _serialized(resource_facts(resources), schema)
 
 
 def openapi_v2(resources: Iterable[ResourceInfo], schema: Schema) -> Doc:
     """The document as a dict (shared and cached: do not mutate it)."""
-    return _build(_facts(resources), schema)
+    return _build(resource_facts(resources), schema)
 
 
 def negotiate(accept: str) -> str | None:
@@ -110,23 +111,16 @@ def negotiate(accept: str) -> str | None:
 # --------------------------------------------------------------------------- caching
 
 
-def _facts(resources: Iterable[ResourceInfo]) -> tuple[_Facts, ...]:
-    return tuple(sorted(
-        (r.group, r.version, r.kind, r.plural, r.namespaced, r.schema_type, tuple(r.verbs),
-         tuple(r.subresources))
-        for r in resources))
-
-
 @lru_cache(maxsize=8)
-def _serialized(facts: tuple[_Facts, ...], schema: Schema) -> tuple[bytes, bytes, str]:
+def _serialized(facts: tuple[Facts, ...], schema: Schema) -> tuple[bytes, bytes, str]:
     doc = _build(facts, schema)
     body = orjson.dumps(doc)
     return encode_document(doc), body, hashlib.sha512(body).hexdigest().upper()
 
 
 @lru_cache(maxsize=8)
-def _build(facts: tuple[_Facts, ...], schema: Schema) -> Doc:
-    definitions = _Definitions(schema)
+def _build(facts: tuple[Facts, ...], schema: Schema) -> Doc:
+    definitions = Definitions(schema, V2)
     paths: Doc = {}
     for fact in facts:
         group, version, kind, plural, namespaced, schema_type, verbs, subresources = fact
@@ -156,120 +150,20 @@ def _type_for(schema: Schema, group: str, version: str, kind: str) -> str | None
     return typedef.name if typedef is not None else None
 
 
-# --------------------------------------------------------------------------- definitions
-
-
-class _Definitions:
-    """Collects the v2 definition of every type reachable from the added ones."""
-
-    def __init__(self, schema: Schema) -> None:
-        self.schema = schema
-        self.defs: Doc = {}
-
-    def ref(self, type_name: str) -> Doc:
-        self.add(type_name)
-        return {"$ref": REF + type_name}
-
-    def add(self, type_name: str) -> None:
-        if type_name in self.defs:
-            return
-        self.defs[type_name] = {}  # placeholder: types may refer to themselves
-        typedef = self.schema.type(type_name)
-        self.defs[type_name] = (self.type_schema(typedef) if typedef is not None
-                                else {"type": "object"})
-
-    def type_schema(self, typedef: TypeDef) -> Doc:
-        special = _special_schema(typedef)
-        if special is not None:
-            return special
-        properties: Doc = {}
-        required: list[str] = []
-        for name, f in sorted(json_fields(self.schema, typedef).items()):
-            properties[name] = self.property(f)
-            if f.required:
-                required.append(name)
-        out: Doc = {"type": "object"}
-        if properties:  # no "properties" at all: any keys are allowed, as in Kubernetes
-            out["properties"] = properties
-        if required:
-            out["required"] = required
-        if typedef.gvk is not None:
-            group, version, kind = typedef.gvk
-            out["x-kubernetes-group-version-kind"] = [
-                {"group": group, "kind": kind, "version": version}]
-        return out
-
-    def property(self, f: FieldDef) -> Doc:
-        if f.map_value is not None:
-            out: Doc = {"type": "object", "additionalProperties": self.value(f.map_value)}
-        elif f.repeated:
-            out = {"type": "array", "items": self.value(f.type)}
-        else:
-            out = self.value(f.type)
-        if f.list_map_keys:
-            out["x-kubernetes-list-map-keys"] = list(f.list_map_keys)
-        if f.list_type:
-            out["x-kubernetes-list-type"] = f.list_type
-        if f.patch_merge_key:
-            out["x-kubernetes-patch-merge-key"] = f.patch_merge_key
-        if f.patch_strategy:
-            out["x-kubernetes-patch-strategy"] = f.patch_strategy
-        return out
-
-    def value(self, type_name: str) -> Doc:
-        scalar = _SCALARS.get(type_name)
-        if scalar is not None:
-            return dict(scalar)
-        typedef = self.schema.type(type_name)
-        if typedef is not None and typedef.special == "list":
-            return _special_schema(typedef) or {}  # named slices are plain arrays
-        return self.ref(type_name)
-
-
-def _special_schema(typedef: TypeDef) -> Doc | None:
-    special = typedef.special
-    if special in ("time", "microtime"):
-        return {"type": "string", "format": "date-time"}
-    if special in ("duration", "quantity"):
-        return {"type": "string"}
-    if special == "intorstring":
-        return {"type": "string", "format": "int-or-string"}
-    if special in ("raw", "fieldsv1"):
-        return {"type": "object"}
-    if special == "list":
-        items = typedef.fields["items"]
-        return {"type": "array", "items": dict(_SCALARS.get(items.type, {"type": "object"}))}
-    return None
-
-
-_SCALARS: dict[str, Doc] = {
-    "string": {"type": "string"},
-    "bytes": {"type": "string", "format": "byte"},
-    "bool": {"type": "boolean"},
-    "int32": {"type": "integer", "format": "int32"},
-    "int64": {"type": "integer", "format": "int64"},
-    "double": {"type": "number", "format": "double"},
-    "float": {"type": "number", "format": "float"},
-}
-
-
 # --------------------------------------------------------------------------- paths
 
 
-def _patch_path(fact: _Facts, type_name: str, definitions: _Definitions) -> tuple[str, Doc]:
+def _patch_path(fact: Facts, type_name: str, definitions: Definitions) -> tuple[str, Doc]:
     group, version, kind, plural, namespaced, _, _, _ = fact
-    base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    base = "/" + group_version_path(group, version)
     scoped = f"{base}/namespaces/{{namespace}}/{plural}" if namespaced else f"{base}/{plural}"
-    words = group.removesuffix(".k8s.io").split(".") if group else ["core"]
-    gv = "".join(w.capitalize() for w in words) + version.capitalize()
-    scope = "Namespaced" if namespaced else ""
     item = definitions.ref(type_name)
     body = {"name": "body", "in": "body", "required": True, "schema": definitions.ref(f"{META}.Patch")}
     operation: Doc = {
         "consumes": list(_PATCH_TYPES),
         "produces": list(_PRODUCES),
         "schemes": ["https"],
-        "operationId": f"patch{gv}{scope}{kind}",
+        "operationId": OperationNamer(group, version, kind, namespaced).name("patch"),
         "parameters": [body, _query("dryRun"), _query("fieldManager"),
                        _query("fieldValidation"), _query("force", "boolean")],
         "responses": {"200": {"description": "OK", "schema": item},
