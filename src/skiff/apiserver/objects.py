@@ -15,7 +15,9 @@ every write (:func:`encode`).  Versions of one group share storage (no conversio
 
 from __future__ import annotations
 
+import math
 import time
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -85,7 +87,12 @@ def decode_value(value: bytes, revision: int) -> Obj:
 
 def format_time(epoch: float) -> str:
     """RFC 3339 in UTC with whole seconds, as ``metav1.Time`` marshals."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    return _format_second(math.floor(epoch))
+
+
+@lru_cache(maxsize=8)  # every write stamps the current second, most of them twice
+def _format_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 def parse_time(text: str) -> float:
