@@ -291,9 +291,10 @@ def core_run(nodes: int, pods: int, case: str, cprofile: Path | None) -> str:
         prof.enable()
     placed = 0
     for body in bodies:
-        result = fw.schedule_one(snapshot, PodInfo(body))
+        pi = PodInfo(body)
+        result = fw.schedule_one(snapshot, pi)
         if result.node_name is not None:
-            snapshot.assume(body, result.node_name)
+            snapshot.assume(pi, result.node_name)
             placed += 1
     if prof:
         prof.disable()

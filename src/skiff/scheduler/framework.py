@@ -23,6 +23,7 @@ is run by the component through :meth:`Framework.run_reserve` and friends.
 
 from __future__ import annotations
 
+import operator
 import random
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
@@ -191,6 +192,11 @@ class Framework:
         self.pre_score_plugins: list[PreScorePlugin] = points["preScore"]
         self.score_plugins: list[tuple[ScorePlugin, int]] = [
             (p, self.profile.weight(p.name)) for p in points["score"]]
+        # Per score plugin: (plugin, weight, batch scorer or None, normalizer or None).
+        self._score_steps: list[tuple[ScorePlugin, int, Any, Any]] = [
+            (p, w, getattr(p, "score_nodes", None) if _implements(p, "score_nodes") else None,
+             getattr(p, "normalize_score", None) if _implements(p, "normalize_score") else None)
+            for p, w in self.score_plugins]
         self.reserve_plugins: list[ReservePlugin] = points["reserve"]
         self.permit_plugins: list[PermitPlugin] = points["permit"]
         self.pre_bind_plugins: list[PreBindPlugin] = points["preBind"]
@@ -259,28 +265,43 @@ class Framework:
     def _find_feasible(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], num_all: int,
                        statuses: dict[str, Status],
                        nominated: Mapping[str, list[PodInfo]] | None) -> list[NodeInfo]:
-        want = num_feasible_nodes_to_find(len(nodes), self.percentage_of_nodes_to_score)
+        """Filter nodes from ``next_start_node_index`` on (wrapping round) until enough fit.
+
+        "Enough" is :func:`num_feasible_nodes_to_find` (one when no plugin scores); the
+        next cycle starts where this one stopped, so every node gets its turn.  Rejected
+        nodes' statuses go to ``statuses``.
+        """
         n = len(nodes)
-        if not self.filter_plugins:
-            return nodes[:want]
+        want = num_feasible_nodes_to_find(n, self.percentage_of_nodes_to_score)
+        if not self.score_plugins:
+            want = min(want, 1)    # nothing to rank them by: the first that fits will do
+        start = self.next_start_node_index % n if n else 0
         # The plugins that take part this cycle, as bound methods (the loop below is the hot path).
         active = [(pl.name, pl.filter) for pl in self.filter_plugins if pl.name not in state.skip_filter]
+        if not active:
+            feasible = [nodes[(start + i) % n] for i in range(want)]
+            if num_all:
+                self.next_start_node_index = (start + len(feasible)) % num_all
+            return feasible
+        checks = [check for _, check in active]
         feasible: list[NodeInfo] = []
-        start = self.next_start_node_index % n if n else 0
-        processed = 0
-        success, ok = Code.SUCCESS, SUCCESS
+        rejected = 0
+        ok = SUCCESS
         for node in nodes[start:] + nodes[:start]:
-            processed += 1
             if nominated and node.name in nominated:
                 status = self.run_filter_with_nominated(state, pod, node, nominated)
             else:
-                status = ok
-                for name, check in active:
+                for check in checks:
                     status = check(state, pod, node)
-                    if status is not ok and status.code is not success:
-                        status = status.with_plugin(name)
+                    if status is not ok:
                         break
-            if status is ok or status.code is success:
+                else:      # every plugin said SUCCESS (the usual case)
+                    feasible.append(node)
+                    if len(feasible) >= want:
+                        break
+                    continue
+                status = self._first_failure(active, state, pod, node)
+            if status.code is Code.SUCCESS:
                 feasible.append(node)
                 if len(feasible) >= want:
                     break
@@ -288,9 +309,20 @@ class Framework:
                 raise _CycleError(status)
             else:
                 statuses[node.name] = status
+                rejected += 1
         if num_all:
-            self.next_start_node_index = (start + processed) % num_all
+            self.next_start_node_index = (start + len(feasible) + rejected) % num_all
         return feasible
+
+    @staticmethod
+    def _first_failure(active: list[tuple[str, Any]], state: CycleState, pod: PodInfo,
+                       node: NodeInfo) -> Status:
+        """The filters again, slowly: the first non-success status, named after its plugin."""
+        for name, check in active:
+            status = check(state, pod, node)
+            if status.code is not Code.SUCCESS:
+                return status.with_plugin(name)
+        return SUCCESS
 
     # -- Score ----------------------------------------------------------------------------
 
@@ -305,21 +337,26 @@ class Framework:
 
     def run_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         totals = [0] * len(nodes)
-        for pl, weight in self.score_plugins:
+        for pl, weight, batch, normalize in self._score_steps:
             if pl.name in state.skip_score:
                 continue
-            batch = getattr(pl, "score_nodes", None)
             scores = batch(state, pod, nodes) if batch is not None else [pl.score(state, pod, node) for node in nodes]
-            if _implements(pl, "normalize_score"):
-                pl.normalize_score(state, pod, nodes, scores)  # type: ignore[attr-defined]
-            for i, s in enumerate(scores):
-                totals[i] += s * weight
+            if normalize is not None:
+                normalize(state, pod, nodes, scores)
+            if weight != 1:
+                scores = [s * weight for s in scores]
+            totals = list(map(operator.add, totals, scores))
         return totals
 
     def select_host(self, nodes: list[NodeInfo], totals: list[int]) -> str:
+        """The node with the highest total; ties are broken uniformly at random."""
         best = max(totals)
-        top = [nodes[i].name for i, s in enumerate(totals) if s == best]
-        return top[0] if len(top) == 1 else self.rng.choice(top)
+        ties = totals.count(best)
+        i = totals.index(best)
+        if ties > 1:
+            for _ in range(self.rng.randrange(ties)):   # the k-th of the tied nodes
+                i = totals.index(best, i + 1)
+        return nodes[i].name
 
     # -- the cycle --------------------------------------------------------------------------
 

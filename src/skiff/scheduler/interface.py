@@ -222,9 +222,9 @@ def default_normalize(scores: list[int], reverse: bool = False) -> None:
     top = max(scores, default=0)
     if top == 0:
         if reverse:
-            for i in range(len(scores)):
-                scores[i] = MAX_NODE_SCORE
+            scores[:] = [MAX_NODE_SCORE] * len(scores)
         return
-    for i, s in enumerate(scores):
-        s = MAX_NODE_SCORE * s // top
-        scores[i] = MAX_NODE_SCORE - s if reverse else s
+    if reverse:
+        scores[:] = [MAX_NODE_SCORE - MAX_NODE_SCORE * s // top for s in scores]
+    else:
+        scores[:] = [MAX_NODE_SCORE * s // top for s in scores]

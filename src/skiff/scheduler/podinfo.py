@@ -133,6 +133,38 @@ class PodInfo:
         self.start_time: str = status.get("startTime") or meta.get("creationTimestamp") or ""
         self.tolerations: tuple[Obj, ...] = tuple(spec.get("tolerations") or ())
 
+    def same_inputs(self, pod: Obj) -> bool:
+        """Would ``PodInfo(pod)`` digest to the same requests, affinity, ports ...?
+
+        True when ``pod``'s spec and labels equal this one's (a status change, a
+        new resourceVersion, the informer confirming an assumed binding).
+        """
+        return (((pod.get("metadata") or {}).get("labels") or {}) == self.labels
+                and pod.get("spec") == self.pod.get("spec"))
+
+    def refreshed(self, pod: Obj) -> PodInfo:
+        """This digest for a newer version of the pod for which :meth:`same_inputs` holds:
+        only what comes from metadata and status is read again (no requests parsed)."""
+        return self._copy(pod, (pod.get("spec") or {}).get("nodeName") or "")
+
+    def with_node(self, node_name: str) -> PodInfo:
+        """This pod as if bound to ``node_name`` (what the scheduler assumes before binding)."""
+        bound = dict(self.pod)
+        bound["spec"] = dict(self.pod.get("spec") or {}, nodeName=node_name)
+        return self._copy(bound, node_name)
+
+    def _copy(self, pod: Obj, node_name: str) -> PodInfo:
+        c = PodInfo.__new__(PodInfo)
+        for slot in _DIGESTED:
+            setattr(c, slot, getattr(self, slot))
+        meta = pod.get("metadata") or {}
+        c.pod = pod
+        c.node_name = node_name
+        c.uid = meta.get("uid", "")
+        c.deleting = bool(meta.get("deletionTimestamp"))
+        c.start_time = (pod.get("status") or {}).get("startTime") or meta.get("creationTimestamp") or ""
+        return c
+
     @property
     def has_affinity(self) -> bool:
         return bool(self.required_affinity or self.required_anti_affinity
@@ -140,3 +172,8 @@ class PodInfo:
 
     def __repr__(self) -> str:
         return f"PodInfo({self.key} on {self.node_name or '-'})"
+
+
+# What PodInfo.refreshed keeps: everything digested from the pod's identity, spec and labels.
+_DIGESTED = tuple(slot for slot in PodInfo.__slots__
+                  if slot not in ("pod", "node_name", "uid", "deleting", "start_time"))

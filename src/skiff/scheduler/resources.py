@@ -19,6 +19,7 @@ best-effort pods still spread.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable, Mapping
 
 from skiff.api.quantity import QuantityError, parse_quantity
@@ -133,11 +134,22 @@ class Resources:
 
 
 def _amount(name: str, value: Any) -> int:
+    """A quantity as an integer: millicores for cpu, whole units (bytes, ...) otherwise."""
+    if isinstance(value, str):
+        return _parsed_amount(name == CPU, value)
+    return _parse_amount(name == CPU, value)
+
+
+def _parse_amount(milli: bool, value: Any) -> int:
     try:
         q = parse_quantity(value)
     except QuantityError:
         return 0
-    return q.milli_value() if name == CPU else q.value()
+    return q.milli_value() if milli else q.value()
+
+
+# The same few texts ("100m", "128Mi", "4") come by again and again: parse each once.
+_parsed_amount = functools.lru_cache(maxsize=4096)(_parse_amount)
 
 
 def _requests(container: Obj) -> Mapping[str, Any]:

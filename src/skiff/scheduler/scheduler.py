@@ -232,7 +232,7 @@ class Scheduler:
         nominated = self.queue.nominated_pods()
         result = fw.schedule_one(self.snapshot, qp.pod, nominated=nominated)
         if result.node_name is not None:
-            self.snapshot.assume(pod, result.node_name)
+            self.snapshot.assume(qp.pod, result.node_name)
             self.queue.done(qp.key)
             self.queue.nominate(qp.pod, "")
             self._spawn(self._binding_cycle(fw, qp, result.node_name, result.state or CycleState()))

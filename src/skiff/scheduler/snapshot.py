@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Mapping
 
-from .podinfo import PodInfo
+from .podinfo import PodInfo, pod_key
 from .resources import Resources
 from .selectors import LabelMatcher
 
@@ -40,6 +40,26 @@ def normalize_image(name: str) -> str:
     if ":" in name.rsplit("/", 1)[-1]:
         return name
     return name + ":latest"
+
+
+_FILTER_EFFECTS = ("NoSchedule", "NoExecute")
+
+
+def _mark(names: set[str], name: str, on: bool) -> None:
+    if on:
+        names.add(name)
+    else:
+        names.discard(name)
+
+
+def _same_scheduling_inputs(old: Obj, new: Obj) -> bool:
+    """Do two versions of a Node agree on everything NodeInfo.set_node reads?"""
+    if old.get("spec") != new.get("spec") or \
+            (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels"):
+        return False
+    os, ns = old.get("status") or {}, new.get("status") or {}
+    return (os.get("allocatable") == ns.get("allocatable") and os.get("capacity") == ns.get("capacity")
+            and os.get("images") == ns.get("images"))
 
 
 class NodeInfo:
@@ -181,6 +201,11 @@ class Snapshot:
         # PodTopologySpread's system default constraints (None: no default spreading).
         self.default_spread_selector: Callable[[PodInfo], LabelMatcher | None] | None = None
         self.image_nodes: dict[str, int] = {}        # image -> number of nodes reporting it
+        # Cluster-wide facts that let plugins skip per-node work for a whole cycle:
+        self.cordoned: set[str] = set()              # nodes with spec.unschedulable
+        self.tainted: set[str] = set()               # nodes with a NoSchedule/NoExecute taint
+        self.affinity_pods = 0                       # assigned pods with pod (anti-)affinity terms
+        self.anti_affinity_pods = 0                  # ... with required anti-affinity terms
         self.generation = 0
         for n in nodes or ():
             self.add_node(n)
@@ -197,12 +222,17 @@ class Snapshot:
         info = self._infos.get(name)
         if info is None:
             info = self._infos[name] = NodeInfo(name)
+        elif info.node is not None and _same_scheduling_inputs(info.node, node):
+            info.node = node    # a heartbeat: nothing the plugins read has changed
+            return info
         if info.node is None:
             self._order.append(name)
             self._list_cache = None
         self._count_images(info, -1)
         info.set_node(node)
         self._count_images(info, 1)
+        _mark(self.cordoned, name, info.unschedulable)
+        _mark(self.tainted, name, any(t.get("effect") in _FILTER_EFFECTS for t in info.taints))
         self.generation += 1
         return info
 
@@ -211,6 +241,8 @@ class Snapshot:
         if info is None or info.node is None:
             return
         self._count_images(info, -1)
+        self.cordoned.discard(name)
+        self.tainted.discard(name)
         self._order.remove(name)
         self._list_cache = None
         if info.pods:
@@ -247,8 +279,16 @@ class Snapshot:
     # -- pods -------------------------------------------------------------------------
 
     def add_pod(self, pod: Obj | PodInfo) -> PodInfo | None:
-        """Account a pod bound to a node (``spec.nodeName``); unbound pods are ignored."""
-        pi = pod if isinstance(pod, PodInfo) else PodInfo(pod)
+        """Account a pod bound to a node (``spec.nodeName``); unbound pods are ignored.
+
+        A newer version of a pod already here whose spec and labels did not change
+        (status updates, the confirmation of an assumed binding) reuses its digest.
+        """
+        if isinstance(pod, PodInfo):
+            pi = pod
+        else:
+            known = self._pods.get(pod_key(pod))
+            pi = known.refreshed(pod) if known is not None and known.same_inputs(pod) else PodInfo(pod)
         if not pi.node_name:
             self.remove_pod(pi.key)
             return None
@@ -261,6 +301,10 @@ class Snapshot:
             info = self._infos[pi.node_name] = NodeInfo(pi.node_name)
         info.add_pod(pi)
         self._pods[pi.key] = pi
+        if pi.has_affinity:
+            self.affinity_pods += 1
+        if pi.required_anti_affinity:
+            self.anti_affinity_pods += 1
         self.generation += 1
         return pi
 
@@ -277,6 +321,10 @@ class Snapshot:
         return pi
 
     def _detach(self, pi: PodInfo) -> None:
+        if pi.has_affinity:
+            self.affinity_pods -= 1
+        if pi.required_anti_affinity:
+            self.anti_affinity_pods -= 1
         info = self._infos.get(pi.node_name)
         if info is None:
             return
@@ -284,11 +332,9 @@ class Snapshot:
         if info.node is None and not info.pods:
             del self._infos[pi.node_name]
 
-    def assume(self, pod: Obj, node_name: str) -> PodInfo:
+    def assume(self, pod: Obj | PodInfo, node_name: str) -> PodInfo:
         """Place a pod the scheduler just chose, ahead of the informer's confirmation."""
-        bound = dict(pod)
-        bound["spec"] = dict(pod.get("spec") or {}, nodeName=node_name)
-        pi = PodInfo(bound)
+        pi = (pod if isinstance(pod, PodInfo) else PodInfo(pod)).with_node(node_name)
         self.add_pod(pi)
         self.assumed.add(pi.key)
         return pi
@@ -309,9 +355,13 @@ class Snapshot:
         return len(self._pods)
 
     def nodes_with_affinity_pods(self) -> list[NodeInfo]:
+        if not self.affinity_pods:
+            return []
         return [i for i in self.node_infos() if i.pods_with_affinity]
 
     def nodes_with_required_anti_affinity_pods(self) -> list[NodeInfo]:
+        if not self.anti_affinity_pods:
+            return []
         return [i for i in self.node_infos() if i.pods_with_required_anti_affinity]
 
     # -- other cluster data ---------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 A pod that tolerates the ``node.kubernetes.io/unschedulable:NoSchedule`` taint
 is let through (DaemonSet pods do).  Reason: ``node(s) were unschedulable``.
+
+PreFilter (skiff's shortcut, same outcome): when no node in the snapshot is
+cordoned, the Filter is skipped for the cycle.
 """
 
 from __future__ import annotations
@@ -9,9 +12,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..framework import Handle
-from ..interface import SUCCESS, CycleState, Status, unresolvable
+from ..interface import SKIP, SUCCESS, CycleState, PreFilterResult, Status, unresolvable
 from ..podinfo import PodInfo
-from ..snapshot import NodeInfo
+from ..snapshot import NodeInfo, Snapshot
 from ..tolerations import tolerates
 
 NAME = "NodeUnschedulable"
@@ -22,6 +25,11 @@ _REJECT = unresolvable(ERR_REASON)
 
 class NodeUnschedulable:
     name = NAME
+
+    def pre_filter(self, state: CycleState, pod: PodInfo,
+                   snapshot: Snapshot) -> tuple[PreFilterResult | None, Status]:
+        """No cordoned node anywhere: nothing to check on any node this cycle."""
+        return None, (SUCCESS if snapshot.cordoned else SKIP)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         if node.unschedulable and not tolerates(pod.tolerations, UNSCHEDULABLE_TAINT):

@@ -2,7 +2,9 @@
 
 Filter: the first ``NoSchedule`` or ``NoExecute`` taint the pod does not
 tolerate rejects the node (unresolvable) with the reason
-``node(s) had untolerated taint {key: value}``.
+``node(s) had untolerated taint {key: value}``.  PreFilter (skiff's shortcut,
+same outcome): when no node in the snapshot has such a taint, the Filter is
+skipped for the cycle.
 
 Score: the number of ``PreferNoSchedule`` taints the pod does not tolerate
 (only its tolerations with an empty or ``PreferNoSchedule`` effect count),
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..framework import Handle
-from ..interface import SUCCESS, CycleState, Status, default_normalize, unresolvable
+from ..interface import SKIP, SUCCESS, CycleState, PreFilterResult, Status, default_normalize, unresolvable
 from ..podinfo import PodInfo
 from ..snapshot import NodeInfo, Snapshot
 from ..tolerations import PREFER_NO_SCHEDULE, first_untolerated, tolerates
@@ -29,6 +31,11 @@ def untolerated_reason(taint: Mapping[str, Any]) -> str:
 
 class TaintToleration:
     name = NAME
+
+    def pre_filter(self, state: CycleState, pod: PodInfo,
+                   snapshot: Snapshot) -> tuple[PreFilterResult | None, Status]:
+        """No NoSchedule/NoExecute taint anywhere: nothing to check on any node this cycle."""
+        return None, (SUCCESS if snapshot.tainted else SKIP)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         if not node.taints:
