@@ -25,18 +25,18 @@ Full and incremental syncs settle a conflict the same way.
 Restarting the proxy rebuilds the table from the API in one transaction; other
 tables are never touched. A full sync also runs every ``resync_period`` (an
 hour, as kube-proxy), which repairs a table someone else changed. Stopping it leaves the rules in place (traffic keeps
-flowing while it restarts) unless asked to delete them.
+flowing while it restarts) unless asked to delete them. (Starting, the loop,
+retries and stopping are .tablesync's, shared with the network policy agent.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,11 +45,12 @@ from ..client.factory import InformerFactory
 from ..client.informer import Informer, object_key
 from ..client.resources import ENDPOINTSLICES, SERVICES
 from ..client.rest import ApiClient
-from .nft import Nft, NftError
+from .nft import Nft
 from .preflight import check_routes
 from .rules import Program, service_program
 from .serviceports import service_key_of_slice, service_ports
 from .table import TableSpec, delete_text, full_text, transaction
+from .tablesync import TableSync
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class SyncRecord:
     finished: float          # time.monotonic() when the rules were in place
 
 
-class ServiceProxy:
+class ServiceProxy(TableSync):
     """The nftables service proxy of one node (see module docstring)."""
 
     def __init__(self, *, node_name: str, cluster_cidr: str, service_cidr: str,
@@ -82,7 +83,6 @@ class ServiceProxy:
                  table: str | None = None, require_routes: bool = True,
                  resync_period: float = 3600.0) -> None:
         self.node_name = node_name
-        self.resync_period = resync_period
         self.require_routes = require_routes
         self.cluster_cidr = str(ipaddress.IPv4Network(cluster_cidr))
         service_cidr = str(ipaddress.IPv4Network(service_cidr))
@@ -91,14 +91,12 @@ class ServiceProxy:
         self.spec = TableSpec(name=table or default_table_name(node_name), service_cidr=service_cidr,
                               node_ips=tuple(node_ips) if node_ips is not None else None,
                               comment=f"skiff service proxy of node {node_name}")
-        self.nft = Nft(node_netns)
+        super().__init__(Nft(node_netns), f"proxy {self.spec.name}", resync_period=resync_period)
         #: What is applied, per Service key ("ns/name").
         self.programs: dict[str, Program] = {}
         self.syncs: collections.deque[SyncRecord] = collections.deque(maxlen=10_000)
         #: Seconds from a Service being marked dirty to its rules being in place.
         self.latencies: collections.deque[float] = collections.deque(maxlen=10_000)
-        #: Syncs that failed (each followed by a full sync).
-        self.failures = 0
         self._hairpin: collections.Counter[str] = collections.Counter()
         self._owners: dict[tuple[str, str], str] = {}
         self._waiting: dict[tuple[str, str], set[str]] = {}
@@ -107,9 +105,6 @@ class ServiceProxy:
         self._dirty: dict[str, float] = {}
         self._needs_full = True
         self._busy = False                      # a transaction is being computed or applied
-        self._wake = asyncio.Event()
-        self._applied = asyncio.Condition()
-        self.started = asyncio.Event()
 
     # -- what others read ---------------------------------------------------------
 
@@ -122,11 +117,6 @@ class ServiceProxy:
     def idle(self) -> bool:
         """Nothing the informers reported is still waiting to be applied."""
         return not self._dirty and not self._needs_full and not self._busy
-
-    async def wait_for(self, predicate: Callable[[], bool]) -> None:
-        """Return once ``predicate()`` holds, checking after every applied transaction."""
-        async with self._applied:
-            await self._applied.wait_for(predicate)
 
     # -- informer handlers --------------------------------------------------------
 
@@ -158,7 +148,9 @@ class ServiceProxy:
         retried."""
         if self.require_routes:
             await check_routes(self.nft.netns, [self.cluster_cidr, self.spec.service_cidr])
-        factory = informers if informers is not None else InformerFactory(client)
+        await self._run(client, informers=informers, started=started, delete_on_exit=delete_on_exit)
+
+    def _watch(self, factory: InformerFactory) -> list[Informer]:
         self._services = factory.informer(SERVICES)
         self._slices = factory.informer(ENDPOINTSLICES)
         self._slices.add_index(SLICE_INDEX, lambda s: [k] if (k := service_key_of_slice(s)) else [])
@@ -167,26 +159,7 @@ class ServiceProxy:
                                    on_delete=self._service_event)
         self._slices.add_handler(on_add=self._slice_event, on_update=self._slice_update,
                                  on_delete=self._slice_event)
-        # The informers' task lives exactly as long as this call (a TaskGroup would
-        # also do, but would wrap the first sync's error in an ExceptionGroup).
-        feeding = (asyncio.create_task(factory.run(), name="proxy-informers")
-                   if informers is None else None)
-        try:
-            await asyncio.gather(self._services.wait_synced(), self._slices.wait_synced())
-            await self._sync()
-            self.started.set()
-            if started is not None:
-                started.set()
-            await self._loop()
-        finally:
-            try:
-                if feeding is not None:
-                    factory.stop()
-                    await asyncio.gather(feeding, return_exceptions=True)
-                if delete_on_exit:
-                    await asyncio.shield(self.delete_rules())
-            finally:
-                self.nft.close()
+        return [self._services, self._slices]
 
     async def delete_rules(self) -> None:
         """Remove the proxy's table (and forget what was applied)."""
@@ -197,32 +170,15 @@ class ServiceProxy:
         self._waiting.clear()
         self._needs_full = True
 
-    async def _loop(self) -> None:
-        failures = 0
-        last_full = time.monotonic()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(),
-                                       max(0.0, last_full + self.resync_period - time.monotonic()))
-            self._wake.clear()
-            if time.monotonic() - last_full >= self.resync_period:
-                self._needs_full = True         # repairs whatever someone did to the table
-            if self._needs_full:
-                last_full = time.monotonic()
-            try:
-                await self._sync()
-                failures = 0
-            except (NftError, ValueError) as error:
-                failures += 1
-                self.failures += 1
-                self._needs_full = True
-                delay = min(30.0, 0.1 * 2 ** min(failures, 9))
-                log.warning("proxy %s: sync failed (%s); full sync in %.1f s",
-                            self.spec.name, error, delay)
-                await asyncio.sleep(delay)
-                self._wake.set()
+    def _table_unknown(self) -> bool:
+        return self._needs_full
 
-    async def _sync(self) -> None:
+    def _forget_applied(self) -> None:
+        self._needs_full = True
+
+    async def _sync(self, *, full: bool) -> None:
+        if full:
+            self._needs_full = True
         self._busy = True
         try:
             if self._needs_full:
@@ -364,8 +320,7 @@ class ServiceProxy:
         self.syncs.append(SyncRecord(full, services, now - started, now))
         self.latencies.extend(now - since for since in dirty.values())
         self._busy = False
-        async with self._applied:
-            self._applied.notify_all()
+        await self._notify_applied()
 
 
 def _age(service: Obj) -> tuple[str, str]:

@@ -18,27 +18,28 @@ Starting: nothing is written before all three caches are filled, so a pod is
 never isolated with an empty list of peers. The first sync replaces whatever
 table an earlier run of the agent left (a crash) in one transaction: allowed
 traffic flows throughout. Stopping removes the table (``delete_on_exit``).
+(Starting, the loop, retries and stopping are ..tablesync's, shared with the
+service proxy.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ...api.selectors import SelectorError
 from ...client.factory import InformerFactory
-from ...client.informer import object_key
+from ...client.informer import Informer, object_key
 from ...client.resources import NAMESPACES, PODS, Resource
 from ...client.rest import ApiClient
-from ..nft import Nft, NftError
+from ..nft import Nft
+from ..tablesync import TableSync
 from .compiler import Compiled, compile_policies
 from .inventory import PodInfo, namespace_labels, pod_info
 from .policy import Policy, parse_policy
@@ -59,7 +60,7 @@ class SyncRecord:
     characters: int              # size of the transaction text (0: nothing to change)
 
 
-class NetworkPolicyAgent:
+class NetworkPolicyAgent(TableSync):
     """Enforces NetworkPolicy for the pods of one node (see module docstring)."""
 
     def __init__(self, *, node_name: str, bridge_name: str, node_netns: Path | None = None,
@@ -68,24 +69,19 @@ class NetworkPolicyAgent:
         self.node_name = node_name
         self.bridge_name = bridge_name
         self.table = table or default_table_name(bridge_name)
-        self.coalesce = coalesce
-        self.resync_period = resync_period
-        self.nft = Nft(node_netns)
+        super().__init__(Nft(node_netns), f"network policy {self.table}",
+                         resync_period=resync_period, coalesce=coalesce)
         #: What is applied (its :meth:`Compiled.permits` answers for the kernel's rules).
         self.compiled = Compiled()
         self.syncs: collections.deque[SyncRecord] = collections.deque(maxlen=10_000)
         #: The text of the last transaction applied ("" when a sync changed nothing).
         self.last_transaction = ""
-        self.failures = 0
-        self.started = asyncio.Event()
         self._applied: Ruleset | None = None      # None: the table must be written whole
         self._policies: dict[str, Policy] = {}
         self._pods: dict[str, PodInfo] = {}
         self._namespaces: dict[str, dict[str, str]] = {}
         self._dirty = False
         self._busy = False
-        self._wake = asyncio.Event()
-        self._synced = asyncio.Condition()
 
     # -- what others read -----------------------------------------------------------
 
@@ -98,11 +94,6 @@ class NetworkPolicyAgent:
                 port: int | None = None) -> bool:
         """What the applied rules do with a new connection (see Compiled.permits)."""
         return self.compiled.permits(direction, pod_ip, peer_ip, protocol, port)
-
-    async def wait_for(self, predicate: Callable[[], bool]) -> None:
-        """Return once ``predicate()`` holds, checking after every applied sync."""
-        async with self._synced:
-            await self._synced.wait_for(predicate)
 
     # -- informer handlers --------------------------------------------------------
 
@@ -161,7 +152,9 @@ class NetworkPolicyAgent:
         default the agent runs its own). ``started`` is set once the first sync is in
         place; its failure is raised, later failures are retried."""
         await self._check_bridge()
-        factory = informers if informers is not None else InformerFactory(client)
+        await self._run(client, informers=informers, started=started, delete_on_exit=delete_on_exit)
+
+    def _watch(self, factory: InformerFactory) -> list[Informer]:
         policies = factory.informer(NETWORKPOLICIES)
         pods = factory.informer(PODS)
         namespaces = factory.informer(NAMESPACES)
@@ -172,25 +165,7 @@ class NetworkPolicyAgent:
         namespaces.add_handler(on_add=self._namespace_event,
                                on_update=lambda _o, new: self._namespace_event(new),
                                on_delete=self._namespace_deleted)
-        feeding = (asyncio.create_task(factory.run(), name="netpol-informers")
-                   if informers is None else None)
-        try:
-            await asyncio.gather(policies.wait_synced(), pods.wait_synced(), namespaces.wait_synced())
-            self._wake.clear()
-            await self._sync(full=True)
-            self.started.set()
-            if started is not None:
-                started.set()
-            await self._loop()
-        finally:
-            try:
-                if feeding is not None:
-                    factory.stop()
-                    await asyncio.gather(feeding, return_exceptions=True)
-                if delete_on_exit:
-                    await asyncio.shield(self.delete_rules())
-            finally:
-                self.nft.close()
+        return [policies, pods, namespaces]
 
     async def delete_rules(self) -> None:
         """Remove the agent's table (every pod is unrestricted again)."""
@@ -198,32 +173,12 @@ class NetworkPolicyAgent:
         self._applied = None
         self.compiled = Compiled()
 
-    async def _loop(self) -> None:
-        failures = 0
-        last_full = time.monotonic()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(),
-                                       max(0.0, last_full + self.resync_period - time.monotonic()))
-            if self.coalesce > 0:
-                await asyncio.sleep(self.coalesce)     # let a burst of changes settle
-            self._wake.clear()
-            full = self._applied is None or time.monotonic() - last_full >= self.resync_period
-            if full:
-                last_full = time.monotonic()
-            try:
-                await self._sync(full=full)
-                failures = 0
-            except (NftError, ValueError) as error:
-                failures += 1
-                self.failures += 1
-                self._applied = None               # rewrite the whole table next time
-                self._dirty = True
-                delay = min(30.0, 0.1 * 2 ** min(failures, 9))
-                log.warning("network policy %s: sync failed (%s); full sync in %.1f s",
-                            self.table, error, delay)
-                await asyncio.sleep(delay)
-                self._wake.set()
+    def _table_unknown(self) -> bool:
+        return self._applied is None
+
+    def _forget_applied(self) -> None:
+        self._applied = None               # rewrite the whole table next time
+        self._dirty = True
 
     async def _sync(self, *, full: bool) -> None:
         started = time.monotonic()
@@ -248,8 +203,7 @@ class NetworkPolicyAgent:
             self._busy = False
         self._applied, self.compiled, self.last_transaction = ruleset, compiled, text
         self.syncs.append(SyncRecord(full, len(compiled.pods), time.monotonic() - started, len(text)))
-        async with self._synced:
-            self._synced.notify_all()
+        await self._notify_applied()
 
     def _compile(self, policies: list[Policy], pods: list[PodInfo],
                  namespaces: dict[str, dict[str, str]]) -> tuple[Compiled, Ruleset]:
