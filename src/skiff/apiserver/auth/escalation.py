@@ -18,7 +18,7 @@ they were is not checked again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from ...api.errors import forbidden, not_found
 from ..hooks import NO_RESERVATION, KindHooks, Reservation
@@ -30,10 +30,27 @@ from .user import UserInfo, current_user
 Obj = dict[str, Any]
 
 
-def _escalation_message(user: UserInfo, missing: list[Rule]) -> str:
-    groups = "[" + " ".join(f'"{g}"' for g in user.groups) + "]"
-    return (f'user "{user.name}" (groups={groups}) is attempting to grant RBAC permissions not '
-            f"currently held:\n{describe(missing)}")
+def _checked_writer(obj: Obj, old: Obj | None, fields: tuple[str, str]) -> UserInfo | None:
+    """The user whose write is checked; None when the write is trusted (the API server
+    itself, system:masters) or is an update leaving ``fields`` as they were."""
+    user = current_user.get()
+    if user is None or user.is_master:
+        return None
+    if old is not None and all(old.get(f) == obj.get(f) for f in fields):
+        return None
+    return user
+
+
+def _require_held(authorizer: Authorizer, user: UserInfo, namespace: str, rules: Iterable[Rule],
+                  plural: str, name: str) -> None:
+    """Forbidden unless ``user`` already holds every one of ``rules`` in ``namespace``."""
+    owned, _ = authorizer.rules_for(user, namespace)
+    missing = uncovered(owned, rules)
+    if missing:
+        groups = "[" + " ".join(f'"{g}"' for g in user.groups) + "]"
+        raise forbidden(plural, GROUP, name,
+                        f'user "{user.name}" (groups={groups}) is attempting to grant RBAC '
+                        f"permissions not currently held:\n{describe(missing)}")
 
 
 class RoleEscalationCheck(KindHooks):
@@ -42,11 +59,8 @@ class RoleEscalationCheck(KindHooks):
         self.plural = plural  # roles | clusterroles
 
     def admit(self, obj: Obj, old: Obj | None) -> Reservation:
-        user = current_user.get()
-        if user is None or user.is_master:
-            return NO_RESERVATION
-        if old is not None and old.get("rules") == obj.get("rules") \
-                and old.get("aggregationRule") == obj.get("aggregationRule"):
+        user = _checked_writer(obj, old, ("rules", "aggregationRule"))
+        if user is None:
             return NO_RESERVATION
         meta = obj["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
@@ -55,10 +69,7 @@ class RoleEscalationCheck(KindHooks):
         if obj.get("aggregationRule") is not None:
             raise forbidden(self.plural, GROUP, name,
                             "must have cluster-admin privileges to use the aggregationRule")
-        owned, _ = self.authorizer.rules_for(user, ns)
-        missing = uncovered(owned, compile_rules(obj.get("rules")))
-        if missing:
-            raise forbidden(self.plural, GROUP, name, _escalation_message(user, missing))
+        _require_held(self.authorizer, user, ns, compile_rules(obj.get("rules")), self.plural, name)
         return NO_RESERVATION
 
 
@@ -69,11 +80,8 @@ class BindingEscalationCheck(KindHooks):
         self.plural = plural  # rolebindings | clusterrolebindings
 
     def admit(self, obj: Obj, old: Obj | None) -> Reservation:
-        user = current_user.get()
-        if user is None or user.is_master:
-            return NO_RESERVATION
-        if old is not None and old.get("roleRef") == obj.get("roleRef") \
-                and old.get("subjects") == obj.get("subjects"):
+        user = _checked_writer(obj, old, ("roleRef", "subjects"))
+        if user is None:
             return NO_RESERVATION
         meta = obj["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
@@ -85,8 +93,5 @@ class BindingEscalationCheck(KindHooks):
         rules = self.policy.role_rules(kind, role, ns)
         if rules is None:
             raise not_found(role_plural, GROUP, role)
-        owned, _ = self.authorizer.rules_for(user, ns)
-        missing = uncovered(owned, rules)
-        if missing:
-            raise forbidden(self.plural, GROUP, name, _escalation_message(user, missing))
+        _require_held(self.authorizer, user, ns, rules, self.plural, name)
         return NO_RESERVATION
