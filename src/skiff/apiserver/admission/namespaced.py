@@ -68,26 +68,30 @@ class NamespacedObjects(KindHooks):
     # -- keeping current ----------------------------------------------------------------
 
     def put(self, obj: Obj) -> None:
-        meta = obj["metadata"]
-        key = (meta.get("namespace") or "", meta["name"])
-        revision = _revision(obj)
-        if self._revisions.get(key, 0) > revision:
-            return
-        self._revisions[key] = revision
-        self._live.setdefault(key[0], {})[key[1]] = obj
+        key = self._newest(obj)
+        if key is not None:
+            self._live.setdefault(key[0], {})[key[1]] = obj
 
     def drop(self, obj: Obj) -> None:
-        meta = obj["metadata"]
-        key = (meta.get("namespace") or "", meta["name"])
-        revision = _revision(obj)
-        if self._revisions.get(key, 0) > revision:
+        key = self._newest(obj)
+        if key is None:
             return
-        self._revisions[key] = revision
         found = self._live.get(key[0])
         if found is not None:
             found.pop(key[1], None)
             if not found:
                 del self._live[key[0]]
+
+    def _newest(self, obj: Obj) -> tuple[str, str] | None:
+        """``obj``'s (namespace, name), its revision noted; None when a newer revision
+        of it was seen already (a late event, to be ignored)."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace") or "", meta["name"])
+        revision = _revision(obj)
+        if self._revisions.get(key, 0) > revision:
+            return None
+        self._revisions[key] = revision
+        return key
 
     # -- KindHooks ------------------------------------------------------------------------
 
