@@ -454,6 +454,11 @@ class EvictionManager:
     def pressure(self) -> Pressure:
         return self.tracker.pressure()
 
+    def configure(self, config: EvictionConfig) -> None:
+        """New settings from the next pass on (what was observed so far is kept)."""
+        self.config = config
+        self.tracker.config = config
+
     async def pressure_changed(self, timeout: float) -> None:
         """Return when a pressure condition flips, or after ``timeout`` seconds."""
         sleeper = asyncio.ensure_future(self.clock.sleep(timeout))
