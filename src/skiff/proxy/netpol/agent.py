@@ -31,7 +31,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ...api.selectors import SelectorError
 from ...client.factory import InformerFactory
@@ -46,6 +46,7 @@ from .policy import Policy, parse_policy
 from .ruleset import Ruleset, build, default_table_name, delete_text, full_text, transaction
 
 Obj = dict[str, Any]
+_V = TypeVar("_V")
 log = logging.getLogger(__name__)
 
 NSENTER = "nsenter"
@@ -101,6 +102,15 @@ class NetworkPolicyAgent(TableSync):
         self._dirty = True
         self._wake.set()
 
+    def _keep(self, table: dict[str, _V], key: str, value: _V | None) -> None:
+        """Hold ``value`` under ``key`` (None: drop the key); a change wakes the sync loop."""
+        if value is None:
+            if table.pop(key, None) is not None:
+                self._mark()
+        elif table.get(key) != value:
+            table[key] = value
+            self._mark()
+
     def _policy_event(self, obj: Obj) -> None:
         key = object_key(obj)
         try:
@@ -108,41 +118,22 @@ class NetworkPolicyAgent(TableSync):
         except (ValueError, SelectorError) as error:
             log.warning("network policy %s is not enforced: %s", key, error)
             policy = None
-        if policy is None:
-            if self._policies.pop(key, None) is not None:
-                self._mark()
-        elif self._policies.get(key) != policy:
-            self._policies[key] = policy
-            self._mark()
+        self._keep(self._policies, key, policy)
 
     def _policy_deleted(self, obj: Obj) -> None:
-        if self._policies.pop(object_key(obj), None) is not None:
-            self._mark()
+        self._keep(self._policies, object_key(obj), None)
 
     def _pod_event(self, obj: Obj) -> None:
-        key = object_key(obj)
-        info = pod_info(obj)
-        if info is None:
-            if self._pods.pop(key, None) is not None:
-                self._mark()
-        elif self._pods.get(key) != info:
-            self._pods[key] = info
-            self._mark()
+        self._keep(self._pods, object_key(obj), pod_info(obj))
 
     def _pod_deleted(self, obj: Obj) -> None:
-        if self._pods.pop(object_key(obj), None) is not None:
-            self._mark()
+        self._keep(self._pods, object_key(obj), None)
 
     def _namespace_event(self, obj: Obj) -> None:
-        name = object_key(obj)
-        labels = namespace_labels(obj)
-        if self._namespaces.get(name) != labels:
-            self._namespaces[name] = labels
-            self._mark()
+        self._keep(self._namespaces, object_key(obj), namespace_labels(obj))
 
     def _namespace_deleted(self, obj: Obj) -> None:
-        if self._namespaces.pop(object_key(obj), None) is not None:
-            self._mark()
+        self._keep(self._namespaces, object_key(obj), None)
 
     # -- running ------------------------------------------------------------------
 
