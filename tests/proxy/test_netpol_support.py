@@ -20,7 +20,6 @@ between those namespaces. Everything is removed at the end, also on failure.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import sys
 import uuid
@@ -28,13 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from apiserver_support import ApiServer
 from background_support import start_task, stop_task
 from skiff.client.resources import NAMESPACES, PODS
-from skiff.client.rest import ApiClient
-from skiff.kubelet.network import NodeNetwork, PodNetwork
 from skiff.proxy.netpol.agent import NETWORKPOLICIES, NetworkPolicyAgent
-from test_proxy_support import DEADLINE, node_network
+from test_proxy_support import DEADLINE, NodeLab
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kubelet" / "network"))
 from podnet_support import PeerAddressServer, ask_peer_address  # noqa: E402
@@ -66,19 +62,13 @@ def network_policy(name: str, spec: Obj, namespace: str = "default") -> Obj:
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 
-class PolicyLab:
+class PolicyLab(NodeLab):
     """Node namespace + NodeNetwork + pods + API server + agent (module docstring)."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.node_ns: Path
-        self.network: NodeNetwork
-        self.pods: dict[str, PodNetwork] = {}
-        self.api: ApiServer
-        self.client: ApiClient
+        super().__init__(tmp_path)
         self.agent: NetworkPolicyAgent
         self._agent_task: asyncio.Task[None] | None = None
-        self._stack = contextlib.AsyncExitStack()
 
     def ip(self, name: str) -> str:
         return self.pods[name].ip
@@ -136,34 +126,21 @@ class PolicyLab:
 
     # -- lifecycle ----------------------------------------------------------------
 
-    async def __aenter__(self) -> PolicyLab:
-        try:
-            self.node_ns, self.network = await self._stack.enter_async_context(node_network(
-                self.tmp_path / "network", pod_cidr="10.244.0.0/24", bridge_name=BRIDGE))
-            for name, (namespace, _) in POD_SPECS.items():
-                self.pods[name] = await self.network.add_pod(str(uuid.uuid4()), name, namespace)
-                for port in PORTS:
-                    server = await PeerAddressServer.start(self.netns(name), port)
-                    self._stack.push_async_callback(server.close)
-            self.api = await self._stack.enter_async_context(ApiServer(self.tmp_path))
-            self.client = self.api.client
-            await self.client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {
-                "name": "frontend", "labels": {"team": "frontend"}}})
-            for name, (namespace, labels) in POD_SPECS.items():
-                await self.client.create(PODS, pod_object(name, namespace, labels), namespace=namespace)
-                ip = self.ip(name)
-                await self.client.patch(PODS, name, {"status": {
-                    "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}},
-                    namespace=namespace, subresource="status")
-            self._stack.push_async_callback(self.stop_agent)
-            await self.start_agent()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def close(self) -> None:
-        await self._stack.aclose()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    async def _start(self) -> None:
+        await self._start_node(pod_cidr="10.244.0.0/24", bridge_name=BRIDGE)
+        for name, (namespace, _) in POD_SPECS.items():
+            self.pods[name] = await self.network.add_pod(str(uuid.uuid4()), name, namespace)
+            for port in PORTS:
+                server = await PeerAddressServer.start(self.netns(name), port)
+                self._stack.push_async_callback(server.close)
+        await self._start_api()
+        await self.client.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": "frontend", "labels": {"team": "frontend"}}})
+        for name, (namespace, labels) in POD_SPECS.items():
+            await self.client.create(PODS, pod_object(name, namespace, labels), namespace=namespace)
+            ip = self.ip(name)
+            await self.client.patch(PODS, name, {"status": {
+                "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}},
+                namespace=namespace, subresource="status")
+        self._stack.push_async_callback(self.stop_agent)
+        await self.start_agent()

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from apiserver_support import ApiServer
 from background_support import start_task, stop_task
@@ -148,8 +148,10 @@ def endpoint_slice(service_name: str, endpoints: list[Obj], suffix: str = "1") -
             "endpoints": endpoints}
 
 
-class Lab:
-    """Node namespace + NodeNetwork + pods + API server + proxy (see module docstring)."""
+class NodeLab:
+    """What the node labs share: a node namespace with a NodeNetwork, pods, the API
+    server, and one exit stack that removes everything, also when starting fails.
+    A lab's :meth:`_start` builds it (with :meth:`_start_node`, :meth:`_start_api`)."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
@@ -158,10 +160,42 @@ class Lab:
         self.pods: dict[str, PodNetwork] = {}
         self.api: ApiServer
         self.client: ApiClient
+        self._stack = contextlib.AsyncExitStack()
+
+    async def _start(self) -> None:
+        raise NotImplementedError
+
+    async def _start_node(self, **network_options: Any) -> None:
+        self.node_ns, self.network = await self._stack.enter_async_context(
+            node_network(self.tmp_path / "network", **network_options))
+
+    async def _start_api(self) -> None:
+        self.api = await self._stack.enter_async_context(ApiServer(self.tmp_path))
+        self.client = self.api.client
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Lab(NodeLab):
+    """Node namespace + NodeNetwork + pods + API server + proxy (see module docstring)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path)
         self.proxy: ServiceProxy
         self.table = f"skiff-proxy-t{secrets.token_hex(3)}"
         self._proxy_task: asyncio.Task[None] | None = None
-        self._stack = contextlib.AsyncExitStack()
 
     # -- pieces -----------------------------------------------------------------
 
@@ -225,32 +259,18 @@ class Lab:
 
     # -- lifecycle ----------------------------------------------------------------
 
-    async def __aenter__(self) -> Lab:
-        try:
-            self.node_ns, self.network = await self._stack.enter_async_context(node_network(
-                self.tmp_path / "network", pod_cidr=POD_CIDR, cluster_cidr=CLUSTER_CIDR,
-                service_cidr=SERVICE_CIDR))
-            run(["ip", "-n", self.node_ns.name, "addr", "add", f"{NODE_LB_IP}/32", "dev", "lo"])
-            for name in ("web-0", "web-1", "web-2", "client"):
-                self.pods[name] = await self.network.add_pod(str(uuid.uuid4()), name, "default")
-            for name in self.pod_names():
-                self.start_httpd(self.pods[name], name)
-            for name in self.pod_names():
-                await self.wait_listening(self.pods[name])
-            self.api = await self._stack.enter_async_context(ApiServer(self.tmp_path))
-            self.client = self.api.client
-            self._stack.push_async_callback(self.stop_proxy)
-            await self.start_proxy()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def close(self) -> None:
-        await self._stack.aclose()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    async def _start(self) -> None:
+        await self._start_node(pod_cidr=POD_CIDR, cluster_cidr=CLUSTER_CIDR, service_cidr=SERVICE_CIDR)
+        run(["ip", "-n", self.node_ns.name, "addr", "add", f"{NODE_LB_IP}/32", "dev", "lo"])
+        for name in ("web-0", "web-1", "web-2", "client"):
+            self.pods[name] = await self.network.add_pod(str(uuid.uuid4()), name, "default")
+        for name in self.pod_names():
+            self.start_httpd(self.pods[name], name)
+        for name in self.pod_names():
+            await self.wait_listening(self.pods[name])
+        await self._start_api()
+        self._stack.push_async_callback(self.stop_proxy)
+        await self.start_proxy()
 
 
 def assert_root() -> None:
