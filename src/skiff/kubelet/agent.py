@@ -68,6 +68,7 @@ Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 LEASE_INTERVAL = 10.0
+EVENT_WRITERS = 2
 STATUS_CHECK_INTERVAL = 10.0
 STATUS_REPORT_INTERVAL = 300.0
 
@@ -109,7 +110,9 @@ class Kubelet:
         self.config_maps = Informer(client, CONFIGMAPS, clock=self.clock)
         self.secrets = Informer(client, SECRETS, clock=self.clock)
         self.services = Informer(client, SERVICES, clock=self.clock)
-        self.recorder = EventRecorder(client, clock=self.clock)
+        # Events are best-effort: few writers, so that under a burst they do not crowd
+        # out the status writes pods wait for on a busy API server.
+        self.recorder = EventRecorder(client, clock=self.clock, concurrency=EVENT_WRITERS)
         self.statuses = StatusManager(client, self.clock)
         self.workers: dict[str, PodWorker] = {}
         self._finished: set[str] = set()

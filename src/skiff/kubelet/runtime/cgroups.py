@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+from functools import cache
 from pathlib import Path
 
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
@@ -25,6 +26,12 @@ CGROUP_MOUNT = Path("/sys/fs/cgroup")
 def is_unified(root: Path = CGROUP_MOUNT) -> bool:
     """A pure cgroup v2 host."""
     return (root / "cgroup.controllers").exists()
+
+
+@cache
+def _host_is_unified() -> bool:
+    """:func:`is_unified` for this host, looked at once (it does not change while we run)."""
+    return is_unified()
 
 
 def hierarchies() -> list[Path]:
@@ -51,7 +58,7 @@ def pod_path(parent: str, pod_uid: str) -> str:
 def oom_counter_file(cgroup_path: str) -> Path:
     """The file holding ``oom_kill N`` for a cgroup path."""
     relative = cgroup_path.strip("/")
-    if is_unified():
+    if _host_is_unified():
         return CGROUP_MOUNT / relative / "memory.events"
     return CGROUP_MOUNT / "memory" / relative / "memory.oom_control"
 

@@ -183,7 +183,8 @@ class RuncRuntime:
         if (directory / "started.json").exists() or (directory / "exit.json").exists():
             raise InvalidState(f"container {container_id} was already started")
         args = ["--id", container_id, "--bundle", str(directory), "--runc", self.runc,
-                "--runc-root", str(self.runc_root), "--state-dir", str(directory), "--log-path", record["logPath"],
+                "--runc-root", str(self.runc_root), "--state-dir", str(directory),
+                "--log-path", record["logPath"],
                 "--log-max-size", str(self.log_max_size), "--log-max-files", str(self.log_max_files),
                 "--attach-socket", _attach_name(container_id),
                 "--oom-file", str(cgroups.oom_counter_file(record["cgroupsPath"]))]
@@ -223,7 +224,8 @@ class RuncRuntime:
 
     def _watch(self, container_id: str) -> asyncio.Future[None]:
         """A future resolved when the container's shim exits (i.e. after exit.json)."""
-        started = _read_json(self._dir(container_id) / "started.json") or {}
+        started = (self._started.get(container_id)
+                   or _read_json(self._dir(container_id) / "started.json") or {})
         shim = started.get("shimPid")
         return self._exits.watch(container_id, shim if isinstance(shim, int) else None,
                                  lambda pid: _is_shim_of(pid, container_id, started))

@@ -46,6 +46,7 @@ class Sandboxes:
     def __init__(self, root: Path, cgroup_parent: str) -> None:
         self.root = root
         self.cgroup_parent = cgroup_parent
+        self._loaded: dict[str, tuple[int, dict[str, Any]]] = {}     # id -> (inode, sandbox.json)
         root.mkdir(parents=True, exist_ok=True)
 
     def directory(self, sandbox_id: str) -> Path:
@@ -54,10 +55,18 @@ class Sandboxes:
         return self.root / sandbox_id
 
     def load(self, sandbox_id: str) -> dict[str, Any]:
+        """sandbox.json (kept in memory while the file is the same: it is only ever replaced)."""
+        path = self.directory(sandbox_id) / "sandbox.json"
         try:
-            record: dict[str, Any] = json.loads((self.directory(sandbox_id) / "sandbox.json").read_text())
+            inode = os.stat(path).st_ino
+            cached = self._loaded.get(sandbox_id)
+            if cached is not None and cached[0] == inode:
+                return cached[1]
+            record: dict[str, Any] = json.loads(path.read_bytes())
         except FileNotFoundError:
+            self._loaded.pop(sandbox_id, None)
             raise NotFound(f"sandbox {sandbox_id!r} not found") from None
+        self._loaded[sandbox_id] = (inode, record)
         return record
 
     async def create(self, sandbox_id: str, spec: SandboxSpec) -> None:
@@ -97,8 +106,7 @@ class Sandboxes:
 
     def mark_not_ready(self, sandbox_id: str) -> None:
         directory = self.directory(sandbox_id)
-        record = self.load(sandbox_id)
-        record["state"] = SandboxState.NOT_READY.value
+        record = dict(self.load(sandbox_id), state=SandboxState.NOT_READY.value)
         tmp = directory / "sandbox.json.tmp"
         tmp.write_text(json.dumps(record))
         os.replace(tmp, directory / "sandbox.json")
