@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import importlib.util
 import os
 import selectors
 import signal
@@ -126,8 +127,12 @@ def _reap(pid: int) -> None:
 
 def serve(control: socket.socket) -> None:
     """Fork a shim per request until the runtime closes its end."""
-    sys.path.insert(0, str(SCRIPT.parent))
-    import shim                                    # the shim's code, imported once
+    # the shim's code, loaded once; by path, as the directory is no place to look
+    # for other modules (its files could shadow the standard library's)
+    spec = importlib.util.spec_from_file_location("skiff_shim", SCRIPT.with_name("shim.py"))
+    assert spec is not None and spec.loader is not None
+    shim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shim)
 
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda *_: None)
