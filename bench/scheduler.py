@@ -17,8 +17,8 @@ and a *required* pod anti-affinity to its group over hostnames).
 ``--scheduler-process`` runs the scheduler as its own process instead (``python -m
 skiff.scheduler``; the in-process one is given a profile name no pod uses) and reports
 the CPU per bound pod of the scheduler and of the rest (API server, controllers, nodes)
-separately.  ``--cprofile DIR`` runs the server (and the scheduler process) under
-cProfile and prints the top functions by own time of each.
+separately.  ``--cprofile DIR`` runs the scheduler process (without
+``--scheduler-process``: the server) under cProfile and prints its top functions.
 
 Run: ``.venv/bin/python bench/scheduler.py`` -- the issue's suite: 1,000 nodes and
 10,000 pods (median of ``--runs`` runs, default 3), then 5,000 nodes and the affinity
@@ -392,8 +392,8 @@ def skiff_up(nodes: int, scheduler_process: bool = False, cprofile: Path | None 
     """``skiff up --runtime fake --nodes N`` in its own process group; stderr to a file
     (a pipe nobody reads would block a chatty server).  ``scheduler_process``: the
     in-process scheduler serves a profile no pod names, ``python -m skiff.scheduler``
-    schedules.  ``cprofile``: both run under cProfile, writing DIR/server.prof and
-    DIR/scheduler.prof when they stop."""
+    schedules.  ``cprofile``: the scheduler process (else the server) runs under
+    cProfile, writing DIR/scheduler.prof (DIR/server.prof) when it stops."""
     data = Path(tempfile.mkdtemp(prefix="skiff-bench-sched-"))
     started = time.perf_counter()
     extra: list[str] = []
@@ -404,7 +404,8 @@ def skiff_up(nodes: int, scheduler_process: bool = False, cprofile: Path | None 
         cprofile.mkdir(parents=True, exist_ok=True)
     with open(data / "stderr", "w") as err:
         proc = subprocess.Popen(
-            [*_python(cprofile and cprofile / "server.prof"), "-m", "skiff", "up", "--runtime", "fake",
+            [*_python(None if scheduler_process else cprofile and cprofile / "server.prof"),
+             "-m", "skiff", "up", "--runtime", "fake",
              "--nodes", str(nodes), "--port", "0", "--data-dir", str(data / "d"), "--log-level", "WARNING",
              *extra],
             stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
@@ -495,7 +496,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=240.0, help="seconds per run before giving up")
     ap.add_argument("--profile", type=Path, default=None, metavar="DIR", help="py-spy the server (first run)")
     ap.add_argument("--cprofile", type=Path, default=None, metavar="DIR",
-                    help="run the server (and scheduler process) under cProfile (first run)")
+                    help="run the scheduler process (else the server) under cProfile (first run)")
     ap.add_argument("--core", action="store_true",
                     help="time the scheduling cycle alone (no API server): ms CPU per pod")
     ap.add_argument("--scheduler-process", action="store_true",

@@ -8,9 +8,11 @@
         ▼
     loop:  pod = await queue.pop()
            result = framework.schedule_one(snapshot, pod)           (pure, see framework.py)
-           placed   ─▶ snapshot.assume(pod, node) ─▶ binding task: Reserve, Permit, PreBind,
-                       Bind (POST pods/<name>/binding) ─▶ event Scheduled
-                       "Successfully assigned <ns>/<pod> to <node>"; on failure: forget, back off
+           placed   ─▶ snapshot.assume(pod, node), Reserve, Permit (still in the cycle)
+                       ─▶ binding task (≤ 64 at a time; the loop goes on with the next pod):
+                       PreBind, Bind (POST pods/<name>/binding) ─▶ event Scheduled
+                       "Successfully assigned <ns>/<pod> to <node>"; on failure: Unreserve,
+                       forget the assumed pod, report, back off and retry
            not placed ─▶ victims? mark DisruptionTarget + delete them, set status.nominatedNodeName
                        ─▶ PodScheduled=False (reason Unschedulable, the FitError message)
                        ─▶ event FailedScheduling (Warning) ─▶ park in the queue
@@ -34,7 +36,7 @@ from ..client.factory import InformerFactory
 from ..client.resources import NAMESPACES, NODES, PERSISTENTVOLUMECLAIMS, PODS
 from ..client.rest import ApiClient, TransportError
 from ..controllers.events import NORMAL, WARNING, EventRecorder
-from .framework import Framework
+from .framework import Framework, Registry
 from .interface import Code, CycleState
 from .podinfo import PodInfo, pod_key
 from .profile import Profile, default_profile
@@ -67,7 +69,7 @@ class Scheduler:
 
     def __init__(self, client: ApiClient, *, profiles: list[Profile] | None = None,
                  factory: InformerFactory | None = None, rng: random.Random | None = None,
-                 recorder: EventRecorder | None = None) -> None:
+                 recorder: EventRecorder | None = None, registry: Registry | None = None) -> None:
         self.client = client
         self.rng = rng or random.Random()
         self._own_factory = factory is None
@@ -75,7 +77,7 @@ class Scheduler:
         self.frameworks: dict[str, Framework] = {}
         for profile in profiles or [default_profile()]:
             self.frameworks[profile.scheduler_name] = Framework(
-                profile, rng=self.rng, binder=self._bind, client=client, informers=self.factory,
+                profile, registry, rng=self.rng, binder=self._bind, client=client, informers=self.factory,
                 cluster_event=lambda event: self.queue.on_event(event))
         self.snapshot = Snapshot()
         first = next(iter(self.frameworks.values()))
@@ -228,14 +230,14 @@ class Scheduler:
         if cached is None or not self.responsible_for(cached):
             self.queue.done(qp.key)
             return
+        if qp.key in self.snapshot.assumed:
+            self.queue.done(qp.key)   # re-queued by an update while its binding is in flight
+            return
         fw = self.frameworks[(pod.get("spec") or {}).get("schedulerName") or "default-scheduler"]
         nominated = self.queue.nominated_pods()
         result = fw.schedule_one(self.snapshot, qp.pod, nominated=nominated)
         if result.node_name is not None:
-            self.snapshot.assume(qp.pod, result.node_name)
-            self.queue.done(qp.key)
-            self.queue.nominate(qp.pod, "")
-            self._spawn(self._binding_cycle(fw, qp, result.node_name, result.state or CycleState()))
+            self._assume_and_bind(fw, qp, result.node_name, result.state or CycleState())
             return
         self.failed += 1
         if result.victims:
@@ -252,17 +254,37 @@ class Scheduler:
 
     # -- binding cycle -------------------------------------------------------------------------------
 
-    async def _binding_cycle(self, fw: Framework, qp: QueuedPod, node: str, state: CycleState) -> None:
+    def _assume_and_bind(self, fw: Framework, qp: QueuedPod, node: str, state: CycleState) -> None:
+        """The end of the scheduling cycle: assume, Reserve, Permit -- all before the next pod's
+        cycle sees the snapshot -- then the binding cycle on a task of its own."""
+        pi = qp.pod
+        self.snapshot.assume(pi, node)
+        status = fw.run_reserve(state, pi, node)      # on failure it has un-reserved already
+        wait = 0.0
+        if status.is_success:
+            status, wait = fw.run_permit(state, pi, node)
+            if not status.is_success and status.code is not Code.WAIT:
+                fw.run_unreserve(state, pi, node)
+        if not status.is_success and status.code is not Code.WAIT:
+            self.snapshot.forget(pi.key)
+            self.failed += 1
+            error = status.code is Code.ERROR
+            self._spawn(self._report_failure(fw, pi.pod, "SchedulerError" if error else "Unschedulable",
+                                             status.message))
+            self.queue.add_unschedulable(qp, {status.plugin} if status.plugin else (), error=error)
+            return
+        self.queue.done(qp.key)
+        self.queue.nominate(pi, "")
+        self._spawn(self._binding_cycle(fw, qp, node, state, wait))
+
+    async def _binding_cycle(self, fw: Framework, qp: QueuedPod, node: str, state: CycleState,
+                             permit_wait: float = 0.0) -> None:
+        """PreBind and Bind, at most MAX_BINDINGS_IN_FLIGHT at a time, while later pods are scheduled."""
         pi: PodInfo = qp.pod
         async with self._bindings:
-            status = fw.run_reserve(state, pi, node)
-            if status.is_success:
-                status, wait = fw.run_permit(state, pi, node)
-                if status.code is Code.WAIT:
-                    await asyncio.sleep(wait)    # no waiting Permit plugins in-tree
-                    status = status.__class__()
-            if status.is_success:
-                status = await fw.run_pre_bind(state, pi, node)
+            if permit_wait:
+                await asyncio.sleep(permit_wait)    # no waiting Permit plugins in-tree
+            status = await fw.run_pre_bind(state, pi, node)
             if status.is_success:
                 status = await fw.run_bind(state, pi, node)
         if status.is_success:
@@ -276,8 +298,8 @@ class Scheduler:
         if "already assigned" in status.message or "being deleted" in status.message:
             return
         log.info("binding %s to %s failed: %s", pi.key, node, status.message)
-        await self._report_failure(fw, pi.pod, "SchedulerError", status.message)
         self.queue.add_unschedulable(qp, error=True)
+        await self._report_failure(fw, pi.pod, "SchedulerError", status.message)
 
     async def _bind(self, pod: Obj, node: str) -> None:
         meta = pod.get("metadata") or {}
