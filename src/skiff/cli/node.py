@@ -63,6 +63,7 @@ async def run_runc_node(client: ApiClient, *, data_dir: Path, node_name: str,
     from ..kubelet.locator import RuntimeLocator
     from ..kubelet.runtime.runc import RuncRuntime
     from ..kubelet.server import KubeletServer
+    from ..proxy.netpol import run_network_policy_agent
 
     runtime = RuncRuntime(data_dir / "kubelet" / "runtime")
     server = KubeletServer(runtime, RuntimeLocator(runtime))
@@ -78,12 +79,15 @@ async def run_runc_node(client: ApiClient, *, data_dir: Path, node_name: str,
             group.create_task(informers.run(), name="node-informers")
             group.create_task(_serve_network_services(client, kubelet, informers, node_name),
                               name="node-services")
+            group.create_task(run_network_policy_agent(
+                client, node_name=node_name, bridge_name=kubelet.network.bridge_name,
+                informers=informers), name="network-policy")
             if started is not None:
                 started.set()
     finally:
         informers.stop()
         await server.close()
-        await _take_down(runtime, kubelet)
+        await _take_down(runtime, kubelet, node_name)
 
 
 async def _serve_network_services(client: ApiClient, kubelet: Kubelet,
@@ -116,17 +120,35 @@ async def _publish_dns_service(client: ApiClient, address: str) -> None:
                               "ports": [{"name": p["name"], "port": 53, "protocol": p["protocol"]}
                                         for p in ports]}]}
     for resource, body in ((SERVICES, service), (ENDPOINTS, endpoints)):
+        # Patch what an earlier start left (creating it again would be refused: its
+        # name, and for the Service its clusterIP, are taken), else create it.
         try:
-            await client.create(resource, body, namespace="kube-system")
-        except StatusError as e:
-            if e.code != 409:
-                raise
             await client.patch(resource, body["metadata"]["name"], body, namespace="kube-system",
                                patch_type="merge")
+        except StatusError as e:
+            if e.code != 404:
+                raise
+            await client.create(resource, body, namespace="kube-system")
 
 
-async def _take_down(rt: Runtime, kubelet: Kubelet) -> None:
-    """Stop and remove every container, sandbox and pod network; then the node network."""
+async def _delete_proxy_rules(node_name: str, bridge_name: str) -> None:
+    """The service proxy's and the policy agent's tables (each removes its own on a clean
+    exit; after a crash of the node's start, nobody else would)."""
+    from ..proxy.netpol import NetworkPolicyAgent
+    from ..proxy.proxier import ServiceProxy
+
+    proxy = ServiceProxy(node_name=node_name, cluster_cidr=CLUSTER_CIDR, service_cidr=SERVICE_CIDR)
+    try:
+        with contextlib.suppress(Exception):
+            await proxy.delete_rules()
+    finally:
+        proxy.nft.close()
+    await NetworkPolicyAgent(node_name=node_name, bridge_name=bridge_name).delete_rules()
+
+
+async def _take_down(rt: Runtime, kubelet: Kubelet, node_name: str) -> None:
+    """Stop and remove every container, sandbox, pod volume and pod network; then the
+    proxy's rules and the node network."""
     async def remove_container(container_id: str) -> None:
         with contextlib.suppress(Exception):
             await rt.stop(container_id, STOP_GRACE)
@@ -142,6 +164,14 @@ async def _take_down(rt: Runtime, kubelet: Kubelet) -> None:
     with contextlib.suppress(Exception):  # all at once: each may take its grace period
         await asyncio.gather(*(remove_container(c.id) for c in await rt.list()))
         await asyncio.gather(*(remove_sandbox(s.id) for s in await rt.list_sandboxes()))
+    volumes = kubelet.ctx.volumes
+    with contextlib.suppress(Exception):
+        await volumes.close()  # token renewals stop
+    for uid in volumes.known_pods():  # tmpfs secrets, bind mounts: nothing stays mounted
+        with contextlib.suppress(Exception):
+            await volumes.teardown(uid)
+    with contextlib.suppress(Exception):  # the proxy's rules, if it did not remove them itself
+        await _delete_proxy_rules(node_name, kubelet.network.bridge_name)
     network = kubelet.network
     for pod in network.list_pods():
         with contextlib.suppress(Exception):
