@@ -7,7 +7,7 @@ Start order (stop is the reverse)::
            └─ components, each a client of the API over loopback HTTPS as admin:
               scheduler, controller manager, and either simulated nodes
               (--runtime fake) or one real node (--runtime runc, see node.py)
-                └─ simulated nodes registered ─ "export KUBECONFIG=..." printed
+                └─ node(s) registered ─ "export KUBECONFIG=..." printed
 
 Components only talk to the API server, exactly as they would across machines;
 running them as asyncio tasks of one process is a deployment choice, not a
@@ -21,6 +21,7 @@ loop keeps serving (``/readyz`` first of all) while they load.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 import signal
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Coroutine
 
 from ..apiserver.app import make_app
+from ..apiserver.auth.gate import AuthOptions
 from ..apiserver.pki import ClusterPKI, ensure_pki
 from ..apiserver.server import ServingHandle, serve
 from ..apiserver.streaming import install_streaming
@@ -58,6 +60,8 @@ class ClusterConfig:
     controllers: tuple[str, ...] | None = None  # --controllers semantics; None = all
     node_name: str = "skiff-node-0"  # the real node's name (--runtime runc)
     fake_nodes: "FakeNodesConfig | None" = None  # --runtime fake: the nodes' shapes (None: `nodes` default nodes)
+    ingress_http_port: int | None = None   # the built-in ingress controller (None: not run)
+    ingress_https_port: int | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -72,6 +76,12 @@ class Cluster:
         self.serving: ServingHandle | None = None
         self._components: list[asyncio.Task[None]] = []
         self._client: ApiClient | None = None  # the in-process components' client
+        #: Set when a component ends on its own (a crash): ``skiff up`` then stops, exit 1.
+        self.failed = asyncio.Event()
+        self._stopping = False
+        self._optional: set[str] = set()  # components whose clean end is not a failure
+        #: The ingress controller's listeners once bound: (http URL, https URL).
+        self.ingress_urls: tuple[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -88,7 +98,8 @@ class Cluster:
                                      retain_revisions=cfg.compact_retain,
                                      compact_interval=compact_interval)
         await self.backend.start()
-        app = make_app(self.backend)
+        # Authentication (client certificates, ServiceAccount tokens) and RBAC, as Kubernetes.
+        app = make_app(self.backend, auth=AuthOptions.from_pki(self.pki))
         install_streaming(app, kubelet_scheme="http")  # kubelets listen on loopback
         self.serving = await serve(app, host=cfg.host, port=cfg.port,
                                    ssl_context=self.pki.server_ssl_context())
@@ -104,8 +115,14 @@ class Cluster:
         elif cfg.runtime == "runc":
             from .node import run_runc_node
 
+            started = asyncio.Event()
             self._start_component("node", run_runc_node(
-                self._api_client(), data_dir=cfg.data_dir, node_name=cfg.node_name))
+                self._api_client(), data_dir=cfg.data_dir, node_name=cfg.node_name,
+                started=started))
+            # The node has registered (and adopted what survived a crash) before users come.
+            await self._await_component(self._components[-1], started, NODES_REGISTER_TIMEOUT)
+        if cfg.ingress_http_port is not None and cfg.runtime is not None:
+            await self._start_ingress()
 
     def _api_client(self) -> "ApiClient":
         from ..client.rest import ApiClient
@@ -116,8 +133,26 @@ class Cluster:
                                      user_agent="skiff-up")
         return self._client
 
-    def _start_component(self, name: str, coro: "Coroutine[Any, Any, None]") -> None:
-        self._components.append(asyncio.create_task(coro, name=name))
+    def _start_component(self, name: str, coro: "Coroutine[Any, Any, None]", *,
+                          optional: bool = False) -> None:
+        if optional:
+            self._optional.add(name)
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._component_ended)
+        self._components.append(task)
+
+    def _component_ended(self, task: "asyncio.Task[None]") -> None:
+        """A component that stops on its own has failed: say why at once and stop the cluster."""
+        if task.cancelled() or self._stopping:
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("component %s failed", task.get_name(), exc_info=error)
+        elif task.get_name() in self._optional:
+            return
+        else:
+            log.error("component %s stopped", task.get_name())
+        self.failed.set()
 
     def _start_control_plane_components(self) -> None:
         profiles = None
@@ -130,13 +165,45 @@ class Cluster:
         self._start_component("controller-manager", self._controller_manager(client))
         self._start_component("load-balancer", self._load_balancer(client))
 
+    async def _start_ingress(self) -> None:
+        """The built-in ingress controller (like k3s's Traefik), announced once listening."""
+        ready = asyncio.Event()
+        self._start_component("ingress", self._ingress(self._api_client(), ready), optional=True)
+        await self._await_component(self._components[-1], ready, NODES_REGISTER_TIMEOUT)
+
+    async def _ingress(self, client: "ApiClient", ready: asyncio.Event) -> None:
+        run_ingress = await _load("skiff.proxy.ingress", "run_ingress_controller")
+        cfg = self.config
+        assert cfg.ingress_http_port is not None and cfg.ingress_https_port is not None
+
+        def listening(http: int, https: int) -> None:
+            self.ingress_urls = (f"http://{cfg.host}:{http}", f"https://{cfg.host}:{https}")
+
+        try:
+            await run_ingress(client, host=cfg.host, http_port=cfg.ingress_http_port,
+                              https_port=cfg.ingress_https_port, ready=ready,
+                              on_listening=listening)
+        except OSError as e:  # a port taken by another server must not take the cluster down
+            log.warning("ingress controller not started: %s (choose other ports with "
+                        "--ingress-http-port/--ingress-https-port)", e)
+            ready.set()
+
     async def _scheduler(self, client: "ApiClient", profiles: Any) -> None:
         run_scheduler = await _load("skiff.scheduler.scheduler", "run_scheduler")
         await run_scheduler(client, profiles=profiles)
 
     async def _controller_manager(self, client: "ApiClient") -> None:
         run_controllers = await _load("skiff.controllers.manager", "run_controllers")
-        await run_controllers(client, enabled=self.config.controllers)
+        controllers = await _load("skiff.controllers.manager", "CONTROLLERS")
+        publisher = await _load("skiff.controllers.serviceaccount", "RootCACertPublisher")
+        assert self.pki is not None
+        ca_pem = self.pki.ca_cert.read_text()
+        # kube-root-ca.crt in every namespace needs the CA, which only the cluster knows.
+        with_volumes_dir = await _load("skiff.controllers.persistentvolume", "with_volumes_dir")
+        # Provisioned volumes live in the data dir, like the rest of the cluster's state.
+        known = (*with_volumes_dir(controllers, self.config.data_dir / "volumes"),
+                 ("root-ca-cert-publisher", functools.partial(publisher, ca_pem=ca_pem)))
+        await run_controllers(client, enabled=self.config.controllers, known=known)
 
     async def _load_balancer(self, client: "ApiClient") -> None:
         """Like k3s's ServiceLB: LoadBalancer Services get the nodes' addresses."""
@@ -167,6 +234,7 @@ class Cluster:
                              failing_images=nodes.failing_images, registered=registered)
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._components:
             task.cancel()
         for task in self._components:
@@ -175,7 +243,7 @@ class Cluster:
             except asyncio.CancelledError:
                 pass
             except Exception:  # a component that crashed already logged; keep shutting down
-                log.exception("component %s failed", task.get_name())
+                pass
         self._components.clear()
         if self._client is not None:
             await self._client.close()
@@ -213,7 +281,13 @@ async def run_until_signalled(config: ClusterConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with Cluster(config) as cluster:
         print(f"skiff is up: {cluster.url}", flush=True)
+        if cluster.ingress_urls is not None:
+            print(f"ingress: {cluster.ingress_urls[0]} {cluster.ingress_urls[1]}", flush=True)
         print(f"export KUBECONFIG={config.kubeconfig}", flush=True)
-        await stop.wait()
+        stopped = asyncio.ensure_future(stop.wait())
+        failed = asyncio.ensure_future(cluster.failed.wait())
+        await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        failed.cancel()
         log.info("stopping")
-    return 0
+    return 1 if cluster.failed.is_set() else 0

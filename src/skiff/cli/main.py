@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -64,12 +65,28 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--node-config", type=Path, default=None, metavar="FILE",
                     help="simulated nodes (--runtime fake): groups with count, capacity, labels, "
                          "taints, zones (YAML; see skiff.kubelet.fakeconfig)")
+    up.add_argument("--ingress-http-port", type=int, default=None, metavar="N",
+                    help="port of the built-in ingress controller's HTTP listener (default 80 "
+                         "as root, else 8080; 0 picks a free one; -1 turns the controller off)")
+    up.add_argument("--ingress-https-port", type=int, default=None, metavar="N",
+                    help="its HTTPS listener (default 443 as root, else 8443; 0 picks a free one)")
 
     server = sub.add_parser("server", help="run the control plane only")
     _common(server)
 
     add_image_commands(sub)
     return parser
+
+
+def _ingress_ports(args: argparse.Namespace) -> dict[str, int | None]:
+    """``skiff up``'s ingress listeners: privileged ports only for root (like k3s's Traefik)."""
+    if args.command != "up" or getattr(args, "ingress_http_port", None) == -1:
+        return {"ingress_http_port": None, "ingress_https_port": None}
+    root = os.geteuid() == 0
+    http = args.ingress_http_port
+    https = args.ingress_https_port
+    return {"ingress_http_port": (80 if root else 8080) if http is None else http,
+            "ingress_https_port": (443 if root else 8443) if https is None else https}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         compact_retain=args.compact_retain,
         scheduler_config=args.scheduler_config,
         controllers=tuple(args.controllers.split(",")) if args.controllers else None,
+        **_ingress_ports(args),
     )
     try:
         import uvloop
