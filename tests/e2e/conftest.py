@@ -4,7 +4,14 @@
                      test that needs no special flags;
 * ``ns``             a fresh namespace per test, created and deleted through kubectl;
 * ``start_cluster``  a factory for private clusters (durability, compaction), each
-                     stopped and removed when the test that made it ends.
+                     stopped and removed when the test that made it ends;
+* ``runc_node``      session-scoped ``skiff up --runtime runc``: real containers, pod
+                     network, Services and DNS on this host, with busybox imported.
+                     A real node owns the host's ``skiff0`` bridge and 10.244.0.0/24, so
+                     only one runs at a time: the fixture holds the host-wide lock
+                     RUNC_NODE_LOCK while its cluster lives, and anything else that starts
+                     ``skiff up --runtime runc`` here (benches, other runs) takes it too.
+                     At the end nothing may be left: mounts, bridge, nft tables.
 
 Every test in this directory is marked ``e2e``.  A failing test's report gets the
 tail of each involved server's stderr as an extra section.
@@ -12,6 +19,9 @@ tail of each involved server's stderr as an extra section.
 
 from __future__ import annotations
 
+import fcntl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +35,48 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
+
+
+REPO = Path(__file__).resolve().parents[2]
+#: Held (flock) by whoever runs the host's one runc node; see the module docstring.
+RUNC_NODE_LOCK = Path("/tmp/skiff-runc-node.lock")
+
+
+@pytest.fixture(scope="session")
+def runc_node() -> Iterator[SkiffProcess]:
+    with open(RUNC_NODE_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits for another run's node to finish
+        yield from _runc_node()
+
+
+def _runc_node() -> Iterator[SkiffProcess]:
+    base = new_base("runc")
+    image = base / "busybox.tar"
+    subprocess.run([sys.executable, str(REPO / "tests" / "fixtures" / "busybox_image.py"), str(image)],
+                   check=True, capture_output=True)
+    node = SkiffProcess(base, "--runtime", "runc")
+    subprocess.run([sys.executable, "-m", "skiff", "image", "import", str(image), "--name",
+                    "busybox:latest", "--data-dir", str(node.data_dir)],
+                   check=True, capture_output=True, text=True)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+        leftovers = _runc_leftovers(node.data_dir)
+        node.remove()
+        assert not leftovers, f"skiff up left these behind: {leftovers}"
+
+
+def _runc_leftovers(data_dir: Path) -> list[str]:
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+              if str(data_dir) in line]
+    links = subprocess.run(["ip", "-o", "link", "show", "skiff0"], capture_output=True, text=True)
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    return (mounts + (["bridge skiff0"] if links.returncode == 0 else [])
+            + [t for t in tables.splitlines() if "skiff" in t]
+            + [n for n in netns.splitlines() if "skiff" in n])
 
 
 @pytest.fixture(scope="session")

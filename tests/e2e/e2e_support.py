@@ -33,11 +33,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -68,6 +69,8 @@ class SkiffProcess:
         self.cache_dir = base / "kube-cache"
         self.extra_args = extra_args
         self.nodes = nodes
+        self.ingress_http: str | None = None   # the ingress controller's URLs, once announced
+        self.ingress_https: str | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.server = ""
         self._stderr_path = base / "skiff.stderr"
@@ -87,7 +90,8 @@ class SkiffProcess:
         self._stderr_file.write(f"\n===== start #{self.starts + 1} =====\n")
         self._stderr_file.flush()
         cmd = [*_skiff_command(), "up", "--runtime", "fake", "--nodes", str(self.nodes),
-               "--port", "0", "--data-dir", str(self.data_dir), *self.extra_args]
+               "--port", "0", "--ingress-http-port", "0", "--ingress-https-port", "0",
+               "--data-dir", str(self.data_dir), *self.extra_args]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr_file,
             text=True, start_new_session=True, cwd=str(self.base))
@@ -110,6 +114,8 @@ class SkiffProcess:
                 if line is None:
                     raise RuntimeError(f"skiff up exited with {self.proc.wait()} before it was "
                                        f"ready\n{self.stderr_tail()}")
+                if line.startswith("ingress: "):
+                    self.ingress_http, self.ingress_https = line.split()[1:3]
                 if line.startswith("export KUBECONFIG="):
                     break
             assert self.kubeconfig.exists(), "KUBECONFIG announced but the file is missing"
@@ -167,6 +173,16 @@ class SkiffProcess:
         if proc is None:
             return
         self._signal_group(proc, signal.SIGKILL)
+        proc.wait()
+        self._close_pipes(proc)
+
+    def crash(self) -> None:
+        """SIGKILL the skiff process alone (not its group): what a crashed agent looks like.
+        Whatever it started in sessions of their own (containers) keeps running."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.kill()
         proc.wait()
         self._close_pipes(proc)
 
@@ -347,3 +363,22 @@ class LineReader:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def await_condition(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll an API-visible condition with a deadline (each poll is a kubectl round trip)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+
+
+def http_get(url: str, headers: dict[str, str] | None = None) -> str:
+    """The body of a GET, or "" when the connection is refused (nothing listens yet)."""
+    try:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return str(r.read().decode())
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, ConnectionRefusedError):
+            return ""
+        raise

@@ -1,0 +1,198 @@
+"""Services in front of moving pods, on real containers, seen through kubectl (issue 6).
+
+Runs on the session's runc cluster (conftest.py ``runc_node``).  Clients are busybox pods
+that ``wget`` through the cluster's DNS and the node's nftables service proxy.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+from collections import Counter
+from typing import Any
+
+import pytest
+import yaml
+
+from e2e_support import SkiffProcess, await_condition, http_get
+
+pytestmark = pytest.mark.e2e
+
+Obj = dict[str, Any]
+
+#: Each replica serves its own name; the readiness probe reads /tmp/ready.
+SERVE_NAME = ('echo "$(hostname)" > /tmp/www/index.html; touch /tmp/ready; '
+              "exec httpd -f -p 8080 -h /tmp/www")
+
+
+@pytest.fixture
+def node(runc_node: SkiffProcess) -> SkiffProcess:
+    return runc_node
+
+
+def apply(node: SkiffProcess, *docs: Obj) -> None:
+    node.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+
+
+def server_template(app: str) -> Obj:
+    return {"metadata": {"labels": {"app": app}}, "spec": {
+        "terminationGracePeriodSeconds": 1,
+        "containers": [{
+            "name": "web", "image": "busybox", "imagePullPolicy": "Never",
+            "command": ["sh", "-c", "mkdir -p /tmp/www; " + SERVE_NAME],
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]},
+                               "periodSeconds": 1, "failureThreshold": 1}}]}}
+
+
+def deployment(app: str, replicas: int) -> Obj:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": app},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}},
+                     "template": server_template(app)}}
+
+
+def service(app: str, **spec: Any) -> Obj:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": app},
+            "spec": {"selector": {"app": app}, "ports": [{"port": 80, "targetPort": "http"}], **spec}}
+
+
+def client_pod(node: SkiffProcess, name: str) -> None:
+    node.kubectl("run", name, "--image=busybox", "--image-pull-policy=Never", "--", "sleep", "3600")
+    node.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=60s")
+
+
+def answers(node: SkiffProcess, client: str, url: str, times: int) -> Counter[str]:
+    loop = f"for i in $(seq {times}); do wget -q -O- {url}; done"
+    out = node.kubectl("exec", client, "--", "sh", "-c", loop).stdout
+    return Counter(line.strip() for line in out.splitlines() if line.strip())
+
+
+def ready_addresses(node: SkiffProcess, name: str) -> set[str]:
+    subsets = node.get_json("endpoints", name).get("subsets") or []
+    return {a["targetRef"]["name"] for s in subsets for a in s.get("addresses") or []}
+
+
+def test_an_unready_pod_leaves_the_endpoints_and_gets_no_traffic(node: SkiffProcess) -> None:
+    apply(node, deployment("flaky", 2), service("flaky"))
+    node.kubectl("rollout", "status", "deployment/flaky", "--timeout=90s")
+    pods = sorted(p["metadata"]["name"] for p in node.get_json("pods", "-l", "app=flaky")["items"])
+    await_condition(lambda: ready_addresses(node, "flaky") == set(pods), "both pods as endpoints")
+    client_pod(node, "flaky-client")
+
+    sick, healthy = pods
+    node.kubectl("exec", sick, "--", "rm", "/tmp/ready")
+    node.kubectl("wait", "--for=condition=Ready=false", f"pod/{sick}", "--timeout=30s")
+    await_condition(lambda: ready_addresses(node, "flaky") == {healthy}, "the unready pod to leave")
+    # The proxy follows the EndpointSlice within milliseconds; a few tries cover the gap.
+    await_condition(lambda: set(answers(node, "flaky-client", "http://flaky/", 3)) == {healthy},
+                    "traffic to avoid the unready pod")
+    assert set(answers(node, "flaky-client", "http://flaky/", 30)) == {healthy}
+
+    node.kubectl("exec", sick, "--", "touch", "/tmp/ready")
+    await_condition(lambda: ready_addresses(node, "flaky") == set(pods), "the pod to rejoin")
+    await_condition(lambda: set(answers(node, "flaky-client", "http://flaky/", 30)) == set(pods),
+                    "both pods to answer again")
+
+
+def test_session_affinity_client_ip_pins_a_client_to_one_replica(node: SkiffProcess) -> None:
+    apply(node, deployment("sticky", 3), service("sticky", sessionAffinity="ClientIP"))
+    node.kubectl("rollout", "status", "deployment/sticky", "--timeout=90s")
+    await_condition(lambda: len(ready_addresses(node, "sticky")) == 3, "three endpoints")
+    client_pod(node, "sticky-client")
+    seen = answers(node, "sticky-client", "http://sticky/", 30)
+    assert len(seen) == 1 and sum(seen.values()) == 30, seen
+    assert next(iter(seen)).startswith("sticky-")
+
+
+def test_statefulset_pods_resolve_through_their_headless_service(node: SkiffProcess) -> None:
+    headless = service("db", clusterIP="None")
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+           "spec": {"serviceName": "db", "replicas": 2, "selector": {"matchLabels": {"app": "db"}},
+                    "template": server_template("db")}}
+    apply(node, headless, sts)
+    node.kubectl("rollout", "status", "statefulset/db", "--timeout=90s")
+    client_pod(node, "db-client")
+    for ordinal in (0, 1):
+        name = f"db-{ordinal}"
+        ip = node.get_json("pod", name)["status"]["podIP"]
+        # busybox's nslookup takes names as given; its wget resolves through the search path.
+        looked_up = node.kubectl("exec", "db-client", "--", "nslookup",
+                                 f"{name}.db.default.svc.cluster.local").stdout
+        assert f"Address: {ip}" in looked_up, looked_up
+        assert node.kubectl("exec", "db-client", "--", "wget", "-q", "-O-",
+                            f"http://{name}.db:8080/").stdout.strip() == name
+    # The headless name itself answers with every ready pod.
+    every = node.kubectl("exec", "db-client", "--", "nslookup", "db.default.svc.cluster.local").stdout
+    for ordinal in (0, 1):
+        assert node.get_json("pod", f"db-{ordinal}")["status"]["podIP"] in every
+
+
+def test_ingress_routes_paths_and_hosts_to_services(node: SkiffProcess) -> None:
+    assert node.ingress_http is not None
+    for app in ("apple", "banana", "cherry"):
+        apply(node, deployment(app, 1), service(app))
+    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "fruit"},
+               "spec": {"rules": [
+                   {"http": {"paths": [
+                       {"path": "/a", "pathType": "Prefix",
+                        "backend": {"service": {"name": "apple", "port": {"number": 80}}}},
+                       {"path": "/b", "pathType": "Prefix",
+                        "backend": {"service": {"name": "banana", "port": {"number": 80}}}}]}},
+                   {"host": "x.test", "http": {"paths": [
+                       {"path": "/", "pathType": "Prefix",
+                        "backend": {"service": {"name": "cherry", "port": {"number": 80}}}}]}}]}}
+    apply(node, ingress)
+    for app in ("apple", "banana", "cherry"):
+        node.kubectl("rollout", "status", f"deployment/{app}", "--timeout=90s")
+    node.kubectl("wait", "--for=jsonpath={.status.loadBalancer.ingress[0].ip}=127.0.0.1",
+                 "ingress/fruit", "--timeout=30s")
+    # busybox httpd serves /a/index.html from its -h directory: give each pod that path.
+    for app, path in (("apple", "a"), ("banana", "b")):
+        pod = node.get_json("pods", "-l", f"app={app}")["items"][0]["metadata"]["name"]
+        node.kubectl("exec", pod, "--", "sh", "-c", f"mkdir -p /tmp/www/{path} && "
+                     f"cp /tmp/www/index.html /tmp/www/{path}/index.html")
+    base = node.ingress_http
+
+    def answered_by(path: str, app: str, headers: dict[str, str] | None = None) -> bool:
+        try:
+            return http_get(base + path, headers).startswith(f"{app}-")
+        except urllib.error.HTTPError:  # 503 until the endpoints reach the controller
+            return False
+
+    await_condition(lambda: answered_by("/a/", "apple"), "/a to reach apple")
+    await_condition(lambda: answered_by("/b/", "banana"), "/b to reach banana")
+    await_condition(lambda: answered_by("/", "cherry", {"Host": "x.test"}), "x.test to reach cherry")
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        http_get(base + "/c/")
+    assert missing.value.code == 404
+
+
+def test_network_policy_default_deny_then_allow_by_label(node: SkiffProcess) -> None:
+    apply(node, deployment("vault", 1), service("vault"))
+    node.kubectl("rollout", "status", "deployment/vault", "--timeout=90s")
+    await_condition(lambda: len(ready_addresses(node, "vault")) == 1, "the vault endpoint")
+    client_pod(node, "stranger")
+    node.kubectl("run", "friend", "--image=busybox", "--image-pull-policy=Never",
+                 "--labels=access=vault", "--", "sleep", "3600")
+    node.kubectl("wait", "--for=condition=Ready", "pod/friend", "--timeout=60s")
+
+    def reaches(client: str) -> bool:
+        return node.kubectl("exec", client, "--", "wget", "-q", "-O-", "http://vault/",
+                            check=False).returncode == 0
+
+    assert reaches("stranger") and reaches("friend")
+    deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "vault-deny-all"},
+            "spec": {"podSelector": {"matchLabels": {"app": "vault"}}, "policyTypes": ["Ingress"]}}
+    apply(node, deny)
+    await_condition(lambda: not reaches("friend"), "default deny to block")
+    assert not reaches("stranger")
+    allow = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+             "metadata": {"name": "vault-allow-friends"},
+             "spec": {"podSelector": {"matchLabels": {"app": "vault"}},
+                      "ingress": [{"from": [{"podSelector": {"matchLabels": {"access": "vault"}}}],
+                                   "ports": [{"port": "http"}]}]}}
+    apply(node, allow)
+    await_condition(lambda: reaches("friend"), "the labelled client to be let through")
+    assert not reaches("stranger")
+    node.kubectl("delete", "networkpolicy", "vault-deny-all", "vault-allow-friends")
+    await_condition(lambda: reaches("stranger"), "traffic to flow again without policies")
