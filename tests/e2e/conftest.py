@@ -72,11 +72,9 @@ def _runc_leftovers(data_dir: Path) -> list[str]:
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
               if str(data_dir) in line]
     links = subprocess.run(["ip", "-o", "link", "show", "skiff0"], capture_output=True, text=True)
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     return (mounts + (["bridge skiff0"] if links.returncode == 0 else [])
-            + [t for t in tables.splitlines() if "skiff" in t]
-            + [n for n in netns.splitlines() if "skiff" in n])
+            + [t for t in tables.splitlines() if "skiff" in t])
 
 
 @pytest.fixture(scope="session")

@@ -120,3 +120,25 @@ async def test_close_commits_the_open_batch(tmp_path: Path) -> None:
         assert (await reopened.get(PODS + "p")) is not None
     finally:
         await reopened.close()
+
+
+async def test_a_read_modify_write_loop_sees_a_staged_write_of_its_key(store: SqliteBackend) -> None:
+    """A compare-and-swap loop that does not yield (as the API server's patch retries)
+    must read what it compares with: a write waiting in the open batch is committed
+    by a read of its key, never a stale value over and over."""
+    base = await store.create(PODS + "a", b"0")
+    other = asyncio.ensure_future(store.update(PODS + "a", b"1", expected_mod_revision=base.mod_revision))
+    await asyncio.sleep(0)  # `other` is staged, its COMMIT not yet run
+    for _attempt in range(3):  # no await that yields in between: the loop cannot commit it
+        current = await store.get(PODS + "a")
+        assert current is not None
+        try:
+            await store.update(PODS + "a", current.value + b"+", expected_mod_revision=current.mod_revision)
+            break
+        except RevisionMismatch:
+            continue
+    else:
+        pytest.fail("every attempt compared against a stale read")
+    assert (await other).value == b"1"
+    final = await store.get(PODS + "a")
+    assert final is not None and final.value == b"1+"

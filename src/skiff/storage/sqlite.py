@@ -309,6 +309,13 @@ class SqliteBackend:
         self._conn()
         at = self._read_revision(revision)
         if at == self._revision:
+            batch = self._batch
+            if batch is not None and batch.latest(key) is not UNTOUCHED:
+                # A write of this key waits in the open batch: commit it first, so a
+                # read-modify-write loop reads what its compare-and-swap compares with
+                # (else it would retry against the same stale value without yielding).
+                self._commit_open_batch()
+                return self._get_latest(self._conn(), key)
             kv = self._latest.get(key)  # committed values only: no need to end the batch
             if kv is not None:
                 return kv
