@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -74,8 +75,18 @@ def _connect_here(port: int) -> socket.socket:
                                  f"network namespace, {', '.join(failures)}")
 
 
+def _is_ours(netns: Path) -> bool:
+    """Whether ``netns`` is the namespace the kubelet is in already (hostNetwork pods,
+    the process runtime): then no setns, which would need privileges."""
+    try:
+        theirs, ours = os.stat(netns), os.stat("/proc/thread-self/ns/net")
+    except OSError:
+        return False
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+
+
 async def dial(netns: Path, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    sock = await run_inside(netns, lambda: _connect_here(port))
+    sock = await run_inside(None if _is_ours(netns) else netns, lambda: _connect_here(port))
     try:
         return await asyncio.open_connection(sock=sock)
     except BaseException:

@@ -5,6 +5,7 @@ Layout, as the kubelet keeps it (``pods_dir`` is ``<data-dir>/pods``)::
     pods/<pod uid>/volumes/kubernetes.io~empty-dir/<volume>/     (tmpfs when medium: Memory)
                            kubernetes.io~configmap/<volume>/     atomic writer layout
                            kubernetes.io~secret/<volume>/        on tmpfs, never on disk
+                                                                 (on disk without root)
                            kubernetes.io~downward-api/<volume>/
                            kubernetes.io~projected/<volume>/     on tmpfs (may hold secrets)
 
@@ -355,6 +356,8 @@ def _bytes(value: Any) -> int | None:
 
 def _make_dir(directory: Path, tmpfs: bool, size: int | None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
+    if tmpfs and os.geteuid() != 0:
+        tmpfs = False    # a kubelet without root (process runtime) cannot mount: on disk
     if tmpfs and directory.resolve().as_posix() not in mount_points_under(directory):
         options = "mode=0755" + (f",size={size}" if size else "")
         mount("tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, options)
