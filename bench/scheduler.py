@@ -2,7 +2,9 @@
 
 * pods/s bound end to end: pods created / (last pod bound - first create sent)   goal >= 300/s
 * p50 / p99 create->bound latency (POST sent -> a watch shows spec.nodeName)
-* also: API create rate, pods/s Running, node registration time, server RSS
+* also: API create rate, pods/s Running, node registration time, server RSS, and CPU
+  time per bound pod (from the first create until the last pod is bound) of the server
+  and, with ``--scheduler-process``, of the scheduler process
 
 Setup of one run: a fresh ``skiff up --runtime fake --nodes N`` (sqlite, HTTPS on
 loopback, scheduler + controllers + N simulated nodes in that one process); this
@@ -45,7 +47,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import cProfile  # noqa: F401  (run as ``-m cProfile`` in the child processes)
 import pstats
@@ -60,6 +62,8 @@ import aiohttp  # noqa: E402
 NS = "bench"
 GROUP_SIZE = 10
 IDLE_SAMPLE = 5.0  # seconds of idle cluster measured before the pods come
+IDLE_FROM = 22.0   # ... starting this long after start-up: every node's Lease is renewed
+                   # every 10 s from 10-20 s after the nodes start (status every 60 s)
 
 
 def pod_body(i: int, case: str) -> dict[str, Any]:
@@ -97,7 +101,8 @@ class Result:
     running: int = 0
     rss_mb: float = 0.0
     idle_cpu: float = 0.0  # server CPU share with N idle nodes (leases, node status)
-    cpu_ms_per_pod: float = 0.0  # server CPU time during the pod phase / pods bound
+    marginal_ms_per_pod: float = 0.0  # cpu_ms_per_pod less the idle share over the same time
+    cpu_ms_per_pod: float = 0.0  # server CPU time from the first create until all bound / pods bound
     sched_ms_per_pod: float = 0.0  # --scheduler-process: that process's CPU time / pods bound
     load: float = 0.0  # 1-minute load average when the pods phase started
     errors: Counter[str] = field(default_factory=Counter)
@@ -111,6 +116,7 @@ class Result:
                 f"bound {self.bound_rate:6.1f} pods/s  create->bound p50 {self.p50:6.1f} s "
                 f"p99 {self.p99:6.1f} s | created {self.create_rate:5.0f}/s  running "
                 f"{self.running_rate:6.1f}/s  server CPU {self.cpu_ms_per_pod:5.1f} ms/pod "
+                f"({self.marginal_ms_per_pod:4.1f} without the idle share) "
                 f"(one free core: {1000 / max(1e-9, self.cpu_ms_per_pod):4.0f} pods/s), "
                 + (f"scheduler process CPU {self.sched_ms_per_pod:5.2f} ms/pod, " if self.sched_ms_per_pod else "")
                 + f"load {self.load:.1f}, "
@@ -152,21 +158,35 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def watch_pods(s: aiohttp.ClientSession, rv: str, bound: dict[str, float],
-                     running: dict[str, float], total: int, done: asyncio.Event) -> None:
-    params = {"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "false"}
-    async with s.get(f"/api/v1/namespaces/{NS}/pods", params=params,
-                     timeout=aiohttp.ClientTimeout(total=None)) as r:
-        async for line in r.content:
-            now = time.perf_counter()
-            obj = orjson.loads(line)["object"]
-            name = obj["metadata"]["name"]
-            if name not in bound and (obj.get("spec") or {}).get("nodeName"):
-                bound[name] = now
-            if name not in running and (obj.get("status") or {}).get("phase") == "Running":
-                running[name] = now
-            if len(bound) >= total and len(running) >= total:
-                done.set()
-                return
+                     running: dict[str, float], total: int, done: asyncio.Event,
+                     on_all_bound: Callable[[], None]) -> None:
+    """Record when each pod is first seen bound and Running.  A watch the server ends is
+    resumed from a fresh list (pods first seen there get the list's time)."""
+    def seen(obj: dict[str, Any], now: float) -> bool:
+        name = obj["metadata"]["name"]
+        if name not in bound and (obj.get("spec") or {}).get("nodeName"):
+            bound[name] = now
+            if len(bound) == total:
+                on_all_bound()
+        if name not in running and (obj.get("status") or {}).get("phase") == "Running":
+            running[name] = now
+        return len(bound) >= total and len(running) >= total
+
+    while True:
+        params = {"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "false"}
+        async with s.get(f"/api/v1/namespaces/{NS}/pods", params=params,
+                         timeout=aiohttp.ClientTimeout(total=None)) as r:
+            async for line in r.content:
+                if seen(orjson.loads(line)["object"], time.perf_counter()):
+                    done.set()
+                    return
+        async with s.get(f"/api/v1/namespaces/{NS}/pods") as r:
+            listed = orjson.loads(await r.read())
+        now = time.perf_counter()
+        rv = listed["metadata"]["resourceVersion"]
+        if any([seen(obj, now) for obj in listed["items"]]):
+            done.set()
+            return
 
 
 async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int,
@@ -182,6 +202,7 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
             result.note = f"  NODES NOT READY within the budget ({e or 'timeout'})"
             return result
         result.register_s = time.perf_counter() - t0 + (t0 - c.started)
+        await asyncio.sleep(max(0.0, c.started + IDLE_FROM - time.perf_counter()))
         idle_from = cpu_seconds(c.proc.pid)
         await asyncio.sleep(IDLE_SAMPLE)
         result.idle_cpu = (cpu_seconds(c.proc.pid) - idle_from) / IDLE_SAMPLE
@@ -193,7 +214,13 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
         running: dict[str, float] = {}
         sent: dict[str, float] = {}
         done = asyncio.Event()
-        watcher = asyncio.create_task(watch_pods(s, rv, bound, running, pods, done))
+        cpu_at_bound: list[float] = []
+
+        def all_bound() -> None:   # CPU used until the last pod is bound (not until Running)
+            cpu_at_bound.append(cpu_seconds(c.proc.pid))
+            cpu_at_bound.append(cpu_seconds(c.scheduler.pid) if c.scheduler is not None else 0.0)
+
+        watcher = asyncio.create_task(watch_pods(s, rv, bound, running, pods, done, all_bound))
         spy = start_profiler(c, profile, min(60.0, budget / 2)) if profile else None
         bodies = iter(range(pods))
         created_at = 0.0
@@ -225,14 +252,19 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
         except asyncio.TimeoutError:
             pass
         watcher.cancel()
-        busy = cpu_seconds(c.proc.pid) - cpu_from
-        sched_busy = cpu_seconds(c.scheduler.pid) - sched_from if c.scheduler is not None else 0.0
+        if not cpu_at_bound:
+            all_bound()
+        busy = cpu_at_bound[0] - cpu_from
+        sched_busy = cpu_at_bound[1] - sched_from
         if spy is not None:
             finish_profiler(spy)
         if len(running) < pods:
             await describe_stragglers(s, bound, running, result)
     result.bound, result.running = len(bound), len(running)
     result.cpu_ms_per_pod = 1000 * busy / max(1, len(bound))
+    if bound:
+        span = max(bound.values()) - min(sent.values(), default=0.0)
+        result.marginal_ms_per_pod = 1000 * (busy - result.idle_cpu * span) / len(bound)
     result.sched_ms_per_pod = 1000 * sched_busy / max(1, len(bound))
     first = min(sent.values(), default=0.0)
     if bound:
@@ -249,7 +281,8 @@ async def describe_stragglers(s: aiohttp.ClientSession, bound: dict[str, float],
                               running: dict[str, float], result: Result) -> None:
     """What became of pods the watch never saw Running: a count per (bound?, phase) and one example."""
     async with s.get(f"/api/v1/namespaces/{NS}/pods") as r:
-        items = orjson.loads(await r.read())["items"]
+        listed = orjson.loads(await r.read())
+    items = listed["items"]
     kinds: Counter[str] = Counter()
     example = ""
     for pod in items:
@@ -261,7 +294,8 @@ async def describe_stragglers(s: aiohttp.ClientSession, bound: dict[str, float],
         kinds[f"{'bound' if node else 'unbound'}/{phase}/{'seen-bound' if name in bound else 'not-seen'}"] += 1
         example = example or orjson.dumps({"name": name, "nodeName": node,
                                            "status": pod.get("status")}).decode()[:600]
-    result.note += f"  stragglers {dict(kinds)} e.g. {example}"
+    result.note += (f"  stragglers {dict(kinds)} e.g. {example} (listed {len(items)} pods, "
+                    f"metadata {listed.get('metadata')})")
 
 
 # -- the scheduling cycle alone (--core) ----------------------------------------------------
@@ -481,6 +515,7 @@ def median_line(results: list[Result]) -> str:
                  rss_mb=statistics.median(r.rss_mb for r in results),
                  idle_cpu=statistics.median(r.idle_cpu for r in results),
                  cpu_ms_per_pod=statistics.median(r.cpu_ms_per_pod for r in results),
+                 marginal_ms_per_pod=statistics.median(r.marginal_ms_per_pod for r in results),
                  sched_ms_per_pod=statistics.median(r.sched_ms_per_pod for r in results),
                  load=statistics.median(r.load for r in results))
     return f"median of {len(results)}: {med.line()}"
