@@ -72,3 +72,4 @@ async def node(client: ApiClient, tmp_path: Path, image_store: ImageStore,
         yield node
     finally:
         await node.destroy()
+    assert marked_processes(str(node.root)) == []      # no shim, no exec helper

@@ -33,6 +33,7 @@ IMAGE = "busybox:test"
 DEADLINE = 20.0
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 SRC = Path(__file__).resolve().parents[3] / "src"
+MARKER_ENV = "SKIFF_TEST_MARKER"
 
 
 class Node:
@@ -92,9 +93,11 @@ def pod(name: str, *containers: Obj, node: str = "node-1", **spec: Any) -> Obj:
 
 
 def container(name: str, script: str, marker: str, **fields: Any) -> Obj:
-    """A busybox container running ``script`` (the marker rides along as a comment)."""
+    """A busybox container running ``script``, marked by an environment variable (which
+    its processes keep across exec, and pass on to their children)."""
+    env = [{"name": MARKER_ENV, "value": marker}, *fields.pop("env", [])]
     return {"name": name, "image": IMAGE, "imagePullPolicy": "Never",
-            "command": ["sh", "-c", f"{script} # {marker}"], **fields}
+            "command": ["sh", "-c", script], "env": env, **fields}
 
 
 async def wait_pod(client: ApiClient, name: str, check: Callable[[Obj], bool],
@@ -170,20 +173,26 @@ async def wait_event(client: ApiClient, pod_name: str, reason: str, contains: st
 
 
 def marked_processes(marker: str) -> list[str]:
-    """Live processes whose command line carries ``marker`` (none once a test is done)."""
+    """Live processes with ``marker`` in their environment or command line (container
+    processes carry it in MARKER_ENV; shims name their node's directory)."""
     found = []
+    needle = marker.encode()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as source:
-                cmdline = source.read().replace(b"\0", b" ").decode(errors="replace")
             with open(f"/proc/{entry}/stat", "rb") as source:
-                zombie = source.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+                if source.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as source:
+                cmdline = source.read()
+            with open(f"/proc/{entry}/environ", "rb") as source:
+                environ = source.read()
         except OSError:
             continue
-        if marker in cmdline and not zombie:
-            found.append(f"{entry}: {cmdline}")
+        if needle in cmdline or needle in environ:
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{entry}: {command}")
     return found
 
 

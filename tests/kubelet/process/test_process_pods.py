@@ -118,6 +118,7 @@ async def test_probes_and_lifecycle_hooks(node: Node, marker: str, tmp_path: Pat
                    "preStop": {"exec": {"command": ["sh", "-c", "echo bye > /out/bye"]}}},
         readinessProbe={"exec": {"command": ["test", "-e", "/www/index.html"]}, **FAST},
         livenessProbe={"httpGet": {"path": "/", "port": "http"}, **FAST},
+        startupProbe={"tcpSocket": {"port": port}, "periodSeconds": 1, "failureThreshold": 30},
         volumeMounts=[{"name": "out", "mountPath": "/out"}])
     await client.create(PODS, pod("probed", web, volumes=[{"name": "out", "hostPath": {"path": str(tmp_path)}}]),
                         namespace="default")
