@@ -89,7 +89,7 @@ async def test_a_node_run_by_nobody(client: ApiClient, nobody_data: Path, isolat
     node = NobodyNode(client.base_url, nobody_data, nobody_data / "busybox.tar", isolation)
     await client.create(SECRETS, {"metadata": {"name": "token"}, "stringData": {"value": "s3cret"}},
                         namespace="default")
-    script = ("id -u; cat secret/value; echo; mkdir -p www; "
+    script = ("id -u; cat secret/value; echo; mkdir -p www; setsid sleep 3600 & "  # an escapee
               "echo forwarded > www/index.html; exec httpd -f -p 127.0.0.1:%d -h www" % web_port)
     web = container("web", script, marker, ports=[{"containerPort": web_port}],
                     readinessProbe={"exec": {"command": ["sh", "-c", "test -e www/index.html"]}, **FAST},
