@@ -4,7 +4,9 @@ and the manager's passes over a scripted SignalReader and fake pod workers."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ from skiff.kubelet.eviction import (
     Observation, PodUsage, PressureTracker, Threshold, eviction_message, grace_for, is_critical,
     parse_thresholds, rank_pods,
 )
-from skiff.kubelet.evictionsignals import container_working_set, disk_usage, node_memory, read_keyed
+from skiff.kubelet.evictionsignals import (NodeSignals, container_working_set, disk_usage, node_memory,
+                                           read_keyed)
+from skiff.kubelet.runtime.interface import ContainerState, ContainerStatus
 
 Obj = dict[str, Any]
 Mi = 1 << 20
@@ -348,3 +352,57 @@ def test_disk_usage_counts_blocks_and_inodes(tmp_path: Path) -> None:
     size, inodes = disk_usage(tmp_path / "d")
     assert inodes == 3 and size >= 10000
     assert disk_usage(tmp_path / "missing") == (0, 0)
+
+
+class ListingRuntime:
+    """Just ``list()``, the one verb NodeSignals asks of a runtime."""
+
+    def __init__(self, containers: list[ContainerStatus]) -> None:
+        self.containers = containers
+
+    async def list(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
+        return self.containers
+
+
+def status(container_id: str, pod_uid: str, name: str, state: ContainerState, *,
+           log_path: Path | None = None, pid: int | None = None) -> ContainerStatus:
+    return ContainerStatus(id=container_id, sandbox_id="s", name=name, state=state, image="busybox",
+                           image_id="sha256:0", created_at=datetime.now(timezone.utc), pid=pid,
+                           log_path=log_path, labels={"io.kubernetes.pod.uid": pod_uid,
+                                                      "io.kubernetes.container.name": name})
+
+
+async def test_pod_usage_from_cgroups_layers_logs_and_volumes(tmp_path: Path) -> None:
+    root = tmp_path / "cgroup"
+    write(root / "memory" / "memory.usage_in_bytes", str(Gi))
+    for cid, used in (("c1", 300 * Mi), ("c2", 10 * Mi)):
+        write(root / "memory" / "skiff" / "poduid-a" / cid / "memory.usage_in_bytes", str(used))
+    write(root / "pids" / "skiff" / "poduid-a" / "pids.current", "7\n")
+    data, layers = tmp_path / "kubelet", tmp_path / "containers"
+    write(layers / "c1" / "upper" / "tmp" / "big", "x" * 50_000)
+    write(data / "logs" / "default_a_uid-a" / "app" / "0.log", "y" * 10_000)
+    write(data / "pods" / "uid-a" / "volumes" / "kubernetes.io~empty-dir" / "cache" / "f", "z" * 20_000)
+    runtime = ListingRuntime([
+        status("c1", "uid-a", "app", ContainerState.RUNNING,
+               log_path=data / "logs" / "default_a_uid-a" / "app" / "0.log"),
+        status("c2", "uid-a", "side", ContainerState.RUNNING),
+        status("c0", "uid-a", "app", ContainerState.EXITED),          # a previous instance
+        status("c9", "uid-other", "x", ContainerState.RUNNING)])      # not asked about
+    signals = NodeSignals(data_dir=data, image_dir=tmp_path, runtime=runtime,
+                          cgroup_parent="skiff", container_dir=layers, cgroup_root=root)
+    pods = [pod("a")]
+
+    memory_use = await signals.pod_usage(pods, "memory")
+    assert list(memory_use) == ["uid-a"]
+    assert memory_use["uid-a"].containers == (ContainerUsage("app", memory=300 * Mi),
+                                              ContainerUsage("side", memory=10 * Mi))
+    disk = (await signals.pod_usage(pods, "ephemeral-storage"))["uid-a"]
+    app = disk.containers[0]
+    assert app.disk is not None and app.disk >= 60_000 and disk.volume_disk >= 20_000
+    assert disk.total("ephemeral-storage") >= 80_000 and disk.total("inodes") == 4   # tmp, big, 0.log, f
+    assert (await signals.pod_usage(pods, "pids"))["uid-a"].processes == 7
+
+    without_cgroups = NodeSignals(data_dir=data, image_dir=tmp_path, runtime=ListingRuntime(
+        [status("p1", "uid-a", "app", ContainerState.RUNNING, pid=os.getpid())]))
+    [own] = (await without_cgroups.pod_usage(pods, "memory"))["uid-a"].containers
+    assert own.memory is not None and own.memory > 10 * Mi          # this test process's RSS

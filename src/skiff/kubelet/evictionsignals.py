@@ -20,8 +20,9 @@ Per pod, only when a pass has to rank pods (:meth:`NodeSignals.pod_usage`)::
     pids                 the pod cgroup's pids.current
 
 Cgroup paths are the runc runtime's (``/<parent>/pod<uid>/<container id>``, see
-.runtime.cgroups); with another runtime only the node-level signals exist.  All file
-reads run in a worker thread.
+.runtime.cgroups).  A runtime without cgroups (the process runtime) gets each container's
+main process's resident memory instead, and no process counts.  All file reads run in a
+worker thread.
 """
 
 from __future__ import annotations
@@ -87,6 +88,17 @@ def container_working_set(cgroup_path: str, root: Path = cgroups.CGROUP_MOUNT) -
     return None if usage is None else max(0, usage - inactive)
 
 
+def resident_memory(pid: int | None, proc: Path = Path("/proc")) -> int | None:
+    """A process's resident set (statm), when there is no cgroup to ask."""
+    if pid is None:
+        return None
+    try:
+        pages = int((proc / str(pid) / "statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
 def pod_processes(pod_cgroup: str, root: Path = cgroups.CGROUP_MOUNT) -> int:
     relative = pod_cgroup.strip("/")
     base = root / relative if cgroups.is_unified(root) else root / "pids" / relative
@@ -143,8 +155,10 @@ class NodeSignals:
     """:class:`~.eviction.SignalReader` for this machine."""
 
     def __init__(self, *, data_dir: Path, image_dir: Path, runtime: Runtime,
-                 cgroup_parent: str | None = None, container_dir: Path | None = None) -> None:
+                 cgroup_parent: str | None = None, container_dir: Path | None = None,
+                 cgroup_root: Path = cgroups.CGROUP_MOUNT) -> None:
         self.data_dir = data_dir
+        self.cgroup_root = cgroup_root
         self.image_dir = image_dir
         self.runtime = runtime
         self.cgroup_parent = cgroup_parent
@@ -163,7 +177,7 @@ class NodeSignals:
         return await asyncio.to_thread(self._observe)
 
     def _observe(self) -> dict[str, Observation]:
-        out = {MEMORY_AVAILABLE: node_memory()}
+        out = {MEMORY_AVAILABLE: node_memory(self.cgroup_root)}
         out.update(file_systems((NODEFS_AVAILABLE, NODEFS_INODES_FREE), self.data_dir))
         out.update(file_systems((IMAGEFS_AVAILABLE, IMAGEFS_INODES_FREE), self.image_dir))
         pid = pids()
@@ -172,27 +186,26 @@ class NodeSignals:
         return out
 
     async def pod_usage(self, pods: Sequence[Obj], resource: str) -> dict[str, PodUsage]:
-        if self.cgroup_parent is None:
-            return {}
         wanted = {str(p["metadata"]["uid"]): p for p in pods}
         running: dict[str, list[ContainerStatus]] = {uid: [] for uid in wanted}
         for container in await self.runtime.list():
             uid = container.labels.get(POD_UID_LABEL, "")
             if uid in running and container.state == ContainerState.RUNNING:
                 running[uid].append(container)
-        return await asyncio.to_thread(self._pod_usage, wanted, running, resource)
+        return await asyncio.to_thread(self._pod_usage, running, resource)
 
-    def _pod_usage(self, pods: dict[str, Obj], running: dict[str, list[ContainerStatus]],
-                   resource: str) -> dict[str, PodUsage]:
-        assert self.cgroup_parent is not None
+    def _pod_usage(self, running: dict[str, list[ContainerStatus]], resource: str) -> dict[str, PodUsage]:
         out = {}
+        parent = self.cgroup_parent
         for uid, containers in running.items():
             usages = []
             for container in containers:
                 name = container.labels.get(CONTAINER_NAME_LABEL, container.name)
-                if resource == "memory":
-                    path = cgroups.container_path(self.cgroup_parent, uid, container.id)
-                    usages.append(ContainerUsage(name, memory=container_working_set(path)))
+                if resource == "memory" and parent is None:
+                    usages.append(ContainerUsage(name, memory=resident_memory(container.pid)))
+                elif resource == "memory" and parent is not None:
+                    path = cgroups.container_path(parent, uid, container.id)
+                    usages.append(ContainerUsage(name, memory=container_working_set(path, self.cgroup_root)))
                 elif resource in ("ephemeral-storage", "inodes"):
                     size, inodes = self._container_disk(container)
                     usages.append(ContainerUsage(name, disk=size, inodes=inodes))
@@ -206,8 +219,8 @@ class NodeSignals:
                         size, inodes = disk_usage(volume)
                         volume_disk += size
                         volume_inodes += inodes
-            if resource == "pids":
-                processes = pod_processes(cgroups.pod_path(self.cgroup_parent, uid))
+            if resource == "pids" and parent is not None:
+                processes = pod_processes(cgroups.pod_path(parent, uid), self.cgroup_root)
             out[uid] = PodUsage(tuple(usages), volume_disk, volume_inodes, processes)
         return out
 
