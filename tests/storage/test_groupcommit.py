@@ -1,6 +1,7 @@
-"""Group commit in the SQLite store: writes of one loop turn share a transaction,
-nothing of a batch is visible before its COMMIT, and a failed COMMIT fails every
-write in it (durability under kill -9 is in test_durability.py)."""
+"""Group commit in the SQLite store: the first write of a loop turn commits at once,
+the later ones share a transaction committed on the next turn, nothing of a batch is
+visible before its COMMIT, and a failed COMMIT fails every write in it (durability
+under kill -9 is in test_durability.py)."""
 
 from __future__ import annotations
 
@@ -27,13 +28,22 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteBackend]:
         await s.close()
 
 
+async def test_a_lone_write_commits_without_waiting_a_turn(store: SqliteBackend) -> None:
+    write = store.create(PODS + "p", b"x")
+    with pytest.raises(StopIteration) as finished:  # ran to the end without suspending
+        write.send(None)
+    assert finished.value.value.mod_revision == 1
+    assert store.revision == 1 and store.transactions == 1
+    for i in range(3):  # a sequential writer: one write per turn, each on its own
+        await store.create(PODS + f"q{i}", b"x")
+    assert store.transactions == 4
+
+
 async def test_concurrent_writes_share_one_commit(store: SqliteBackend) -> None:
     kvs = await asyncio.gather(*(store.create(PODS + f"p{i}", b"v%d" % i) for i in range(20)))
     assert sorted(kv.mod_revision for kv in kvs) == list(range(1, 21))
-    assert store.transactions == 1
+    assert store.transactions == 2  # the turn's first write at once, the other 19 together
     assert store.revision == 20
-    await store.create(PODS + "alone", b"x")  # a write on its own commits on its own
-    assert store.transactions == 2
 
 
 async def test_later_writes_of_a_batch_see_the_earlier_ones(store: SqliteBackend) -> None:
@@ -45,7 +55,7 @@ async def test_later_writes_of_a_batch_see_the_earlier_ones(store: SqliteBackend
     delete = asyncio.ensure_future(store.delete(PODS + "b", expected_mod_revision=2))
     recreate = asyncio.ensure_future(store.create(PODS + "b", b"3"))
     results = await asyncio.gather(create, update, stale, again, delete, recreate, return_exceptions=True)
-    assert store.transactions == 2  # the base create, then one batch for the rest
+    assert store.transactions == 3  # the base create; "b" at once; one batch for the rest
     assert isinstance(results[2], RevisionMismatch) and results[2].current.mod_revision == 3
     assert isinstance(results[3], KeyExists)
     assert [kv.mod_revision for kv in (results[0], results[1], results[4], results[5])] == [2, 3, 4, 5]
@@ -57,10 +67,10 @@ async def test_later_writes_of_a_batch_see_the_earlier_ones(store: SqliteBackend
 async def test_nothing_is_visible_before_the_commit(store: SqliteBackend) -> None:
     watch = store.watch("/registry/", start_revision=0)
     writes = [asyncio.ensure_future(store.create(PODS + f"p{i}", b"x")) for i in range(3)]
-    await asyncio.sleep(0)  # the writes ran their statements; their COMMIT is the next turn
-    assert not any(w.done() for w in writes)
-    assert store.revision == 0
-    assert not watch._live  # no event published yet
+    await asyncio.sleep(0)  # the writes ran: the first committed, the others wait for the next turn
+    assert [w.done() for w in writes] == [True, False, False]
+    assert store.revision == 1
+    assert [ev.revision for ev in watch._live] == [1]  # published: the committed write only
     # A read that goes to SQL commits the open batch first, so it sees a committed state.
     listed = await store.range("/registry/")
     assert [kv.mod_revision for kv in listed.kvs] == [1, 2, 3] and listed.revision == 3
@@ -91,7 +101,8 @@ async def test_a_failed_commit_fails_every_write_of_the_batch(store: SqliteBacke
     assert real is not None
     store._db = _FailingCommit(real)  # type: ignore[assignment]
     try:
-        results = await asyncio.gather(store.create(PODS + "a", b"1"),
+        results = await asyncio.gather(store.create(PODS + "a", b"1"),  # commits at once: fails
+                                       store.create(PODS + "b", b"1"),  # these two share a commit
                                        store.update(PODS + "kept", b"y", expected_mod_revision=1),
                                        return_exceptions=True)
     finally:
@@ -110,14 +121,15 @@ async def test_close_commits_the_open_batch(tmp_path: Path) -> None:
     path = str(tmp_path / "s.db")
     store = SqliteBackend(path, compact_interval=0)
     await store.start()
-    write = asyncio.ensure_future(store.create(PODS + "p", b"x"))
-    await asyncio.sleep(0)  # statements ran, COMMIT pending
+    writes = [asyncio.ensure_future(store.create(PODS + f"p{i}", b"x")) for i in range(2)]
+    await asyncio.sleep(0)  # the second write's statements ran, its COMMIT is pending
+    assert not writes[1].done()
     await store.close()
-    assert (await write).mod_revision == 1
+    assert [(await w).mod_revision for w in writes] == [1, 2]
     reopened = SqliteBackend(path, compact_interval=0)
     await reopened.start()
     try:
-        assert (await reopened.get(PODS + "p")) is not None
+        assert (await reopened.get(PODS + "p1")) is not None
     finally:
         await reopened.close()
 

@@ -1,17 +1,24 @@
-"""Group commit: the writes of one event-loop turn share one SQLite transaction.
+"""Group commit: writes made in the same event-loop turn share one SQLite transaction.
 
 A transaction's fixed cost (``BEGIN``, ``COMMIT``, the WAL frames of the pages
 it touched) is most of a small write's cost: on the 2-core dev machine a write
 alone costs ~65 µs of CPU, a write among 8 in one transaction ~18 µs.  Under
-load, many requests reach the store in the same turn of the event loop, so
-the store collects them::
+load, many requests reach the store in the same turn of the event loop, so the
+first write of a turn commits at once, and the store collects the ones after
+it into a batch committed on the next turn::
 
-    turn N    write A ─ BEGIN, statements, revision R+1 ─┐ (A waits)
-              write B ─ statements, revision R+2 ───────┤ (B waits)
-              write C ─ CAS fails: raises at once ───────┘ (nothing staged)
-    turn N+1  COMMIT ─▶ revision = R+2 ─▶ latest-value cache, watch events R+1, R+2
-                      ─▶ A and B return (acknowledged)
-              COMMIT fails ─▶ ROLLBACK ─▶ A and B raise StorageError; revision stays R
+    turn N    write A ─ BEGIN, statements, COMMIT ─▶ visible ─▶ A returns
+              write B ─ BEGIN, statements, revision R+2 ─┐ (B waits)
+              write C ─ statements, revision R+3 ────────┤ (C waits)
+              write D ─ CAS fails: raises at once ────────┘ (nothing staged)
+    turn N+1  COMMIT ─▶ revision = R+3 ─▶ latest-value cache, watch events R+2, R+3
+                      ─▶ B and C return (acknowledged)
+              COMMIT fails ─▶ ROLLBACK ─▶ B and C raise StorageError; revision stays R+1
+
+A lone writer (one write per turn: the common case when idle, and a sequential
+writer such as start-up's bootstrap) never waits a turn: a turn costs little on
+an idle loop, but up to the 5 ms GIL switch interval while another thread runs
+Python code (start-up imports components on threads).
 
 Nothing of a batch is visible before its ``COMMIT``: the store's revision,
 its cache of latest values and its watch events move only then, and a write
@@ -37,9 +44,11 @@ UNTOUCHED = object()
 class WriteBatch:
     """The writes staged in one open transaction, waiting for its ``COMMIT``."""
 
-    __slots__ = ("events", "pages", "_latest", "_waiters")
+    __slots__ = ("deferred", "events", "pages", "_latest", "_waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, *, deferred: bool) -> None:
+        #: committed on the next loop turn (else by its first write, at once)
+        self.deferred = deferred
         self.events: list[Event] = []  # in revision order
         self.pages = 0  # WAL pages the writes will add (an estimate, for checkpoints)
         self._latest: dict[str, KeyValue | None] = {}  # key -> staged value (None: deleted)
@@ -52,11 +61,15 @@ class WriteBatch:
         """The staged state of ``key`` (None when deleted), or :data:`UNTOUCHED`."""
         return self._latest.get(key, UNTOUCHED)
 
-    def stage(self, event: Event, pages: int) -> asyncio.Future[None]:
-        """Record a write whose statements ran; the future resolves at ``COMMIT``."""
+    def stage(self, event: Event, pages: int) -> None:
+        """Record a write whose statements ran (its writer commits the batch itself)."""
         self.events.append(event)
         self.pages += pages
         self._latest[event.kv.key] = None if event.type == "DELETE" else event.kv
+
+    def stage_and_wait(self, event: Event, pages: int) -> asyncio.Future[None]:
+        """:meth:`stage`, for a writer that waits: the future resolves at ``COMMIT``."""
+        self.stage(event, pages)
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         return waiter

@@ -31,11 +31,11 @@ so it is recovered exactly on start.
 
 Write path (on the event loop thread; group commit, see ``skiff.storage.groupcommit``)::
 
-    update(key, v, expected)                         -- this loop turn
+    update(key, v, expected)
       │ CAS check against the open batch, else the cache, else current ⨝ log
       │ [BEGIN IMMEDIATE if no batch is open]; INSERT log; UPDATE current
-      │ stage the event in the batch; wait
-      ▼                                              -- next loop turn, once per batch
+      │ stage the event in the batch
+      ▼                    the turn's first write: now; later ones: wait for the next turn
     COMMIT  └── WAL frames written to the OS: durable against kill -9
       │ revision = the batch's last ──▶ latest-value cache
       │ WatchHub.publish(each event) ──▶ per-watch deque + wake
@@ -176,6 +176,7 @@ class SqliteBackend:
         self._revision = 0  # the last committed revision: what readers see
         self._head = 0  # the last revision handed to a write (ahead of _revision while a batch is open)
         self._batch: WriteBatch | None = None
+        self._turn_busy = False  # a write committed in this loop turn: later ones join a deferred batch
         self._transactions = 0
         self._compacted = 0
         self._compact_lock = asyncio.Lock()
@@ -433,13 +434,25 @@ class SqliteBackend:
     # ------------------------------------------------------------ group commit
 
     def _open_batch(self, db: sqlite3.Connection) -> WriteBatch:
-        """The open batch, or a new one (``BEGIN``; its ``COMMIT`` runs on the next loop turn)."""
+        """The open batch, or a new one (``BEGIN``).
+
+        The first batch of a loop turn is committed by its write at once; a later
+        one is deferred to the next turn, gathering the turn's other writes.
+        (The callback also ends a first batch whose write failed before staging.)
+        """
         batch = self._batch
         if batch is None:
             db.execute("BEGIN IMMEDIATE")
-            batch = self._batch = WriteBatch()
-            asyncio.get_running_loop().call_soon(self._commit_batch, batch)
+            batch = self._batch = WriteBatch(deferred=self._turn_busy)
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._commit_batch, batch)
+            if not self._turn_busy:
+                self._turn_busy = True
+                loop.call_soon(self._end_turn)
         return batch
+
+    def _end_turn(self) -> None:
+        self._turn_busy = False
 
     def _run_in_batch(self, db: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:
         """One statement of a write in the open batch; if it fails, so does the batch."""
@@ -451,30 +464,40 @@ class SqliteBackend:
 
     async def _stage(self, db: sqlite3.Connection, batch: WriteBatch, log_row: tuple[Any, ...],
                      event: Event) -> KeyValue:
-        """Append the write's log row, stage it in ``batch`` and wait for the batch's commit."""
+        """Append the write's log row, stage it in ``batch``, and commit it or wait for the commit."""
         self._run_in_batch(db, INSERT_LOG, log_row)
         self._head = log_row[0]
         # log leaf + log_key leaf + current leaf, plus overflow pages of the value
         value = log_row[5]
-        await batch.stage(event, 3 + (len(value) // PAGE_SIZE if value else 0))
+        pages = 3 + (len(value) // PAGE_SIZE if value else 0)
+        if batch.deferred:
+            await batch.stage_and_wait(event, pages)
+            return event.kv
+        batch.stage(event, pages)
+        error = self._commit_open_batch()
+        if error is not None:
+            raise StorageError(f"commit failed: {error}") from error
         return event.kv
 
     def _commit_batch(self, batch: WriteBatch) -> None:
         if self._batch is batch:  # not already committed by a read or close()
             self._commit_open_batch()
 
-    def _commit_open_batch(self) -> None:
-        """``COMMIT`` the open batch, then make its writes visible and acknowledge them."""
+    def _commit_open_batch(self) -> BaseException | None:
+        """``COMMIT`` the open batch, then make its writes visible and acknowledge them.
+
+        Returns the error when the commit failed (the batch is rolled back).
+        """
         batch, self._batch = self._batch, None
         if batch is None:
-            return
+            return None
         db = self._conn()
         try:
             db.execute("COMMIT")
         except BaseException as exc:
             self._batch = batch
             self._abort_batch(exc)
-            return
+            return exc
         self._transactions += 1
         if batch.events:
             self._revision = batch.events[-1].revision
@@ -487,6 +510,7 @@ class SqliteBackend:
             publish(event)
         batch.settle()
         self._note_wal_pages(batch.pages)
+        return None
 
     def _abort_batch(self, error: BaseException) -> None:
         """Roll the open batch back; every write in it fails (none was acknowledged)."""
