@@ -139,8 +139,10 @@ async def test_a_read_modify_write_loop_sees_a_staged_write_of_its_key(store: Sq
     must read what it compares with: a write waiting in the open batch is committed
     by a read of its key, never a stale value over and over."""
     base = await store.create(PODS + "a", b"0")
+    first = asyncio.ensure_future(store.create(PODS + "b", b"0"))  # the turn's first write: at once
     other = asyncio.ensure_future(store.update(PODS + "a", b"1", expected_mod_revision=base.mod_revision))
     await asyncio.sleep(0)  # `other` is staged, its COMMIT not yet run
+    assert first.done() and not other.done()
     for _attempt in range(3):  # no await that yields in between: the loop cannot commit it
         current = await store.get(PODS + "a")
         assert current is not None
