@@ -36,6 +36,7 @@ from ..storage.interface import Backend
 from .admission import Admission
 from .allocators import ServiceAllocators
 from .priority import PodAdmission, PriorityClasses
+from .ingressadmission import IngressAdmission, IngressClasses
 from .storageadmission import StorageAdmission
 from .bootstrap import bootstrap
 from .context import ServerContext
@@ -183,6 +184,9 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
     ctx.hooks[("", "namespaces")] = NamespaceLifecycle()
     storage = StorageAdmission()
     storage.install(ctx)
+    ingress_classes = IngressClasses()
+    ctx.hooks[("networking.k8s.io", "ingressclasses")] = ingress_classes
+    ctx.hooks[("networking.k8s.io", "ingresses")] = IngressAdmission(ingress_classes)
     admission = Admission(backend, registry, wall)
     admission.install(ctx)
     ctx.reviews.update(default_reviews())
@@ -211,6 +215,7 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
         await allocators.rebuild(backend)
         await priorities.rebuild(backend)
         await storage.rebuild(backend)
+        await ingress_classes.rebuild(backend)
         await admission.rebuild(backend)
         assert ctx.watch_cache is not None
         await ctx.watch_cache.start()

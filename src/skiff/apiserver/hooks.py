@@ -19,6 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import orjson
+
+from ..storage.interface import Backend
+
 Obj = dict[str, Any]
 
 
@@ -62,3 +66,27 @@ class KindHooks:
 
 
 DEFAULT_HOOKS = KindHooks()
+
+
+class ClassCache(KindHooks):
+    """The objects of a cluster-scoped "class" kind by name (PriorityClass, StorageClass,
+    IngressClass): read from the store at start (:meth:`rebuild`), then kept current
+    by the writes through this server, so admission of other kinds reads them for free."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix  # the kind's key prefix in the store
+        self.classes: dict[str, Obj] = {}
+
+    async def rebuild(self, backend: Backend) -> None:
+        listed = await backend.range(self.prefix)
+        self.classes = {}
+        for kv in listed.kvs:
+            obj = orjson.loads(kv.value)
+            self.classes[obj["metadata"]["name"]] = obj
+
+    def admit(self, obj: Obj, old: Obj | None) -> Reservation:
+        name = obj["metadata"]["name"]
+        return Reservation(commit=lambda: self.classes.__setitem__(name, obj))
+
+    def removed(self, obj: Obj) -> None:
+        self.classes.pop(obj["metadata"]["name"], None)

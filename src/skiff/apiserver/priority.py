@@ -19,34 +19,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..api.errors import forbidden
-from ..storage.interface import Backend
-from .hooks import NO_RESERVATION, KindHooks, Reservation
+from .hooks import NO_RESERVATION, ClassCache, Reservation
 from .lifecycle import PodLifecycle
 
 Obj = dict[str, Any]
 PREFIX = "/registry/scheduling.k8s.io/priorityclasses/"
 
 
-class PriorityClasses(KindHooks):
+class PriorityClasses(ClassCache):
     def __init__(self) -> None:
-        self.classes: dict[str, Obj] = {}
-
-    async def rebuild(self, backend: Backend) -> None:
-        listed = await backend.range(PREFIX)
-        self.classes = {}
-        for kv in listed.kvs:
-            obj = orjson.loads(kv.value)
-            self.classes[obj["metadata"]["name"]] = obj
-
-    def admit(self, obj: Obj, old: Obj | None) -> Reservation:
-        name = obj["metadata"]["name"]
-        return Reservation(commit=lambda: self.classes.__setitem__(name, obj))
-
-    def removed(self, obj: Obj) -> None:
-        self.classes.pop(obj["metadata"]["name"], None)
+        super().__init__(PREFIX)
 
     def global_default(self) -> Obj | None:
         defaults = [c for c in self.classes.values() if c.get("globalDefault")]

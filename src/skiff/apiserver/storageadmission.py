@@ -28,13 +28,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 
 from ..api.kinds.core.volumes import STORAGE_CLASS_ANNOTATION
 from ..api.kinds.storage import STORAGECLASSES, default_class
 from ..storage.interface import Backend
 from .context import ServerContext
-from .hooks import NO_RESERVATION, KindHooks, Reservation
+from .hooks import NO_RESERVATION, ClassCache, KindHooks, Reservation
 from .objects import collection_prefix
 
 Obj = dict[str, Any]
@@ -49,25 +48,11 @@ def _add_finalizer(obj: Obj, finalizer: str) -> None:
         finalizers.append(finalizer)
 
 
-class StorageClasses(KindHooks):
+class StorageClasses(ClassCache):
     """The StorageClasses this server knows (hooks of ``storage.k8s.io/storageclasses``)."""
 
     def __init__(self) -> None:
-        self.classes: dict[str, Obj] = {}
-
-    async def rebuild(self, backend: Backend) -> None:
-        listed = await backend.range(collection_prefix(STORAGECLASSES, ""))
-        self.classes = {}
-        for kv in listed.kvs:
-            obj = orjson.loads(kv.value)
-            self.classes[obj["metadata"]["name"]] = obj
-
-    def admit(self, obj: Obj, old: Obj | None) -> Reservation:
-        name = obj["metadata"]["name"]
-        return Reservation(commit=lambda: self.classes.__setitem__(name, obj))
-
-    def removed(self, obj: Obj) -> None:
-        self.classes.pop(obj["metadata"]["name"], None)
+        super().__init__(collection_prefix(STORAGECLASSES, ""))
 
     def default(self) -> Obj | None:
         return default_class(list(self.classes.values()))
