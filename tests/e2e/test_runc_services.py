@@ -6,8 +6,10 @@ that ``wget`` through the cluster's DNS and the node's nftables service proxy.
 
 from __future__ import annotations
 
+import subprocess
 import urllib.error
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,3 +198,55 @@ def test_network_policy_default_deny_then_allow_by_label(node: SkiffProcess) -> 
     assert not reaches("stranger")
     node.kubectl("delete", "networkpolicy", "vault-deny-all", "vault-allow-friends")
     await_condition(lambda: reaches("stranger"), "traffic to flow again without policies")
+
+
+def test_a_pod_calls_the_api_server_with_its_service_account_token(node: SkiffProcess) -> None:
+    """In-cluster config: https://kubernetes.default.svc with the pod's token and CA.
+
+    busybox's TLS offers no ECDSA signature algorithms and skiff's certificates are
+    ECDSA, so the client is the host's curl run in the pod's network namespace (the
+    pod's view of the network: its resolv.conf is not used, the ClusterIP is)."""
+    node.kubectl("create", "serviceaccount", "lister")
+    node.kubectl("create", "role", "pod-lister", "--verb=list", "--resource=pods")
+    node.kubectl("create", "rolebinding", "lister-lists", "--role=pod-lister",
+                 "--serviceaccount=default:lister")
+    node.kubectl("run", "in-cluster", "--image=busybox", "--image-pull-policy=Never",
+                 "--overrides", '{"spec": {"serviceAccountName": "lister"}}', "--", "sleep", "86397")
+    node.kubectl("wait", "--for=condition=Ready", "pod/in-cluster", "--timeout=60s")
+    mounted = "/var/run/secrets/kubernetes.io/serviceaccount"
+    token = node.kubectl("exec", "in-cluster", "--", "cat", f"{mounted}/token").stdout
+    ca = node.base / "in-cluster-ca.crt"
+    ca.write_text(node.kubectl("exec", "in-cluster", "--", "cat", f"{mounted}/ca.crt").stdout)
+    netns = f"/proc/{_pid_of(node, 'in-cluster')}/ns/net"
+
+    def call(what: str) -> tuple[int, str]:
+        done = subprocess.run(
+            ["nsenter", f"--net={netns}", "curl", "-s", "-o", "-", "-w", "\\n%{http_code}",
+             "--cacert", str(ca), "--resolve", f"kubernetes.default.svc:443:{KUBERNETES_IP}",
+             "-H", f"Authorization: Bearer {token}",
+             f"https://kubernetes.default.svc/api/v1/namespaces/default/{what}"],
+            capture_output=True, text=True, timeout=30)
+        body, _, code = done.stdout.rpartition("\n")
+        return int(code or 0), body
+
+    code, body = call("pods")
+    assert code == 200 and '"kind":"PodList"' in body.replace(" ", ""), (code, body)
+    assert "in-cluster" in body
+    code, body = call("secrets")
+    assert code == 403 and 'cannot list resource \\"secrets\\"' in body, (code, body)
+
+
+KUBERNETES_IP = "10.96.0.1"
+
+
+def _pid_of(node: SkiffProcess, pod: str) -> int:
+    """The host pid of the pod's (only) container process, found by its pod UID's cgroup."""
+    uid = node.get_json("pod", pod)["metadata"]["uid"]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if uid in (entry / "cgroup").read_text() and (entry / "cmdline").read_bytes().startswith(b"sleep"):
+                    return int(entry.name)
+            except OSError:
+                continue
+    raise AssertionError(f"no process of pod {pod}")

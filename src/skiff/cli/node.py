@@ -5,7 +5,10 @@
     ├─ kubelet               pods as runc containers on this host
     ├─ kubelet server        logs / exec / attach / port-forward, on 127.0.0.1
     ├─ service proxy         nftables table skiff-proxy-<node>
-    └─ cluster DNS           on the bridge gateway :53, behind the kube-dns Service
+    ├─ NetworkPolicy agent   nftables table skiff-netpol-<bridge>
+    ├─ cluster DNS           on the bridge gateway :53, behind the kube-dns Service
+    └─ API relay             on the bridge gateway :6443, behind default/kubernetes
+                             (pods' in-cluster clients; see apirelay.py)
 
 The node's InternalIP is 127.0.0.1: NodePorts answer on the host's loopback and the
 API server reaches the kubelet there.  Pods resolve names through the ``kube-dns``
@@ -24,10 +27,10 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..api.errors import StatusError
 from ..client.factory import InformerFactory
 from ..client.resources import Resource
 from ..client.rest import ApiClient
+from .apirelay import ENDPOINTS, publish, publish_api_endpoints, relay_api_server
 
 if TYPE_CHECKING:
     from ..kubelet.agent import Kubelet
@@ -44,7 +47,6 @@ NODE_IP = "127.0.0.1"
 STOP_GRACE = 3.0
 
 SERVICES = Resource("", "v1", "services", kind="Service")
-ENDPOINTS = Resource("", "v1", "endpoints", kind="Endpoints")
 
 
 def runc_available() -> bool:
@@ -97,11 +99,14 @@ async def _serve_network_services(client: ApiClient, kubelet: Kubelet,
 
     gateway = str(kubelet.network.gateway.ip)
     dns = await run_dns(client, listen=(gateway, 53), informers=informers)
+    relay = await relay_api_server(client, gateway)
     try:
         await _publish_dns_service(client, gateway)
+        await publish_api_endpoints(client, gateway)
         await run_proxy(client, node_name=node_name, cluster_cidr=CLUSTER_CIDR,
                         service_cidr=SERVICE_CIDR, informers=informers, delete_on_exit=True)
     finally:
+        relay.close()
         await dns.close()
 
 
@@ -119,16 +124,8 @@ async def _publish_dns_service(client: ApiClient, address: str) -> None:
                  "subsets": [{"addresses": [{"ip": address}],
                               "ports": [{"name": p["name"], "port": 53, "protocol": p["protocol"]}
                                         for p in ports]}]}
-    for resource, body in ((SERVICES, service), (ENDPOINTS, endpoints)):
-        # Patch what an earlier start left (creating it again would be refused: its
-        # name, and for the Service its clusterIP, are taken), else create it.
-        try:
-            await client.patch(resource, body["metadata"]["name"], body, namespace="kube-system",
-                               patch_type="merge")
-        except StatusError as e:
-            if e.code != 404:
-                raise
-            await client.create(resource, body, namespace="kube-system")
+    await publish(client, SERVICES, service)
+    await publish(client, ENDPOINTS, endpoints)
 
 
 async def _delete_proxy_rules(node_name: str, bridge_name: str) -> None:
