@@ -40,6 +40,7 @@ from .kubeconfig import write_admin_kubeconfig
 
 if TYPE_CHECKING:
     from ..client.rest import ApiClient
+    from ..kubelet.eviction import EvictionConfig
     from ..kubelet.fakeconfig import FakeNodesConfig
 
 log = logging.getLogger("skiff")
@@ -60,6 +61,7 @@ class ClusterConfig:
     controllers: tuple[str, ...] | None = None  # --controllers semantics; None = all
     node_name: str = "skiff-node-0"  # the real node's name (--runtime runc)
     fake_nodes: "FakeNodesConfig | None" = None  # --runtime fake: the nodes' shapes (None: `nodes` default nodes)
+    eviction: "EvictionConfig | None" = None  # the real node's node-pressure eviction (None: defaults)
     ingress_http_port: int | None = None   # the built-in ingress controller (None: not run)
     ingress_https_port: int | None = None
 
@@ -118,7 +120,7 @@ class Cluster:
             started = asyncio.Event()
             self._start_component("node", run_runc_node(
                 self._api_client(), data_dir=cfg.data_dir, node_name=cfg.node_name,
-                started=started))
+                started=started, eviction=cfg.eviction))
             # The node has registered (and adopted what survived a crash) before users come.
             await self._await_component(self._components[-1], started, NODES_REGISTER_TIMEOUT)
         if cfg.ingress_http_port is not None and cfg.runtime is not None:

@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--node-config", type=Path, default=None, metavar="FILE",
                     help="simulated nodes (--runtime fake): groups with count, capacity, labels, "
                          "taints, zones (YAML; see skiff.kubelet.fakeconfig)")
+    up.add_argument("--eviction-hard", default=None, metavar="LIST",
+                    help="the real node's hard eviction thresholds, as the kubelet's flag "
+                         "(default memory.available<100Mi,nodefs.available<10%%,"
+                         "imagefs.available<15%%,nodefs.inodesFree<5%%)")
+    up.add_argument("--eviction-soft", default="", metavar="LIST",
+                    help="soft thresholds, e.g. memory.available<500Mi")
+    up.add_argument("--eviction-soft-grace-period", default="", metavar="LIST",
+                    help="how long each soft threshold must hold, e.g. memory.available=1m30s")
+    up.add_argument("--eviction-pressure-transition-period", default="5m", metavar="DURATION",
+                    help="how long a pressure condition stays after its threshold clears")
     up.add_argument("--ingress-http-port", type=int, default=None, metavar="N",
                     help="port of the built-in ingress controller's HTTP listener (default 80 "
                          "as root, else 8080; 0 picks a free one; -1 turns the controller off)")
@@ -117,6 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         except NodeConfigError as e:
             print(f"skiff: {e}", file=sys.stderr)
             return 2
+    eviction = None
+    if runtime == "runc":
+        from ..kubelet.eviction import EvictionConfig
+        try:
+            eviction = EvictionConfig.from_flags(
+                eviction_hard=args.eviction_hard, eviction_soft=args.eviction_soft,
+                eviction_soft_grace_period=args.eviction_soft_grace_period,
+                eviction_pressure_transition_period=args.eviction_pressure_transition_period)
+        except ValueError as e:
+            print(f"skiff: {e}", file=sys.stderr)
+            return 2
     config = ClusterConfig(
         data_dir=args.data_dir.resolve(),
         host=args.host,
@@ -127,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         compact_retain=args.compact_retain,
         scheduler_config=args.scheduler_config,
         controllers=tuple(args.controllers.split(",")) if args.controllers else None,
+        eviction=eviction,
         **_ingress_ports(args),
     )
     try:

@@ -34,6 +34,7 @@ from .apirelay import ENDPOINTS, publish, publish_api_endpoints, relay_api_serve
 
 if TYPE_CHECKING:
     from ..kubelet.agent import Kubelet
+    from ..kubelet.eviction import EvictionConfig
     from ..kubelet.runtime.interface import Runtime
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,11 @@ def runc_available() -> bool:
 
 
 async def run_runc_node(client: ApiClient, *, data_dir: Path, node_name: str,
-                        started: asyncio.Event | None = None) -> None:
+                        started: asyncio.Event | None = None,
+                        eviction: "EvictionConfig | None" = None) -> None:
     """Run one real node until cancelled, then take it down completely."""
     from ..kubelet.agent import Kubelet
+    from ..kubelet.eviction import EvictionConfig
     from ..kubelet.images.store import ImageStore
     from ..kubelet.locator import RuntimeLocator
     from ..kubelet.runtime.runc import RuncRuntime
@@ -72,7 +75,8 @@ async def run_runc_node(client: ApiClient, *, data_dir: Path, node_name: str,
     port = await server.start(NODE_IP, 0, None)
     kubelet = Kubelet(client, node_name=node_name, data_dir=data_dir / "kubelet",
                       pod_cidr=POD_CIDR, runtime=runtime, images=ImageStore(data_dir / "images"),
-                      cluster_dns=[DNS_SERVICE_IP], node_ip=NODE_IP, kubelet_port=port)
+                      cluster_dns=[DNS_SERVICE_IP], node_ip=NODE_IP, kubelet_port=port,
+                      eviction=eviction)
     informers = InformerFactory(client)
     try:
         async with asyncio.TaskGroup() as group:
