@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= .data
 # Debian packages skiff needs at run time or in tests (installed only when missing).
-SYSTEM_PACKAGES ?= runc busybox-static docker-registry skopeo apache2-utils nftables iproute2
+SYSTEM_PACKAGES ?= runc busybox-static docker-registry skopeo apache2-utils nftables iproute2 curl util-linux
 
 .PHONY: up test deps system-deps bench clean lint
 
