@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from busybox_image import write_busybox_archive  # noqa: E402
-from process_support import IMAGE, Node, marked_processes, new_marker  # noqa: E402
+from process_support import IMAGE, Node, kill_marked, marked_processes, new_marker  # noqa: E402
 
 from skiff.apiserver.app import make_app  # noqa: E402
 from skiff.client.rest import ApiClient  # noqa: E402
@@ -60,7 +60,7 @@ def marker() -> str:
     """Put it in every container command: afterwards no process may carry it."""
     value = new_marker()
     yield value
-    assert marked_processes(value) == []
+    assert kill_marked(value) == []          # nothing left (killed anyway if there was)
 
 
 @pytest.fixture

@@ -11,9 +11,11 @@ anything left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -193,6 +195,15 @@ def marked_processes(marker: str) -> list[str]:
         if needle in cmdline or needle in environ:
             command = cmdline.replace(b"\0", b" ").decode(errors="replace")
             found.append(f"{entry}: {command}")
+    return found
+
+
+def kill_marked(marker: str) -> list[str]:
+    """SIGKILL whatever still carries ``marker`` (after a failed test); what it found."""
+    found = marked_processes(marker)
+    for line in found:
+        with contextlib.suppress(OSError):
+            os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
     return found
 
 

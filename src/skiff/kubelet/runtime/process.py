@@ -237,6 +237,7 @@ class ProcessRuntime:
             os.close(log_fd)
         assert shim.stdout is not None
         line = (await shim.stdout.readline()).decode(errors="replace")
+        await shim.stdout.read()   # the shim lets go of it right after its verdict
         await shim.wait()          # the shim forks itself away at once; this is its parent
         if not line.startswith("ok "):
             message = line.removeprefix("error ").strip() or "the shim died before starting the process"
@@ -411,8 +412,9 @@ class ProcessRuntime:
             code = await asyncio.wait_for(run(), timeout)
             timed_out = False
         except asyncio.TimeoutError:
-            await session.close()
             code, timed_out = -1, True
+        finally:
+            await asyncio.shield(session.close())   # kills it unless it is done (also when cancelled)
         return ExecResult(exit_code=code, stdout=b"".join(out["stdout"]),
                           stderr=b"".join(out["stderr"]), timed_out=timed_out)
 

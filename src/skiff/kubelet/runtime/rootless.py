@@ -298,10 +298,12 @@ def run_command(executable: str | None, argv: list[str], env: dict[str, str]) ->
         os.execve(program, argv, env)
     denied: OSError | None = None
     for directory in (env.get("PATH") or "/usr/local/bin:/usr/bin:/bin").split(":"):
+        candidate = os.path.join(directory or ".", program)
         try:
-            os.execve(os.path.join(directory or ".", program), argv, env)
+            os.execve(candidate, argv, env)
         except (FileNotFoundError, NotADirectoryError):
-            continue
+            if os.path.isfile(candidate) and denied is None:   # there, but its ELF interpreter is not
+                denied = OSError(errno.ENOENT, f'exec: "{candidate}": no such file or directory')
         except PermissionError as err:
             denied = err
     raise denied or FileNotFoundError(

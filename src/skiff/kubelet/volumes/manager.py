@@ -357,7 +357,10 @@ def _bytes(value: Any) -> int | None:
 def _make_dir(directory: Path, tmpfs: bool, size: int | None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     if tmpfs and os.geteuid() != 0:
-        tmpfs = False    # a kubelet without root (process runtime) cannot mount: on disk
+        # a kubelet without root (process runtime) cannot mount: on disk, for its user
+        # only (its containers run as that user)
+        os.chmod(directory, 0o700)
+        return
     if tmpfs and directory.resolve().as_posix() not in mount_points_under(directory):
         options = "mode=0755" + (f",size={size}" if size else "")
         mount("tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, options)
