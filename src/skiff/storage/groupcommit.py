@@ -25,7 +25,10 @@ its cache of latest values and its watch events move only then, and a write
 returns only then, so "acknowledged" still means "in the WAL, survives kill -9".
 Writes later in a batch see the earlier ones (:meth:`WriteBatch.latest`), so
 compare-and-swap stays exact.  Reads that go to SQL on the store's connection
-(which would see the open transaction) commit the open batch first.
+(which would see the open transaction) commit the open batch first, and so does
+a read of a key with a write waiting in the batch: a read-modify-write loop that
+does not yield (a patch's retries) must read what its compare-and-swap compares
+with, not the committed value again and again.
 
 :class:`WriteBatch` is the bookkeeping of one open transaction; the SQL is the
 store's (:mod:`skiff.storage.sqlite`).
