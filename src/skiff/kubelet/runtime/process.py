@@ -20,7 +20,7 @@ State lives under one directory, so a restarted kubelet finds everything again::
     root/sandboxes/<id>/            see .processpod
     root/containers/<id>/
       container.json                what the kubelet asked for (name, image, sandbox, …)
-      process.json                  what the shim runs (argv, env, cwd, mounts, mode)
+      process.json                  what the shim runs (see .processspec)
       rootfs/ upper/ work/          userns mode: the overlay (mounted only inside the
                                     container's mount namespace: nothing on the host)
       root/                         plain mode: cwd and mount-path symlinks
@@ -64,17 +64,13 @@ from .interface import (ContainerConfigError, ContainerSpec, ContainerState, Con
                         SandboxStatus, Session, StartFailed)
 from .logs import LogRecord, parse_time, read_log
 from .processpod import ProcessSandboxes
-from .rootless import plain_command, process_start_time
+from .processspec import launch_spec
 from .sessions import AttachSession, PipeSession, PtySession
-from .users import resolve_user, verify_run_as_non_root
 
 SHIM = Path(__file__).with_name("processshim.py")
 HELPER = Path(__file__).with_name("rootless.py")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LOST_EXIT_CODE = 255
 ISOLATIONS = ("auto", "userns", "plain")
-#: Plain mode only: the container's directory, for commands that need absolute paths.
-ROOT_ENV = "SKIFF_CONTAINER_ROOT"
 
 
 class ProcessRuntime:
@@ -166,41 +162,10 @@ class ProcessRuntime:
         container_id = secrets.token_hex(32)
         directory = self.containers / container_id
         log_path = spec.log_path or directory / "container.log"
-        layers = [str(p) for p in reversed(spec.layers)]           # top-most first
 
         def prepare() -> None:
             directory.mkdir(parents=True)
-            verify_run_as_non_root(spec.security, spec.image_user)
-            env = dict(spec.env)
-            env.setdefault("PATH", DEFAULT_PATH)
-            process: dict[str, Any] = {"mode": mode, "argv": list(spec.command), "layers": layers}
-            if mode == "userns":
-                user = resolve_user(_passwd_layer(layers, directory), spec.security, spec.image_user)
-                for sub in ("rootfs", "upper", "work", "empty"):
-                    (directory / sub).mkdir()
-                process.update(
-                    env=env, cwd=spec.working_dir or "/", uid=user.uid, gid=user.gid,
-                    hostUid=os.geteuid(), hostGid=os.getegid(), hostname=files.hostname,
-                    namespaces=[kind for kind, host in (("pid", files.host_pid),
-                                                        ("uts", files.host_network),
-                                                        ("ipc", files.host_ipc)) if not host],
-                    rootfs=str(directory / "rootfs"), upper=str(directory / "upper"),
-                    work=str(directory / "work"), empty=str(directory / "empty"),
-                    mounts=_mounts(spec, files), readOnlyRoot=spec.security.read_only_root_filesystem,
-                    noNewPrivs=not spec.security.allow_privilege_escalation,
-                    oomScoreAdj=spec.resources.oom_score_adj)
-            else:
-                root = directory / "root"
-                root.mkdir()
-                for item in _mounts(spec, files):
-                    _link(root, item["target"], item["source"])
-                cwd = root / (spec.working_dir or "/").lstrip("/")
-                cwd.mkdir(parents=True, exist_ok=True)
-                executable, search = plain_command(list(spec.command), env["PATH"], layers)
-                process.update(env=dict(env, PATH=search, **{ROOT_ENV: str(root)}), cwd=str(cwd),
-                               path=env["PATH"], executable=executable,
-                               noNewPrivs=not spec.security.allow_privilege_escalation,
-                               oomScoreAdj=spec.resources.oom_score_adj)
+            process = launch_spec(spec, files, mode, directory)
             _write_json(directory / "process.json", process, private=True)
             log_path.parent.mkdir(parents=True, exist_ok=True)
             _write_json(directory / "container.json", {
@@ -448,37 +413,6 @@ class GroupPipeSession(PipeSession):
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _mounts(spec: ContainerSpec, files: Any) -> builtins.list[dict[str, Any]]:
-    """Volumes and the pod's /etc files, parents before children."""
-    items = [{"source": str(m.host_path), "target": m.container_path, "readOnly": m.read_only}
-             for m in spec.mounts]
-    taken = {m.container_path.rstrip("/") for m in spec.mounts}
-    defaults = (("/etc/hosts", Path("/etc/hosts") if files.host_network else files.hosts),
-                ("/etc/hostname", files.hostname_file), ("/etc/resolv.conf", files.resolv_conf))
-    items += [{"source": str(source), "target": target, "readOnly": False}
-              for target, source in defaults if target not in taken]
-    return sorted(items, key=lambda m: len([p for p in m["target"].split("/") if p]))
-
-
-def _link(root: Path, target: str, source: str) -> None:
-    """Plain mode: ``root/<target>`` -> ``source`` (a mount the process cannot have)."""
-    parts = [p for p in target.split("/") if p and p not in (".", "..")]
-    if not parts:
-        return
-    link = root.joinpath(*parts)
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.is_symlink() and not link.exists():
-        link.symlink_to(source)
-
-
-def _passwd_layer(layers: builtins.list[str], fallback: Path) -> Path:
-    """The top-most layer holding /etc/passwd (where the image's users are read)."""
-    for layer in layers:
-        if os.path.lexists(os.path.join(layer, "etc", "passwd")):
-            return Path(layer)
-    return Path(layers[0]) if layers else fallback
 
 
 def remove_tree(path: Path) -> None:
