@@ -107,8 +107,13 @@ async def _send(sock: socket.socket, message: bytes, fds: array.array[int]) -> N
             return
         except BlockingIOError:
             loop = asyncio.get_running_loop()
-            writable = loop.create_future()
-            loop.add_writer(sock.fileno(), lambda: writable.done() or writable.set_result(None))
+            writable: asyncio.Future[None] = loop.create_future()
+
+            def ready() -> None:
+                if not writable.done():
+                    writable.set_result(None)
+
+            loop.add_writer(sock.fileno(), ready)
             try:
                 await writable
             finally:
