@@ -6,7 +6,8 @@ Start order (stop is the reverse)::
       └─ API server (HTTPS, data-dir/pki) ─ kubeconfig written (readyz answers from here)
            └─ components, each a client of the API over loopback HTTPS as admin:
               scheduler, controller manager, and either simulated nodes
-              (--runtime fake) or one real node (--runtime runc, see node.py)
+              (--runtime fake) or one real node (--runtime runc, see node.py; or
+              --runtime process without root, see process_node.py)
                 └─ node(s) registered ─ "export KUBECONFIG=..." printed
 
 Components only talk to the API server, exactly as they would across machines;
@@ -122,6 +123,14 @@ class Cluster:
                 self._api_client(), data_dir=cfg.data_dir, node_name=cfg.node_name,
                 started=started, eviction=cfg.eviction))
             # The node has registered (and adopted what survived a crash) before users come.
+            await self._await_component(self._components[-1], started, NODES_REGISTER_TIMEOUT)
+        elif cfg.runtime == "process":
+            from .process_node import run_process_node
+
+            started = asyncio.Event()
+            self._start_component("node", run_process_node(
+                self._api_client(), data_dir=cfg.data_dir, node_name=cfg.node_name,
+                started=started))
             await self._await_component(self._components[-1], started, NODES_REGISTER_TIMEOUT)
         if cfg.ingress_http_port is not None and cfg.runtime is not None:
             await self._start_ingress()

@@ -27,7 +27,7 @@ from .cluster import ClusterConfig, run_until_signalled
 from .image import add_image_commands
 
 RUNTIMES = ("runc", "process", "fake")
-AVAILABLE_RUNTIMES = ("runc", "fake")
+AVAILABLE_RUNTIMES = ("runc", "process", "fake")
 #: Allocations between two young-generation passes of the cyclic garbage collector.
 #: Python's default, 700, means a pass every few dozen API writes (each allocates
 #: hundreds of dicts and lists); measured under a create load, 10,000 cuts the
@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(up)
     up.add_argument("--runtime", choices=RUNTIMES, default=None,
                     help="how nodes run pods: 'runc' (real containers; the default as root "
-                         "with runc installed) or 'fake' (simulated nodes, like KWOK)")
+                         "with runc installed), 'process' (pods as processes of this user, no "
+                         "root needed; the default otherwise) or 'fake' (simulated nodes, like KWOK)")
     up.add_argument("--nodes", type=int, default=None,
                     help="number of nodes (default 1, or as many as --node-config describes; "
                          "more than one needs --runtime fake)")
@@ -109,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up" and runtime is None:
         from .node import runc_available
 
-        runtime = "runc" if runc_available() else "fake"
-    if runtime == "runc" and (args.nodes not in (None, 1) or args.node_config):
-        print("skiff: --runtime runc runs one node for now; use --runtime fake for more",
+        runtime = "runc" if runc_available() else "process"
+    if runtime in ("runc", "process") and (args.nodes not in (None, 1) or args.node_config):
+        print(f"skiff: --runtime {runtime} runs one node for now; use --runtime fake for more",
               file=sys.stderr)
         return 2
     if runtime is not None and runtime not in AVAILABLE_RUNTIMES:
