@@ -4,7 +4,8 @@
 
 imports the image archive into ``DATA_DIR/images`` (as this user), runs
 :func:`skiff.cli.process_node.run_process_node` as node ``node-1``, prints
-``ready`` once it serves, and takes everything down on SIGTERM.
+``ready`` once it serves, and takes everything down on SIGTERM.  It runs on uvloop,
+as ``skiff up`` does (the loop's subprocesses differ from asyncio's own).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+
+import uvloop
 
 from skiff.cli.process_node import run_process_node
 from skiff.client.rest import ApiClient
@@ -42,4 +45,4 @@ async def main(server: str, data_dir: Path, archive: Path, isolation: str) -> No
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]))
+    uvloop.run(main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]))

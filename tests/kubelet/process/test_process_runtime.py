@@ -158,3 +158,34 @@ async def test_plain_mode_refuses_root(box: Box, tmp_path: Path) -> None:
         await plain.create(ContainerSpec(**{**spec.__dict__, "sandbox_id": sandbox}))
     await plain.remove_sandbox(sandbox)
     await plain.close()
+
+
+def test_under_uvloop_start_returns_and_nothing_of_ours_is_inherited(
+        tmp_path: Path, image_store: ImageStore, marker: str) -> None:
+    """``skiff up`` runs on uvloop, whose subprocesses keep extra copies of their stdio
+    (and uvloop's own descriptors) open: the shim must not hand them to the container,
+    or ``start`` waits for the end of the shim's stdout until the container exits."""
+    import uvloop
+
+    async def scenario() -> tuple[list[str], str]:
+        box = Box(tmp_path, image_store, marker)
+        box.sandbox = await box.runtime.run_sandbox(SandboxSpec(name="pod", namespace="default",
+                                                                uid="u-3"))
+        try:
+            container_id = await box.runtime.create(box.spec("exec sleep 60"))
+            await asyncio.wait_for(box.runtime.start(container_id), 10)
+            status = await box.runtime.status(container_id)
+            assert status.state == ContainerState.RUNNING and status.pid is not None
+            container_fds = sorted(os.listdir(f"/proc/{status.pid}/fd"))
+            listed = await box.runtime.exec_sync(container_id, ["ls", "/proc/self/fd"])
+            await box.runtime.stop(container_id, 1.0)
+            await box.runtime.remove(container_id)
+            return container_fds, listed.stdout.decode()
+        finally:
+            await box.runtime.remove_sandbox(box.sandbox)
+            await box.runtime.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        container_fds, exec_fds = runner.run(scenario())
+    assert container_fds == ["0", "1", "2"]
+    assert exec_fds.split() == ["0", "1", "2", "3"]        # 3: ls's own directory

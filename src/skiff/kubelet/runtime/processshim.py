@@ -199,6 +199,7 @@ def kill_leftovers(pid: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    rootless.close_inherited_descriptors()   # stdout must end with our verdict
     args = ProcessArgs(argv)
     if os.fork() != 0:          # the runtime waits for this parent: it returns at once, and
         os._exit(0)             # the shim lives on without being the kubelet's child

@@ -384,6 +384,18 @@ def exec_main(args: list[str]) -> int:
     return exit_code(os.waitpid(child, 0)[1])
 
 
+def close_inherited_descriptors() -> None:
+    """Close every descriptor above stdio that this process was started with.
+
+    The runtime starts the shim and this helper through asyncio's subprocess support,
+    whose ``close_fds`` uvloop (the loop ``skiff up`` runs on) does not implement: the
+    child keeps the loop's spare copies of its stdio (among them the write end of the
+    pipe the runtime reads the shim's verdict from) and whatever else the loop left
+    inheritable.  Kept, they would pass on to the container and hold that pipe open
+    for as long as it runs; so both scripts drop them before doing anything."""
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+
+
 # -- can this machine do it? ---------------------------------------------------------------------
 
 
@@ -429,6 +441,7 @@ def check(scratch: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    close_inherited_descriptors()
     if argv[:1] == ["check"]:
         print(check(argv[1]))
         return 0

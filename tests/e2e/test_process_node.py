@@ -1,0 +1,81 @@
+"""`skiff up --runtime process`: pods as processes of the node's user, through kubectl.
+
+The rootless node (docs/process-runtime.md) shares the host's network: a pod's IP is
+127.0.0.1 and Services answer on their NodePorts.  The busybox image is imported as
+for the runc node; nothing is pulled from the internet.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from e2e_support import SkiffProcess, await_condition, http_get, new_base
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[SkiffProcess]:
+    base = new_base("process")
+    image = base / "busybox.tar"
+    subprocess.run([sys.executable, str(REPO / "tests" / "fixtures" / "busybox_image.py"), str(image)],
+                   check=True, capture_output=True)
+    cluster = SkiffProcess(base, "--runtime", "process")
+    subprocess.run([sys.executable, "-m", "skiff", "image", "import", str(image), "--name",
+                    "busybox:latest", "--data-dir", str(cluster.data_dir)],
+                   check=True, capture_output=True, text=True)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_pod_runs_logs_and_execs_as_a_process(node: SkiffProcess) -> None:
+    runtime = node.get_json("node", "skiff-node-0")["status"]["nodeInfo"]["containerRuntimeVersion"]
+    assert runtime.startswith("process://")
+    node.kubectl("run", "hello", "--image=busybox", "--image-pull-policy=Never", "--",
+                 "sh", "-c", "echo hello from $(hostname); exec sleep 3600")
+    node.kubectl("wait", "--for=condition=Ready", "pod/hello", "--timeout=60s")
+    pod = node.get_json("pod", "hello")
+    assert pod["status"]["podIP"] == "127.0.0.1"  # the host's network, as documented
+    assert node.kubectl("logs", "hello").stdout == "hello from hello\n"
+    assert node.kubectl("exec", "hello", "--", "sh", "-c", "exit 4", check=False).returncode == 4
+    if "+userns" in runtime:  # its own pid namespace: only the pod's processes
+        ps = node.kubectl("exec", "hello", "--", "ps", "-o", "comm").stdout.split()
+        assert sorted(ps[1:]) == ["ps", "sleep"]
+
+
+def test_a_deployment_answers_on_its_node_port(node: SkiffProcess) -> None:
+    port = free_port()  # pods share the host's ports
+    node.kubectl("create", "deployment", "web", "--image=busybox", "--port", str(port), "--",
+                 "sh", "-c", f'mkdir -p /tmp/www; echo "web $(hostname)" > /tmp/www/index.html; '
+                 f"exec httpd -f -p {port} -h /tmp/www")
+    # httpd is pid 1 of its pid namespace (userns mode), where a signal without a handler
+    # is ignored, as in any container: SIGTERM does not end it, the grace period does.
+    node.kubectl("patch", "deployment", "web", "--type=json", "-p",
+                 '[{"op":"add","path":"/spec/template/spec/containers/0/imagePullPolicy","value":"Never"},'
+                 '{"op":"add","path":"/spec/template/spec/terminationGracePeriodSeconds","value":2}]')
+    node.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+    node.kubectl("expose", "deployment", "web", "--type=NodePort", "--port=80",
+                 f"--target-port={port}")
+    node_port = node.get_json("service", "web")["spec"]["ports"][0]["nodePort"]
+    await_condition(lambda: http_get(f"http://127.0.0.1:{node_port}/").startswith("web web-"),
+                    "the NodePort to answer through the userspace proxy")
+    node.kubectl("delete", "deployment", "web", "--wait=true")
+    await_condition(lambda: node.get_json("pods", "-l", "app=web")["items"] == [],
+                    "the pods to be gone")
