@@ -50,22 +50,22 @@ async def test_registration_lease_and_heartbeats(client: ApiClient, tmp_path: Pa
         assert registered["spec"]["podCIDR"] == "10.244.0.0/24"
         first = (await client.get(LEASES, "node-1", namespace="kube-node-lease"))["spec"]["renewTime"]
 
-        await clock.wait_for_sleepers(2)
+        await clock.wait_for_sleepers(3)
         clock.advance(10.0)
 
         async def renewed() -> bool:
             lease = await client.get(LEASES, "node-1", namespace="kube-node-lease")
             return bool(lease["spec"]["renewTime"] > first)
         await eventually(renewed)
-        await clock.wait_for_sleepers(2)        # both loops went round once
+        await clock.wait_for_sleepers(3)        # lease, status and eviction loops went round once
         version = (await client.get(NODES, "node-1"))["metadata"]["resourceVersion"]
         clock.advance(10.0)
-        await clock.wait_for_sleepers(2)
+        await clock.wait_for_sleepers(3)
         unchanged = await client.get(NODES, "node-1")
         assert unchanged["metadata"]["resourceVersion"] == version   # nothing new: no write
 
         await client.delete(NODES, "node-1")
-        await clock.wait_for_sleepers(2)
+        await clock.wait_for_sleepers(3)
         clock.advance(10.0)
 
         async def back() -> bool:
