@@ -20,20 +20,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def skiff_up(*extra: str, nodes: int = 1) -> Iterator["Running"]:
+def skiff_up(*extra: str, nodes: int = 1, announced: bool = True) -> Iterator["Running"]:
+    """``skiff up --runtime fake`` (no ingress controller), yielded once it printed its
+    KUBECONFIG line (its nodes have registered) or, with ``announced=False``, as soon
+    as the kubeconfig exists (the API answers: what a cold start measures)."""
     data = Path(tempfile.mkdtemp(prefix="skiff-bench-"))
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "skiff", "up", "--runtime", "fake", "--nodes", str(nodes),
-         "--port", "0", "--data-dir", str(data), "--log-level", "WARNING", *extra],
+         "--port", "0", "--ingress-http-port", "-1", "--data-dir", str(data),
+         "--log-level", "WARNING", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert proc.stdout is not None
-        for line in proc.stdout:  # the KUBECONFIG line is printed once the API answers
-            if line.startswith("export KUBECONFIG="):
-                break
+        if announced:
+            for line in proc.stdout:
+                if line.startswith("export KUBECONFIG="):
+                    break
+            else:
+                raise RuntimeError("skiff up exited: " + (proc.stderr.read() if proc.stderr else ""))
         else:
-            raise RuntimeError("skiff up exited: " + (proc.stderr.read() if proc.stderr else ""))
+            while not (data / "kubeconfig").exists():  # written atomically once the API answers
+                if proc.poll() is not None:
+                    raise RuntimeError("skiff up exited: " + (proc.stderr.read() if proc.stderr else ""))
+                time.sleep(0.002)
         yield Running(proc, data, started)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
