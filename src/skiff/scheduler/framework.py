@@ -26,7 +26,7 @@ from __future__ import annotations
 import operator
 import random
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from .interface import (SUCCESS, BindPlugin, Code, CycleState, FilterPlugin, PermitPlugin, PostFilterPlugin,
                         PostFilterResult, PreBindPlugin, PreFilterPlugin, PreFilterResult, PreScorePlugin,
@@ -279,10 +279,10 @@ class Framework:
         # The plugins that take part this cycle, as bound methods (the loop below is the hot path).
         active = [(pl.name, pl.filter) for pl in self.filter_plugins if pl.name not in state.skip_filter]
         if not active:
-            feasible = [nodes[(start + i) % n] for i in range(want)]
+            taken = [nodes[(start + i) % n] for i in range(want)]
             if num_all:
-                self.next_start_node_index = (start + len(feasible)) % num_all
-            return feasible
+                self.next_start_node_index = (start + len(taken)) % num_all
+            return taken
         checks = [check for _, check in active]
         feasible: list[NodeInfo] = []
         rejected = 0
@@ -315,8 +315,8 @@ class Framework:
         return feasible
 
     @staticmethod
-    def _first_failure(active: list[tuple[str, Any]], state: CycleState, pod: PodInfo,
-                       node: NodeInfo) -> Status:
+    def _first_failure(active: Sequence[tuple[str, Callable[[CycleState, PodInfo, NodeInfo], Status]]],
+                       state: CycleState, pod: PodInfo, node: NodeInfo) -> Status:
         """The filters again, slowly: the first non-success status, named after its plugin."""
         for name, check in active:
             status = check(state, pod, node)
