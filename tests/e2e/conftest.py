@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fcntl
 import subprocess
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -37,7 +36,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-REPO = Path(__file__).resolve().parents[2]
 #: Held (flock) by whoever runs the host's one runc node; see the module docstring.
 RUNC_NODE_LOCK = Path("/tmp/skiff-runc-node.lock")
 
@@ -50,14 +48,8 @@ def runc_node() -> Iterator[SkiffProcess]:
 
 
 def _runc_node() -> Iterator[SkiffProcess]:
-    base = new_base("runc")
-    image = base / "busybox.tar"
-    subprocess.run([sys.executable, str(REPO / "tests" / "fixtures" / "busybox_image.py"), str(image)],
-                   check=True, capture_output=True)
-    node = SkiffProcess(base, "--runtime", "runc")
-    subprocess.run([sys.executable, "-m", "skiff", "image", "import", str(image), "--name",
-                    "busybox:latest", "--data-dir", str(node.data_dir)],
-                   check=True, capture_output=True, text=True)
+    node = SkiffProcess(new_base("runc"), "--runtime", "runc")
+    node.import_busybox()
     node.start()
     try:
         yield node

@@ -176,6 +176,16 @@ class SkiffProcess:
         proc.wait()
         self._close_pipes(proc)
 
+    def import_busybox(self) -> None:
+        """Build the busybox image from the host's busybox-static and import it into this
+        cluster's data dir as busybox:latest (nothing is pulled from the internet)."""
+        image = self.base / "busybox.tar"
+        subprocess.run([sys.executable, str(REPO / "tests" / "fixtures" / "busybox_image.py"),
+                        str(image)], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "skiff", "image", "import", str(image), "--name",
+                        "busybox:latest", "--data-dir", str(self.data_dir)],
+                       check=True, capture_output=True, text=True)
+
     def crash(self) -> None:
         """SIGKILL the skiff process alone (not its group): what a crashed agent looks like.
         Whatever it started in sessions of their own (containers) keeps running."""

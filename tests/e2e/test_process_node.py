@@ -8,9 +8,6 @@ for the runc node; nothing is pulled from the internet.
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -19,19 +16,10 @@ from e2e_support import SkiffProcess, await_condition, http_get, new_base
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
-
-
 @pytest.fixture(scope="module")
 def node() -> Iterator[SkiffProcess]:
-    base = new_base("process")
-    image = base / "busybox.tar"
-    subprocess.run([sys.executable, str(REPO / "tests" / "fixtures" / "busybox_image.py"), str(image)],
-                   check=True, capture_output=True)
-    cluster = SkiffProcess(base, "--runtime", "process")
-    subprocess.run([sys.executable, "-m", "skiff", "image", "import", str(image), "--name",
-                    "busybox:latest", "--data-dir", str(cluster.data_dir)],
-                   check=True, capture_output=True, text=True)
+    cluster = SkiffProcess(new_base("process"), "--runtime", "process")
+    cluster.import_busybox()
     cluster.start()
     try:
         yield cluster

@@ -90,3 +90,27 @@ class ClassCache(KindHooks):
 
     def removed(self, obj: Obj) -> None:
         self.classes.pop(obj["metadata"]["name"], None)
+
+    def default(self) -> Obj | None:
+        """The class new objects get when they name none (None: no default)."""
+        return None
+
+
+class DefaultClassAdmission(KindHooks):
+    """On create, an object naming no class (neither ``spec.<field>`` nor the kind's legacy
+    annotation) gets its ClassCache's default: DefaultStorageClass, DefaultIngressClass."""
+
+    def __init__(self, classes: ClassCache, field: str, legacy_annotation: str) -> None:
+        self.classes = classes
+        self.field = field
+        self.legacy_annotation = legacy_annotation
+
+    def admit(self, obj: Obj, old: Obj | None) -> Reservation:
+        if old is None:
+            spec = obj.setdefault("spec", {})
+            annotations = obj["metadata"].get("annotations") or {}
+            if spec.get(self.field) is None and self.legacy_annotation not in annotations:
+                chosen = self.classes.default()
+                if chosen is not None:
+                    spec[self.field] = chosen["metadata"]["name"]
+        return NO_RESERVATION

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.kinds.networking import INGRESSCLASSES
-from .hooks import NO_RESERVATION, ClassCache, KindHooks, Reservation
+from .hooks import ClassCache, DefaultClassAdmission
 from .objects import collection_prefix
 
 Obj = dict[str, Any]
@@ -35,19 +35,8 @@ class IngressClasses(ClassCache):
         return max(defaults, key=lambda c: str(c["metadata"].get("creationTimestamp") or ""), default=None)
 
 
-class IngressAdmission(KindHooks):
+class IngressAdmission(DefaultClassAdmission):
     """Ingresses: the default class on create."""
 
     def __init__(self, classes: IngressClasses) -> None:
-        self.classes = classes
-
-    def admit(self, obj: Obj, old: Obj | None) -> Reservation:
-        if old is not None:
-            return NO_RESERVATION
-        spec = obj.setdefault("spec", {})
-        annotations = obj["metadata"].get("annotations") or {}
-        if spec.get("ingressClassName") is None and LEGACY_CLASS_ANNOTATION not in annotations:
-            chosen = self.classes.default()
-            if chosen is not None:
-                spec["ingressClassName"] = chosen["metadata"]["name"]
-        return NO_RESERVATION
+        super().__init__(classes, "ingressClassName", LEGACY_CLASS_ANNOTATION)

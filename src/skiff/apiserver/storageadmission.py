@@ -33,7 +33,7 @@ from ..api.kinds.core.volumes import STORAGE_CLASS_ANNOTATION
 from ..api.kinds.storage import STORAGECLASSES, default_class
 from ..storage.interface import Backend
 from .context import ServerContext
-from .hooks import NO_RESERVATION, ClassCache, KindHooks, Reservation
+from .hooks import NO_RESERVATION, ClassCache, DefaultClassAdmission, KindHooks, Reservation
 from .objects import collection_prefix
 
 Obj = dict[str, Any]
@@ -58,22 +58,16 @@ class StorageClasses(ClassCache):
         return default_class(list(self.classes.values()))
 
 
-class ClaimAdmission(KindHooks):
+class ClaimAdmission(DefaultClassAdmission):
     """PersistentVolumeClaims: DefaultStorageClass and pvc-protection on create."""
 
     def __init__(self, classes: StorageClasses) -> None:
-        self.classes = classes
+        super().__init__(classes, "storageClassName", STORAGE_CLASS_ANNOTATION)
 
     def admit(self, obj: Obj, old: Obj | None) -> Reservation:
-        if old is not None:
-            return NO_RESERVATION
-        spec = obj.setdefault("spec", {})
-        annotations = obj["metadata"].get("annotations") or {}
-        if spec.get("storageClassName") is None and STORAGE_CLASS_ANNOTATION not in annotations:
-            chosen = self.classes.default()
-            if chosen is not None:
-                spec["storageClassName"] = chosen["metadata"]["name"]
-        _add_finalizer(obj, PVC_PROTECTION_FINALIZER)
+        super().admit(obj, old)
+        if old is None:
+            _add_finalizer(obj, PVC_PROTECTION_FINALIZER)
         return NO_RESERVATION
 
 
