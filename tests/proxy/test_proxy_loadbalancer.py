@@ -76,6 +76,10 @@ async def test_addresses_come_from_the_nodes_when_not_given(api: ApiServer) -> N
             "addresses": [{"type": "InternalIP", "address": "10.0.0.5"},
                           {"type": "ExternalIP", "address": "192.0.2.22"}]}}, subresource="status")
         await ingress_becomes(api, lb, "web", ["192.0.2.21", "192.0.2.22"])
+        # A node turning NotReady drops out (heartbeats alone do not wake the controller).
+        await api.client.patch(NODES, "n1", {"status": {
+            "conditions": [{"type": "Ready", "status": "False"}]}}, subresource="status")
+        await ingress_becomes(api, lb, "web", ["192.0.2.22"])
 
 
 def test_assignment_and_node_addresses_units() -> None:

@@ -116,7 +116,10 @@ class LoadBalancerController:
         self._services.add_handler(on_add=wake, on_update=wake, on_delete=wake)
         if self.addresses is None:
             self._nodes = factory.informer(NODES)
-            self._nodes.add_handler(on_add=wake, on_update=wake, on_delete=wake)
+            # Heartbeats rewrite a Node every few seconds; only what node_addresses reads matters.
+            self._nodes.add_handler(on_add=wake, on_delete=wake,
+                                    on_update=lambda old, new: (node_addresses([old]) != node_addresses([new])
+                                                                and self._wake.set()))
         async with asyncio.TaskGroup() as group:
             if informers is None:
                 group.create_task(factory.run(), name="loadbalancer-informers")
