@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("skiff")
 #: How long `skiff up` waits for its simulated nodes to register before giving up.
 NODES_REGISTER_TIMEOUT = 60.0
+#: ... plus this much per simulated node.
+NODE_REGISTER_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,9 @@ class Cluster:
             registered = asyncio.Event()
             self._start_component("fake-nodes", self._fake_nodes(registered))
             # Announce the cluster once `kubectl get nodes` lists every node.
-            await self._await_component(self._components[-1], registered, NODES_REGISTER_TIMEOUT)
+            # (A thousand simulated nodes take a while: a Node, its status and a Lease each.)
+            await self._await_component(self._components[-1], registered,
+                                        NODES_REGISTER_TIMEOUT + NODE_REGISTER_SECONDS * cfg.nodes)
         elif cfg.runtime == "runc":
             from .node import run_runc_node
 
