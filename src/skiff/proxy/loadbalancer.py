@@ -154,6 +154,8 @@ class LoadBalancerController:
     async def _pass(self) -> None:
         assert self._services is not None
         services = self._services.list()
+        if not any(is_ours(s) or ingress_ips(s) for s in services):
+            return                              # no LoadBalancer Service: the nodes do not matter
         addresses = (self.addresses if self.addresses is not None
                      else node_addresses(self._nodes.list() if self._nodes else []))
         wanted = assign(services, addresses)
