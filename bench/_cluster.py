@@ -24,6 +24,9 @@ def skiff_up(*extra: str, nodes: int = 1, announced: bool = True) -> Iterator["R
     """``skiff up --runtime fake`` (no ingress controller), yielded once it printed its
     KUBECONFIG line (its nodes have registered) or, with ``announced=False``, as soon
     as the kubeconfig exists (the API answers: what a cold start measures)."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # A SIGTERM to the bench unwinds like an exception, so the finally below stops skiff.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     data = Path(tempfile.mkdtemp(prefix="skiff-bench-"))
     started = time.perf_counter()
     proc = subprocess.Popen(
