@@ -21,6 +21,7 @@ import asyncio
 import logging
 import shutil
 import statistics
+import signal
 import sys
 import tempfile
 import time
@@ -184,6 +185,8 @@ async def one_run(replicas: int, nodes: int, verbose: bool = False,
 
 
 def main() -> None:
+    # A SIGTERM unwinds like an exception: the run's finally removes its data dir.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--replicas", type=int, default=1000)
