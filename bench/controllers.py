@@ -20,8 +20,8 @@ import argparse
 import asyncio
 import logging
 import shutil
-import statistics
 import signal
+import statistics
 import sys
 import tempfile
 import time
