@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
@@ -163,6 +163,23 @@ async def read_log(path: Path, *, follow: bool = False, tail_lines: int | None =
             await watch.changed(stop)
     finally:
         watch.close()
+
+
+async def container_log(path: Path, exited: Callable[[], Awaitable[object]], *, follow: bool = False,
+                        tail_lines: int | None = None,
+                        since: datetime | None = None) -> AsyncIterator[LogRecord]:
+    """A container's log lines; ``follow`` ends once ``exited()`` returns and all is read."""
+    stop = asyncio.Event()
+    waiter: asyncio.Future[object] | None = None
+    if follow:
+        waiter = asyncio.ensure_future(exited())
+        waiter.add_done_callback(lambda _: stop.set())
+    try:
+        async for record in read_log(path, follow=follow, tail_lines=tail_lines, since=since, stop=stop):
+            yield record
+    finally:
+        if waiter is not None:
+            waiter.cancel()
 
 
 def _read_more(path: Path, offset: int, inode: int) -> tuple[bytes, int, int, bool]:

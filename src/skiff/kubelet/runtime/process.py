@@ -62,7 +62,7 @@ from .exits import ExitWatcher
 from .interface import (ContainerConfigError, ContainerSpec, ContainerState, ContainerStatus,
                         ExecResult, InvalidState, NotFound, RuntimeFailure, SandboxSpec,
                         SandboxStatus, Session, StartFailed)
-from .logs import LogRecord, parse_time, read_log
+from .logs import LogRecord, container_log, parse_time
 from .processpod import ProcessSandboxes
 from .processspec import launch_spec
 from .sessions import AttachSession, PipeSession, PtySession
@@ -319,18 +319,9 @@ class ProcessRuntime:
                    since: datetime | None = None) -> AsyncIterator[LogRecord]:
         """The container's log lines; ``follow`` ends once it has exited and all is read."""
         path = Path(self._record(container_id)["logPath"])
-        stop = asyncio.Event()
-        waiter: asyncio.Future[Any] | None = None
-        if follow:
-            waiter = asyncio.ensure_future(self.wait(container_id))
-            waiter.add_done_callback(lambda _: stop.set())
-        try:
-            async for record in read_log(path, follow=follow, tail_lines=tail_lines, since=since,
-                                         stop=stop):
-                yield record
-        finally:
-            if waiter is not None:
-                waiter.cancel()
+        async for record in container_log(path, lambda: self.wait(container_id), follow=follow,
+                                          tail_lines=tail_lines, since=since):
+            yield record
 
     # -- exec and attach -----------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from .exits import ExitWatcher
 from .interface import (ContainerSpec, ContainerState, ContainerStatus, ExecResult,
                         InvalidState, NotFound, RuntimeFailure, SandboxSpec, SandboxStatus,
                         Session, StartFailed)
-from .logs import DirectoryWatch, LogRecord, parse_time, read_log
+from .logs import DirectoryWatch, LogRecord, container_log, parse_time
 from .mounts import mount_overlay, mount_points_under, unmount
 from .sandbox import Sandboxes
 from .sessions import AttachSession, PipeSession, PtySession
@@ -346,18 +346,9 @@ class RuncRuntime:
                    since: datetime | None = None) -> AsyncIterator[LogRecord]:
         """The container's log lines; ``follow`` ends once it has exited and all is read."""
         path = Path(self._record(container_id)["logPath"])
-        stop = asyncio.Event()
-        waiter: asyncio.Future[Any] | None = None
-        if follow:
-            waiter = asyncio.ensure_future(self.wait(container_id))
-            waiter.add_done_callback(lambda _: stop.set())
-        try:
-            async for record in read_log(path, follow=follow, tail_lines=tail_lines, since=since,
-                                         stop=stop):
-                yield record
-        finally:
-            if waiter is not None:
-                waiter.cancel()
+        async for record in container_log(path, lambda: self.wait(container_id), follow=follow,
+                                          tail_lines=tail_lines, since=since):
+            yield record
 
     # -- exec and attach -----------------------------------------------------------------
 

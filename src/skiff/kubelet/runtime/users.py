@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import os
 import stat
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import rootless
 from .interface import ContainerConfigError, SecurityContext
 
-MAX_SYMLINKS = 40
 MAX_FILE_BYTES = 1 << 20
 
 
@@ -40,34 +39,10 @@ class User:
 
 def resolve_in_root(root: Path, path: str) -> Path:
     """``path`` as the container would see it, confined to ``root`` (like chroot)."""
-    pending = deque(p for p in path.split("/") if p)
-    resolved: list[str] = []
-    links = 0
-    while pending:
-        part = pending.popleft()
-        if part == ".":
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        try:
-            st = os.lstat(candidate)
-        except (FileNotFoundError, NotADirectoryError):
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > MAX_SYMLINKS:
-                raise ContainerConfigError(f"too many symlinks resolving {path!r} in the image")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            pending.extendleft(reversed([p for p in target.split("/") if p]))
-        else:
-            resolved.append(part)
-    return root.joinpath(*resolved)
+    try:
+        return Path(rootless.resolve_in_root(str(root), path))
+    except rootless.SetupError as err:  # too many symlinks
+        raise ContainerConfigError(f"{err} in the image") from None
 
 
 def read_in_root(root: Path, path: str) -> str:
