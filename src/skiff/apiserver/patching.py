@@ -50,20 +50,25 @@ class Patcher:
 
     def apply_patch(self, info: ResourceInfo, current: Obj, content_type: str, patch: Any,
                     opts: WriteOptions, subresource: str = "") -> Obj:
-        """The object ``patch`` turns ``current`` into (``current`` may be modified)."""
+        """The object ``patch`` turns ``current`` into.
+
+        ``current`` is the caller's own copy (every caller decodes or builds a fresh
+        one): it is patched in place, and is the result, for the patch types that can.
+        """
         from ..api import patch as algorithms
 
         if content_type == JSON_PATCH:
             if not isinstance(patch, list):
                 raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-            result = algorithms.json_patch(current, patch)
+            result = algorithms.json_patch(current, patch, in_place=True)
         elif content_type == MERGE_PATCH:
-            result = algorithms.json_merge_patch(current, patch)
+            result = algorithms.json_merge_patch(current, patch, in_place=True)
         elif content_type == STRATEGIC_PATCH:
             schema = self.ctx.schema
             if schema is None or not self.supports_strategic(info):
                 raise strategic_unsupported()
-            result = algorithms.strategic_merge_patch(current, patch, schema, info.schema_type)
+            result = algorithms.strategic_merge_patch(current, patch, schema, info.schema_type,
+                                                      in_place=True)
         elif content_type == APPLY_PATCH:
             if not isinstance(patch, dict):
                 raise bad_request("error decoding YAML: the applied configuration must be an object")

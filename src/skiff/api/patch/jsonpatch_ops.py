@@ -40,10 +40,14 @@ class _OpError(Exception):
     """One operation failed; the text is the json-patch library's error string."""
 
 
-def json_patch(original: dict[str, Any], operations: Any) -> dict[str, Any]:
-    """Apply RFC 6902 operations to a copy of ``original`` and return it."""
+def json_patch(original: dict[str, Any], operations: Any, *, in_place: bool = False) -> dict[str, Any]:
+    """Apply RFC 6902 operations to a copy of ``original`` and return it.
+
+    ``in_place=True``: ``original`` is the caller's own copy, to be patched (and
+    returned) instead of a deep copy; after a failed operation it is left half patched.
+    """
     if operations is None:
-        return copy.deepcopy(original)
+        return original if in_place else copy.deepcopy(original)
     if not isinstance(operations, list):
         raise bad_request(f"json: cannot unmarshal {json_kind(operations)} into Go value of type "
                           "jsonpatch.Patch")
@@ -55,7 +59,7 @@ def json_patch(original: dict[str, Any], operations: Any) -> dict[str, Any]:
         raise StatusError(413, "RequestEntityTooLarge",
                           "Request entity too large: The allowed maximum operations in a JSON "
                           f"patch is {MAX_OPERATIONS}, got {len(operations)}")
-    doc = copy.deepcopy(original)
+    doc = original if in_place else copy.deepcopy(original)
     for op in operations:
         try:
             _apply(doc, op or {})

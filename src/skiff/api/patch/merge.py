@@ -28,8 +28,13 @@ _NOT_AN_OBJECT = ('couldn\'t get version/kind; json parse error: json: cannot un
                   'Kind string "json:\\"kind,omitempty\\"" }')
 
 
-def json_merge_patch(original: dict[str, Any], patch: Any) -> dict[str, Any]:
-    """Apply an RFC 7386 merge patch to ``original``; the inputs are not modified."""
+def json_merge_patch(original: dict[str, Any], patch: Any, *, in_place: bool = False) -> dict[str, Any]:
+    """Apply an RFC 7386 merge patch to ``original``; the inputs are not modified.
+
+    ``in_place=True``: ``original`` is the caller's own copy, to be patched and
+    returned instead of a deep copy of it (which costs more than the patch).  The
+    result never shares a value with ``patch`` either way.
+    """
     if isinstance(patch, list):
         shown = json.dumps(patch, separators=(",", ":"))
         body = f"Invalid value: {json.dumps(shown)}: {_NOT_AN_OBJECT}"
@@ -37,7 +42,7 @@ def json_merge_patch(original: dict[str, Any], patch: Any) -> dict[str, Any]:
                           causes=[Cause("FieldValueInvalid", body, "patch")])
     if not isinstance(patch, dict):
         raise bad_request("Invalid JSON Patch")
-    result = copy.deepcopy(original)
+    result = original if in_place else copy.deepcopy(original)
     _merge_into(result, patch)
     return result
 

@@ -78,15 +78,20 @@ _DROP = object()  # "leave this key out": a new value that was only a directive
 
 
 def strategic_merge_patch(original: dict[str, Any], patch: Any, schema: Schema,
-                          type_name: str) -> dict[str, Any]:
-    """Apply a strategic merge patch to ``original`` (an object of ``type_name``)."""
+                          type_name: str, *, in_place: bool = False) -> dict[str, Any]:
+    """Apply a strategic merge patch to ``original`` (an object of ``type_name``).
+
+    ``in_place=True``: ``original`` is the caller's own copy, to be patched (and
+    returned) instead of a deep copy of it.
+    """
     if patch is None:
         patch = {}
     if not isinstance(patch, dict):
         raise bad_request(f"json: cannot unmarshal {go_json_kind(patch)} into Go value of type "
                           f"map[string]interface {{}}")
     merger = _Merger(Shapes(schema))
-    return merger.merge_map(copy.deepcopy(original), copy.deepcopy(patch), merger.shapes.root(type_name))
+    return merger.merge_map(original if in_place else copy.deepcopy(original), copy.deepcopy(patch),
+                            merger.shapes.root(type_name))
 
 
 class _Merger:
