@@ -44,7 +44,7 @@ from ..storage.interface import KeyNotFound, KeyValue, RevisionMismatch
 from ..api.patch import FieldManager
 from .context import ServerContext
 from .negotiation import query_flag
-from .unknownfields import drop_unknown_fields
+from .unknownfields import UnknownFields
 from .objects import decode, format_time, object_key
 
 Obj = dict[str, Any]
@@ -124,6 +124,8 @@ class Writer:
         self.ctx = ctx
         #: managedFields bookkeeping, kept for the server's life (it remembers schema walks)
         self.fields = FieldManager(ctx.schema)
+        #: the unknown-field walk, likewise (it remembers member lookups)
+        self.unknown = UnknownFields(ctx.schema) if ctx.schema is not None else None
 
     # -- checks shared by create and update ----------------------------------------
 
@@ -145,9 +147,9 @@ class Writer:
     def check_unknown_fields(self, info: ResourceInfo, obj: Obj, opts: WriteOptions,
                              warnings: list[str], *, for_patch: bool = False) -> None:
         """Drop keys the kind's type does not declare; 400 (Strict) or warn (Warn) about them."""
-        if self.ctx.schema is None or not info.schema_type:
+        if self.unknown is None or not info.schema_type:
             return
-        paths = drop_unknown_fields(self.ctx.schema, info.schema_type, obj)
+        paths = self.unknown.drop(info.schema_type, obj)
         if not paths or opts.field_validation == "Ignore":
             return
         quoted = [_unknown(p) for p in paths]
