@@ -74,10 +74,28 @@ class Running:
         return ctx
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """RSS of the ``skiff up`` process itself (the server)."""
+        return _memory_mb(self.proc.pid, "Rss")
+
+    def children(self) -> list[int]:
+        """The component processes ``skiff up`` started (scheduler, node agent)."""
+        pids: list[int] = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        return pids
+
+    def tree_memory_mb(self) -> tuple[float, float]:
+        """(sum of RSS, sum of PSS) over ``skiff up`` and its component processes.  PSS
+        counts a page shared by several processes once in all (each its share)."""
+        pids = [self.proc.pid, *self.children()]
+        return (sum(_memory_mb(p, "Rss") for p in pids), sum(_memory_mb(p, "Pss") for p in pids))
+
+
+def _memory_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -7,16 +7,15 @@ from the distribution's busybox-static and imported (nothing is pulled), then:
 1. latency, ``--runs`` times: ``--pods`` pods (busybox ``sleep``) created at once; for
    each, the time from sending its create to a watch event showing it ``Running``.
    Prints p50/p99 of every run and their medians (the goal: p50 <= 300 ms,
-   p99 <= 1 s for 20 pods), and the CPU spent per pod: by the skiff process, and by
-   everything ``skiff up`` started (a cgroup of its own: shims, runc, helpers; the
-   containers are in theirs).  The pods are deleted between runs.
-2. idle CPU: the ``skiff up`` process's CPU (utime + stime from ``/proc``) over an
-   idle window with no pods, then with ``--scale`` running pods (created 20 at a
-   time), as % of one core (the goal: under 2 % for the node agent with 100 pods).
-   Everything runs in that one process (API server, controllers, scheduler, node
-   agent, proxy, DNS), so the agent's share is shown as the difference of the two
-   windows; the per-thread split, the pods' shims (one small process per container,
-   outside the skiff process) and the cgroup's total are printed next to it.
+   p99 <= 1 s for 20 pods), and the CPU spent per pod: by each of ``skiff up``'s
+   processes (the server: API server, store, controllers; the scheduler; the node
+   agent: kubelet, proxy, DNS), and by everything ``skiff up`` started (a cgroup of
+   its own: shims, runc, helpers; the containers are in theirs).  The pods are
+   deleted between runs.
+2. idle CPU: each process's CPU (utime + stime from ``/proc``) over an idle window
+   with no pods, then with ``--scale`` running pods (created 20 at a time), as % of
+   one core (the goal: under 2 % for the node agent with 100 pods); the pods' shims
+   (one small process per container) and the cgroup's total are printed next to it.
 
 On a machine shared with other work the latencies move with its load (printed with
 every figure); the CPU per pod moves much less.
@@ -143,19 +142,27 @@ class RuncNode:
     def client(self) -> ApiClient:
         return ApiClient.from_kubeconfig(self.data / "kubeconfig", user_agent="bench-podstartup")
 
-    def cpu_seconds(self) -> float:
-        """utime + stime of the skiff process (its threads included)."""
+    def processes(self) -> dict[str, int]:
+        """``skiff up``'s processes: ``server`` (API server, store, controllers) and, unless
+        it runs with ``--single-process``, its children ``scheduler`` and ``node agent``."""
         assert self.proc is not None
-        return _cpu_of(f"/proc/{self.proc.pid}/stat")
-
-    def thread_cpu(self) -> dict[str, float]:
-        """CPU seconds per thread name (threads of one name added up)."""
-        assert self.proc is not None
-        result: dict[str, float] = {}
+        found = {"server": self.proc.pid}
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
             with contextlib.suppress(OSError):
-                name = (task / "comm").read_text().strip()
-                result[name] = result.get(name, 0.0) + _cpu_of(str(task / "stat"))
+                for child in (task / "children").read_text().split():
+                    cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                    if b"skiff.scheduler" in cmdline:
+                        found["scheduler"] = int(child)
+                    elif b"agent" in cmdline:
+                        found["node agent"] = int(child)
+        return found
+
+    def process_cpu(self) -> dict[str, float]:
+        """utime + stime of each of ``skiff up``'s processes (threads included)."""
+        result: dict[str, float] = {}
+        for name, pid in self.processes().items():
+            with contextlib.suppress(OSError):
+                result[name] = _cpu_of(f"/proc/{pid}/stat")
         return result
 
     def shim_cpu(self) -> tuple[int, float]:
@@ -333,21 +340,25 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _per_process(before: dict[str, float], after: dict[str, float], scale: float, unit: str) -> str:
+    return ", ".join(f"{name} {(after[name] - before.get(name, 0.0)) * scale:.2f}{unit}" for name in after)
+
+
 async def idle_window(node: RuncNode, seconds: float, label: str) -> float:
-    """Print and return the skiff process's CPU over ``seconds`` of doing nothing, in %."""
-    threads0, cpu0, (_, shims0) = node.thread_cpu(), node.cpu_seconds(), node.shim_cpu()
+    """Print the CPU of ``skiff up``'s processes over ``seconds`` of doing nothing; return
+    the node agent's share in % of a core (the whole of skiff with ``--single-process``)."""
+    cpu0, (_, shims0) = node.process_cpu(), node.shim_cpu()
     total0 = node.account.seconds()
     started = time.monotonic()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - started
-    threads1, cpu1, (shims, shims1) = node.thread_cpu(), node.cpu_seconds(), node.shim_cpu()
+    cpu1, (shims, shims1) = node.process_cpu(), node.shim_cpu()
     total = (node.account.seconds() - total0) / elapsed * 100
-    percent = (cpu1 - cpu0) / elapsed * 100
-    busiest = sorted(((threads1[n] - threads0.get(n, 0.0), n) for n in threads1), reverse=True)[:3]
-    split = ", ".join(f"{name} {used / elapsed * 100:.2f} %" for used, name in busiest if used > 0)
-    print(f"idle CPU, {label:<10} skiff process {percent:5.2f} % of a core over {elapsed:.0f} s "
-          f"(threads: {split or 'none'}); {shims} shims {(shims1 - shims0) / elapsed * 100:.2f} %; "
-          f"all but the containers {total:.2f} %; {load()}")
+    agent = "node agent" if "node agent" in cpu1 else "server"
+    percent = (cpu1[agent] - cpu0.get(agent, 0.0)) / elapsed * 100
+    print(f"idle CPU, {label:<10} over {elapsed:.0f} s, % of a core: "
+          f"{_per_process(cpu0, cpu1, 100 / elapsed, ' %')}; {shims} shims "
+          f"{(shims1 - shims0) / elapsed * 100:.2f} %; all but the containers {total:.2f} %; {load()}")
     return percent
 
 
@@ -361,15 +372,15 @@ async def measure(node: RuncNode, args: argparse.Namespace) -> None:
         p50s, p99s = [], []
         for run in range(args.runs):
             names = [f"bench-{run}-{i}" for i in range(args.pods)]
-            cpu0, total0 = node.cpu_seconds(), node.account.seconds()
+            cpu0, total0 = node.process_cpu(), node.account.seconds()
             latencies = await start_pods(client, names)
-            cpu, total = node.cpu_seconds() - cpu0, node.account.seconds() - total0
+            cpu1, total = node.process_cpu(), node.account.seconds() - total0
             p50, p99 = percentiles(latencies)
             p50s.append(p50)
             p99s.append(p99)
             gone = await delete_pods(client, names)
             print(f"run {run + 1}: {args.pods} pods at once: create -> Running p50 {p50 * 1000:4.0f} ms, "
-                  f"p99 {p99 * 1000:4.0f} ms; CPU per pod: skiff process {cpu * 1000 / args.pods:.0f} ms, "
+                  f"p99 {p99 * 1000:4.0f} ms; CPU per pod: {_per_process(cpu0, cpu1, 1000 / args.pods, ' ms')}, "
                   f"with shims, runc, helpers {total * 1000 / args.pods:.0f} ms; deleted in {gone:.1f} s; "
                   f"{load()}")
         print(f"median of {args.runs} runs: p50 {statistics.median(p50s) * 1000:.0f} ms, "
@@ -383,8 +394,8 @@ async def measure(node: RuncNode, args: argparse.Namespace) -> None:
                   f"(p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms)")
         await asyncio.sleep(args.settle)            # the last statuses and events written
         loaded = await idle_window(node, args.idle_seconds, f"{args.scale} pods")
-        print(f"idle CPU of {args.scale} pods (difference): {loaded - baseline:.2f} % of a core "
-              f"(goal: agent under 2 %)")
+        print(f"idle CPU of the node agent with {args.scale} pods: {loaded:.2f} % of a core "
+              f"({loaded - baseline:+.2f} % over no pods; goal: under 2 %)")
     finally:
         await client.close()
 

@@ -3,11 +3,14 @@
 * pods/s bound end to end: pods created / (last pod bound - first create sent)   goal >= 300/s
 * p50 / p99 create->bound latency (POST sent -> a watch shows spec.nodeName)
 * also: API create rate, pods/s Running, node registration time, server RSS, and CPU
-  time per bound pod (from the first create until the last pod is bound) of the server
-  and, with ``--scheduler-process``, of the scheduler process
+  time per bound pod (from the first create until the last pod is bound) of each of
+  ``skiff up``'s processes: the server (API server, store, controllers), the scheduler
+  and the node agent (the N simulated nodes)
 
 Setup of one run: a fresh ``skiff up --runtime fake --nodes N`` (sqlite, HTTPS on
-loopback, scheduler + controllers + N simulated nodes in that one process); this
+loopback; the API server and controllers in that process, the scheduler and the N
+simulated nodes in its two child processes, as ``skiff up`` runs them on a machine with
+more than one core); this
 process waits until all N nodes are Ready, opens a watch on the namespace's pods, then
 creates the pods as fast as the API accepts them (``--concurrency`` requests in
 flight, aiohttp, keep-alive) and waits until every pod is bound (and Running).
@@ -16,11 +19,9 @@ Cases (``--case``): ``plain`` (pods with small requests), ``affinity`` (the same
 pods in groups of 10, each with a *preferred* pod affinity to its group over zones
 and a *required* pod anti-affinity to its group over hostnames).
 
-``--scheduler-process`` runs the scheduler as its own process instead (``python -m
-skiff.scheduler``; the in-process one is given a profile name no pod uses) and reports
-the CPU per bound pod of the scheduler and of the rest (API server, controllers, nodes)
-separately.  ``--cprofile DIR`` runs the scheduler process (without
-``--scheduler-process``: the server) under cProfile and prints its top functions.
+``--single-process`` runs ``skiff up --single-process`` instead (everything in one
+process, one core).  ``--cprofile DIR`` runs the server and its component processes
+under cProfile and prints their top functions (``--core --cprofile DIR`` profiles the scheduling cycle).
 
 Run: ``.venv/bin/python bench/scheduler.py`` -- the issue's suite: 1,000 nodes and
 10,000 pods (median of ``--runs`` runs, default 3), then 5,000 nodes and the affinity
@@ -101,9 +102,11 @@ class Result:
     running: int = 0
     rss_mb: float = 0.0
     idle_cpu: float = 0.0  # server CPU share with N idle nodes (leases, node status)
+    agent_idle_cpu: float = 0.0  # the node agent's CPU share meanwhile
     marginal_ms_per_pod: float = 0.0  # cpu_ms_per_pod less the idle share over the same time
     cpu_ms_per_pod: float = 0.0  # server CPU time from the first create until all bound / pods bound
-    sched_ms_per_pod: float = 0.0  # --scheduler-process: that process's CPU time / pods bound
+    sched_ms_per_pod: float = 0.0  # the scheduler process's CPU time / pods bound
+    agent_ms_per_pod: float = 0.0  # the node agent process's CPU time / pods bound
     load: float = 0.0  # 1-minute load average when the pods phase started
     errors: Counter[str] = field(default_factory=Counter)
     note: str = ""
@@ -118,9 +121,10 @@ class Result:
                 f"{self.running_rate:6.1f}/s  server CPU {self.cpu_ms_per_pod:5.1f} ms/pod "
                 f"({self.marginal_ms_per_pod:4.1f} without the idle share) "
                 f"(one free core: {1000 / max(1e-9, self.cpu_ms_per_pod):4.0f} pods/s), "
-                + (f"scheduler process CPU {self.sched_ms_per_pod:5.2f} ms/pod, " if self.sched_ms_per_pod else "")
+                + (f"scheduler process {self.sched_ms_per_pod:5.2f} ms/pod, node agent process "
+                   f"{self.agent_ms_per_pod:5.2f} ms/pod, " if self.sched_ms_per_pod else "")
                 + f"load {self.load:.1f}, "
-                f"idle {100 * self.idle_cpu:3.0f}%  nodes ready in {self.register_s:5.1f} s  "
+                f"idle {100 * self.idle_cpu:3.0f}% (node agent {100 * self.agent_idle_cpu:3.0f}%)  nodes ready in {self.register_s:5.1f} s  "
                 f"RSS {self.rss_mb:4.0f} MB{done}{self.note}")
 
 
@@ -204,8 +208,10 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
         result.register_s = time.perf_counter() - t0 + (t0 - c.started)
         await asyncio.sleep(max(0.0, c.started + IDLE_FROM - time.perf_counter()))
         idle_from = cpu_seconds(c.proc.pid)
+        agent_idle_from = c.cpu_seconds("agent")
         await asyncio.sleep(IDLE_SAMPLE)
         result.idle_cpu = (cpu_seconds(c.proc.pid) - idle_from) / IDLE_SAMPLE
+        result.agent_idle_cpu = (c.cpu_seconds("agent") - agent_idle_from) / IDLE_SAMPLE
         async with s.post("/api/v1/namespaces", json={"metadata": {"name": NS}}) as r:
             assert r.status in (201, 409), r.status
         async with s.get(f"/api/v1/namespaces/{NS}/pods") as r:
@@ -218,7 +224,8 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
 
         def all_bound() -> None:   # CPU used until the last pod is bound (not until Running)
             cpu_at_bound.append(cpu_seconds(c.proc.pid))
-            cpu_at_bound.append(cpu_seconds(c.scheduler.pid) if c.scheduler is not None else 0.0)
+            cpu_at_bound.append(c.cpu_seconds("scheduler"))
+            cpu_at_bound.append(c.cpu_seconds("agent"))
 
         watcher = asyncio.create_task(watch_pods(s, rv, bound, running, pods, done, all_bound))
         spy = start_profiler(c, profile, min(60.0, budget / 2)) if profile else None
@@ -244,7 +251,8 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
         result.load = os.getloadavg()[0]
         start = time.perf_counter()
         cpu_from = cpu_seconds(c.proc.pid)
-        sched_from = cpu_seconds(c.scheduler.pid) if c.scheduler is not None else 0.0
+        sched_from = c.cpu_seconds("scheduler")
+        agent_from = c.cpu_seconds("agent")
         await asyncio.gather(*(creator() for _ in range(concurrency)))
         result.create_rate = pods / max(1e-9, created_at - start)
         try:
@@ -256,6 +264,7 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
             all_bound()
         busy = cpu_at_bound[0] - cpu_from
         sched_busy = cpu_at_bound[1] - sched_from
+        agent_busy = cpu_at_bound[2] - agent_from
         if spy is not None:
             finish_profiler(spy)
         if len(running) < pods:
@@ -266,6 +275,7 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
         span = max(bound.values()) - min(sent.values(), default=0.0)
         result.marginal_ms_per_pod = 1000 * (busy - result.idle_cpu * span) / len(bound)
     result.sched_ms_per_pod = 1000 * sched_busy / max(1, len(bound))
+    result.agent_ms_per_pod = 1000 * agent_busy / max(1, len(bound))
     first = min(sent.values(), default=0.0)
     if bound:
         result.bound_rate = len(bound) / (max(bound.values()) - first)
@@ -392,19 +402,25 @@ def summarize_profile(path: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
-IDLE_SCHEDULER_CONFIG = """\
-apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-profiles:
-- schedulerName: bench-unused-scheduler
-"""
-
-
 class Cluster(Running):
-    """A running ``skiff up`` (``proc``) and, with ``--scheduler-process``, the scheduler's own
-    process (``scheduler``)."""
+    """A running ``skiff up`` (``proc``) and its component processes, if any."""
 
-    scheduler: subprocess.Popen[bytes] | None = None
+    def component_pids(self) -> dict[str, int]:
+        """``scheduler`` / ``agent`` -> pid of that child process of ``skiff up``."""
+        found: dict[str, int] = {}
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                if b"skiff.scheduler" in cmdline:
+                    found["scheduler"] = int(child)
+                elif b"agent" in cmdline:
+                    found["agent"] = int(child)
+        return found
+
+    def cpu_seconds(self, component: str) -> float:
+        """CPU time of a component process (0 when it runs inside the server)."""
+        pid = self.component_pids().get(component)
+        return cpu_seconds(pid) if pid is not None else 0.0
 
 
 def _python(cprofile: Path | None) -> list[str]:
@@ -422,28 +438,24 @@ def _stop(proc: subprocess.Popen[Any], grace: float) -> None:
 
 
 @contextlib.contextmanager
-def skiff_up(nodes: int, scheduler_process: bool = False, cprofile: Path | None = None) -> Iterator[Cluster]:
+def skiff_up(nodes: int, single_process: bool = False, cprofile: Path | None = None) -> Iterator[Cluster]:
     """``skiff up --runtime fake --nodes N`` in its own process group; stderr to a file
-    (a pipe nobody reads would block a chatty server).  ``scheduler_process``: the
-    in-process scheduler serves a profile no pod names, ``python -m skiff.scheduler``
-    schedules.  ``cprofile``: the scheduler process (else the server) runs under
-    cProfile, writing DIR/scheduler.prof (DIR/server.prof) when it stops."""
+    (a pipe nobody reads would block a chatty server).  ``single_process``: with
+    ``--single-process``.  ``cprofile``: the server process runs under cProfile, writing
+    DIR/server.prof when it stops."""
     data = Path(tempfile.mkdtemp(prefix="skiff-bench-sched-"))
     started = time.perf_counter()
-    extra: list[str] = []
-    if scheduler_process:
-        (data / "idle-scheduler.yaml").write_text(IDLE_SCHEDULER_CONFIG)
-        extra = ["--scheduler-config", str(data / "idle-scheduler.yaml")]
+    extra: list[str] = ["--single-process"] if single_process else []
     if cprofile:
         cprofile.mkdir(parents=True, exist_ok=True)
     with open(data / "stderr", "w") as err:
         proc = subprocess.Popen(
-            [*_python(None if scheduler_process else cprofile and cprofile / "server.prof"),
+            [*_python(cprofile and cprofile / "server.prof"),
              "-m", "skiff", "up", "--runtime", "fake",
              "--nodes", str(nodes), "--port", "0", "--data-dir", str(data / "d"), "--log-level", "WARNING",
              *extra],
-            stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
-    sched: subprocess.Popen[bytes] | None = None
+            stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
+            env=dict(os.environ, SKIFF_CPROFILE_DIR=str(cprofile)) if cprofile else None)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:  # printed once the API answers
@@ -451,22 +463,12 @@ def skiff_up(nodes: int, scheduler_process: bool = False, cprofile: Path | None 
                 break
         else:
             raise RuntimeError("skiff up exited: " + (data / "stderr").read_text()[-2000:])
-        cluster = Cluster(proc, data / "d", started)
-        if scheduler_process:
-            with open(data / "scheduler.stderr", "w") as err:
-                sched = subprocess.Popen(
-                    [*_python(cprofile and cprofile / "scheduler.prof"), "-m", "skiff.scheduler",
-                     "--kubeconfig", str(data / "d" / "kubeconfig"), "--log-level", "WARNING"],
-                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-            cluster.scheduler = sched
-        yield cluster
+        yield Cluster(proc, data / "d", started)
     finally:
-        if sched is not None:
-            _stop(sched, 30)
         _stop(proc, 30)
         if proc.stdout is not None:
             proc.stdout.close()
-        for log_name in ("stderr", "scheduler.stderr"):
+        for log_name in ("stderr",):
             path = data / log_name
             lines = path.read_text().splitlines() if path.exists() else []
             warnings = [ln for ln in lines if " WARNING " in ln or "ERROR" in ln]
@@ -474,7 +476,7 @@ def skiff_up(nodes: int, scheduler_process: bool = False, cprofile: Path | None 
                 print(f"  {log_name}: {len(warnings)} warning(s); last: {warnings[-1][:300]}")
         shutil.rmtree(data, ignore_errors=True)
         if cprofile:
-            for name in ("server.prof", "scheduler.prof"):
+            for name in ("server.prof", "scheduler.prof", "node-agent.prof"):
                 if (cprofile / name).exists():
                     print(summarize_cprofile(cprofile / name))
 
@@ -489,11 +491,11 @@ def summarize_cprofile(path: Path, top: int = 30) -> str:
 
 
 def run_case(nodes: int, pods: int, case: str, runs: int, concurrency: int, budget: float,
-             profile: Path | None, scheduler_process: bool = False,
+             profile: Path | None, single_process: bool = False,
              cprofile: Path | None = None) -> list[Result]:
     results = []
     for i in range(runs):
-        with skiff_up(nodes=nodes, scheduler_process=scheduler_process,
+        with skiff_up(nodes=nodes, single_process=single_process,
                       cprofile=cprofile if i == 0 else None) as c:
             r = asyncio.run(one_run(c, nodes, pods, case, concurrency, budget,
                                     profile if i == 0 else None))
@@ -517,6 +519,8 @@ def median_line(results: list[Result]) -> str:
                  cpu_ms_per_pod=statistics.median(r.cpu_ms_per_pod for r in results),
                  marginal_ms_per_pod=statistics.median(r.marginal_ms_per_pod for r in results),
                  sched_ms_per_pod=statistics.median(r.sched_ms_per_pod for r in results),
+                 agent_ms_per_pod=statistics.median(r.agent_ms_per_pod for r in results),
+                 agent_idle_cpu=statistics.median(r.agent_idle_cpu for r in results),
                  load=statistics.median(r.load for r in results))
     return f"median of {len(results)}: {med.line()}"
 
@@ -534,11 +538,11 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=240.0, help="seconds per run before giving up")
     ap.add_argument("--profile", type=Path, default=None, metavar="DIR", help="py-spy the server (first run)")
     ap.add_argument("--cprofile", type=Path, default=None, metavar="DIR",
-                    help="run the scheduler process (else the server) under cProfile (first run)")
+                    help="run skiff up's processes under cProfile (first run)")
     ap.add_argument("--core", action="store_true",
                     help="time the scheduling cycle alone (no API server): ms CPU per pod")
-    ap.add_argument("--scheduler-process", action="store_true",
-                    help="run the scheduler as its own process (python -m skiff.scheduler)")
+    ap.add_argument("--single-process", action="store_true",
+                    help="run skiff up --single-process (scheduler and nodes inside the server)")
     args = ap.parse_args()
     if args.core:
         for _ in range(args.runs):
@@ -553,7 +557,7 @@ def main() -> None:
     for nodes, pods, case, runs in plan:
         print(f"{nodes} nodes, {pods} pods, {case}:", flush=True)
         results = run_case(nodes, pods, case, runs, args.concurrency, args.budget, args.profile,
-                           args.scheduler_process, args.cprofile)
+                           args.single_process, args.cprofile)
         print("  " + median_line(results), flush=True)
     print(f"goal: >= 300 pods/s bound end to end (1,000 nodes, 10,000 pods); "
           f"took {time.monotonic() - started:.0f} s")

@@ -1,18 +1,22 @@
-"""One whole cluster in one process: what ``skiff up`` runs (like k3s).
+"""One whole cluster: what ``skiff up`` runs (like k3s).
 
 Start order (stop is the reverse)::
 
     store (sqlite, data-dir/state.db)
       └─ API server (HTTPS, data-dir/pki) ─ kubeconfig written (readyz answers from here)
            └─ components, each a client of the API over loopback HTTPS as admin:
-              scheduler, controller manager, and either simulated nodes
-              (--runtime fake) or one real node (--runtime runc, see node.py; or
-              --runtime process without root, see process_node.py)
+              scheduler, controller manager, load balancer, and either simulated
+              nodes (--runtime fake) or one real node (--runtime runc, see node.py;
+              or --runtime process without root, see process_node.py)
                 └─ node(s) registered ─ "export KUBECONFIG=..." printed
 
-Components only talk to the API server, exactly as they would across machines;
-running them as asyncio tasks of one process is a deployment choice, not a
-shortcut.  :class:`Cluster` is also usable from tests (``async with Cluster(cfg)``).
+Components only talk to the API server, exactly as they would across machines.
+The store, the API server and the controllers are asyncio tasks of this process;
+with ``processes`` (the ``skiff up`` default on a machine with more than one
+core) the scheduler and the node agent are child processes (``python -m
+skiff.scheduler``, ``skiff agent``: see children.py), so that they, the API server
+and the containers' setup use more than one core.  Without it they are tasks here
+too.  :class:`Cluster` is also usable from tests (``async with Cluster(cfg)``).
 
 Cold start: the API server answers as soon as it listens; each component's
 modules are imported on a worker thread by the component's own task, so the
@@ -37,6 +41,7 @@ from ..apiserver.pki import ClusterPKI, ensure_pki
 from ..apiserver.server import ServingHandle, serve
 from ..apiserver.streaming import install_streaming
 from ..storage.sqlite import SqliteBackend
+from .children import ComponentExited, ComponentProcess
 from .kubeconfig import write_admin_kubeconfig
 
 if TYPE_CHECKING:
@@ -49,6 +54,10 @@ log = logging.getLogger("skiff")
 NODES_REGISTER_TIMEOUT = 60.0
 #: ... plus this much per simulated node.
 NODE_REGISTER_SECONDS = 0.1
+#: Seconds a node agent process gets to take its node down before it is killed
+#: (its containers get node.STOP_GRACE each, all at once).
+AGENT_STOP_GRACE = 30.0
+SCHEDULER_STOP_GRACE = 5.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,10 @@ class ClusterConfig:
     eviction: "EvictionConfig | None" = None  # the real node's node-pressure eviction (None: defaults)
     ingress_http_port: int | None = None   # the built-in ingress controller (None: not run)
     ingress_https_port: int | None = None
+    #: The scheduler and the node agent as child processes (else tasks of this process).
+    processes: bool = False
+    #: ``skiff agent``'s node flags (``--runtime`` ...) when ``processes`` is on.
+    agent_args: tuple[str, ...] = ()
 
     @property
     def kubeconfig(self) -> Path:
@@ -112,32 +125,59 @@ class Cluster:
         log.info("API server listening on %s (ready in %.0f ms)", self.url,
                  (time.perf_counter() - started) * 1000)
         self._start_control_plane_components()
-        if cfg.runtime == "fake" and cfg.nodes > 0:
+        if cfg.runtime is not None and cfg.processes and (cfg.runtime != "fake" or cfg.nodes > 0):
+            await self._start_agent_process()
+        elif cfg.runtime == "fake" and cfg.nodes > 0:
             registered = asyncio.Event()
             self._start_component("fake-nodes", self._fake_nodes(registered))
             # Announce the cluster once `kubectl get nodes` lists every node.
             # (A thousand simulated nodes take a while: a Node, its status and a Lease each.)
-            await self._await_component(self._components[-1], registered,
-                                        NODES_REGISTER_TIMEOUT + NODE_REGISTER_SECONDS * cfg.nodes)
+            await self._await_component(self._components[-1], registered, self._register_timeout())
         elif cfg.runtime == "runc":
             from .node import run_runc_node
 
-            started = asyncio.Event()
+            node_started = asyncio.Event()
             self._start_component("node", run_runc_node(
                 self._api_client(), data_dir=cfg.data_dir, node_name=cfg.node_name,
-                started=started, eviction=cfg.eviction))
+                started=node_started, eviction=cfg.eviction))
             # The node has registered (and adopted what survived a crash) before users come.
-            await self._await_component(self._components[-1], started, NODES_REGISTER_TIMEOUT)
+            await self._await_component(self._components[-1], node_started, NODES_REGISTER_TIMEOUT)
         elif cfg.runtime == "process":
             from .process_node import run_process_node
 
-            started = asyncio.Event()
+            node_started = asyncio.Event()
             self._start_component("node", run_process_node(
                 self._api_client(), data_dir=cfg.data_dir, node_name=cfg.node_name,
-                started=started))
-            await self._await_component(self._components[-1], started, NODES_REGISTER_TIMEOUT)
+                started=node_started))
+            await self._await_component(self._components[-1], node_started, NODES_REGISTER_TIMEOUT)
         if cfg.ingress_http_port is not None and cfg.runtime is not None:
             await self._start_ingress()
+
+    def _register_timeout(self) -> float:
+        if self.config.runtime == "fake":
+            return NODES_REGISTER_TIMEOUT + NODE_REGISTER_SECONDS * self.config.nodes
+        return NODES_REGISTER_TIMEOUT
+
+    async def _start_agent_process(self) -> None:
+        """``skiff agent`` as a child process; the cluster is announced once it registered."""
+        cfg = self.config
+        agent = ComponentProcess(
+            "node-agent", "skiff.cli.main",
+            ("agent", "--kubeconfig", str(cfg.kubeconfig), "--node-name", cfg.node_name,
+             *cfg.agent_args), signals_ready=True)
+        # Stopping a real node removes its containers (each with a grace period) and network.
+        self._start_component("node-agent", self._supervise(agent, stop_grace=AGENT_STOP_GRACE))
+        await self._await_component(self._components[-1], agent.ready, self._register_timeout())
+
+    async def _supervise(self, child: ComponentProcess, *, stop_grace: float) -> None:
+        """Run ``child`` until cancelled (then stop it); its exit on its own is a failure."""
+        await child.start()
+        try:
+            code = await asyncio.shield(child.exited)
+        except asyncio.CancelledError:
+            await child.stop(stop_grace)
+            raise
+        raise ComponentExited(f"exited with code {code}")
 
     def _api_client(self) -> "ApiClient":
         from ..client.rest import ApiClient
@@ -161,7 +201,9 @@ class Cluster:
         if task.cancelled() or self._stopping:
             return
         error = task.exception()
-        if error is not None:
+        if isinstance(error, ComponentExited):
+            log.error("component %s %s", task.get_name(), error)
+        elif error is not None:
             log.error("component %s failed", task.get_name(), exc_info=error)
         elif task.get_name() in self._optional:
             return
@@ -176,7 +218,15 @@ class Cluster:
 
             profiles = load_config(self.config.scheduler_config)
         client = self._api_client()
-        self._start_component("scheduler", self._scheduler(client, profiles))
+        if self.config.processes:
+            args = ["--kubeconfig", str(self.config.kubeconfig),
+                    "--log-level", logging.getLevelName(logging.getLogger().level)]
+            if self.config.scheduler_config:
+                args += ["--config", str(self.config.scheduler_config.resolve())]
+            self._start_component("scheduler", self._supervise(
+                ComponentProcess("scheduler", "skiff.scheduler", args), stop_grace=SCHEDULER_STOP_GRACE))
+        else:
+            self._start_component("scheduler", self._scheduler(client, profiles))
         self._start_component("controller-manager", self._controller_manager(client))
         self._start_component("load-balancer", self._load_balancer(client))
 

@@ -7,9 +7,10 @@
 It connects to the API server named by the kubeconfig, runs the profiles of
 ``--config`` (a KubeSchedulerConfiguration, the same file ``skiff up
 --scheduler-config`` takes; default: the default profile) until SIGINT or
-SIGTERM, then stops cleanly and exits 0.  ``skiff up`` runs the same
-:func:`~skiff.scheduler.scheduler.run_scheduler` as a task of its own process;
-a separate process gives the scheduler a core of its own.
+SIGTERM, then stops cleanly and exits 0.  ``skiff up`` starts it as its scheduler
+process (a core of its own, see skiff/cli/children.py; it dies with ``skiff up``);
+with ``--single-process`` it runs the same
+:func:`~skiff.scheduler.scheduler.run_scheduler` as a task instead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import signal
 import sys
 from pathlib import Path
 
+from ..cli.lifeline import hold_lifeline
+from ..cli.eventloop import start_event_loop
 from ..client.rest import ApiClient
 from .profile import ConfigError, load_config
 from .scheduler import run_scheduler
@@ -48,6 +51,7 @@ async def _run(kubeconfig: Path, config: Path | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    hold_lifeline()  # started by `skiff up`: die with it
     ap = argparse.ArgumentParser(prog="python -m skiff.scheduler",
                                  description="Run the skiff scheduler against an API server.")
     ap.add_argument("--kubeconfig", type=Path, required=True, help="how to reach the API server")
@@ -58,12 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        import uvloop
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is a dependency
-        pass
-    try:
-        return asyncio.run(_run(args.kubeconfig, args.config))
+        return start_event_loop(_run(args.kubeconfig, args.config))
     except ConfigError as e:
         print(f"skiff scheduler: {e}", file=sys.stderr)
         return 2
