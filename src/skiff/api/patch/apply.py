@@ -50,7 +50,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Cause, StatusError
@@ -89,6 +89,10 @@ class ManagedEntry:
     def key(self) -> ManagerKey:
         version = self.api_version if self.operation == UPDATE else ""
         return (self.manager, self.operation, version, self.subresource)
+
+    def with_fields(self, fields: frozenset[Path]) -> "ManagedEntry":
+        """This entry owning ``fields`` instead (``dataclasses.replace``, without its introspection)."""
+        return ManagedEntry(self.manager, self.operation, self.api_version, self.time, fields, self.subresource)
 
     def describe(self) -> str:
         """How conflicts name the manager: ``"kubectl-edit" using apps/v1``."""
@@ -218,7 +222,7 @@ def _apply(fm: FieldManager, live: dict[str, Any] | None, applied: dict[str, Any
     removed = _owned_paths(change.removed, reset_fields)
     for key, entry in list(entries.items()):
         if key != me.key:
-            entries[key] = replace(entry, fields=entry.fields - conflicts.get(key, frozenset()) - removed)
+            entries[key] = entry.with_fields(entry.fields - conflicts.get(key, frozenset()) - removed)
     return _with_managed_fields(result, entries.values(), fm.codec)
 
 
@@ -255,10 +259,10 @@ def _update(fm: FieldManager, old: dict[str, Any] | None, new: dict[str, Any], m
     me = ManagedEntry(manager, UPDATE, str(new.get("apiVersion", "")), now, frozenset(), subresource)
     for key, entry in list(entries.items()):
         if not entry.fields.isdisjoint(lost):  # untouched entries keep their (remembered) field set
-            entries[key] = replace(entry, fields=entry.fields - lost)
+            entries[key] = entry.with_fields(entry.fields - lost)
     if changed:
         mine = entries.get(me.key, me).fields
-        entries[me.key] = replace(me, fields=mine if changed <= mine else mine | changed)
+        entries[me.key] = me.with_fields(mine if changed <= mine else mine | changed)
     return _with_managed_fields(result, entries.values(), fm.codec)
 
 
@@ -267,6 +271,8 @@ def _update(fm: FieldManager, old: dict[str, Any] | None, new: dict[str, Any], m
 
 def _owned_paths(paths: set[Path], reset_fields: Collection[str]) -> frozenset[Path]:
     """Drop paths nobody can own: stripped metadata and everything under a reset field."""
+    if not reset_fields:  # the common case, as one set operation
+        return frozenset(paths).difference(UNOWNED)
     reset = {("f", name) for name in reset_fields}
     return frozenset(p for p in paths if p not in UNOWNED and not (p and p[0] in reset))
 

@@ -42,6 +42,7 @@ Path = tuple[Element, ...]
 FieldSet = frozenset[Path]
 
 _KIND_ORDER = {"f": 0, "k": 1, "v": 2, "i": 3}
+_BY_LETTER = frozenset("fkv")  # kinds whose letters sort as _KIND_ORDER has them
 
 
 _PLAIN = (str, int, bool, type(None))
@@ -112,25 +113,33 @@ _MEMBER: Any = object()  # marks a tree node whose path is itself in the set
 def to_fields_v1(paths: frozenset[Path] | set[Path]) -> dict[str, Any]:
     """Encode a field set as a FieldsV1 tree."""
     tree: dict[Any, Any] = {}
+    by_index = False  # any ``i:`` element (the one kind whose order is not its letter's)
     for path in paths:
         node = tree
         for element in path:
             child = node.get(element)
             if child is None:
                 child = node[element] = {}
+                by_index = by_index or element[0] not in _BY_LETTER
             node = child
         if path:  # the root is no field
             node[_MEMBER] = True
-    return _render(tree)
+    return _render(tree, element_sort_key if by_index else None)
 
 
-def _render(tree: dict[Any, Any]) -> dict[str, Any]:
+def _render(tree: dict[Any, Any], order: Any) -> dict[str, Any]:
+    """``order``: the sort key of elements; None when the elements' own order is it
+    (no ``i:`` element, so kinds sort f < k < v by their letters, as ``element_sort_key`` has them)."""
     out: dict[str, Any] = {}
     if tree.pop(_MEMBER, False) and tree:
         out["."] = {}  # a member that has members below it
-    elements = sorted(tree, key=element_sort_key) if len(tree) > 1 else tree
+    elements = sorted(tree, key=order) if len(tree) > 1 else tree
     for element in elements:
-        out[f"{element[0]}:{element[1]}"] = _render(tree[element])
+        child = tree[element]
+        if len(child) == 1 and _MEMBER in child:  # an owned leaf, the most common node
+            out[element[0] + ":" + element[1]] = {}
+        else:
+            out[element[0] + ":" + element[1]] = _render(child, order)
     return out
 
 

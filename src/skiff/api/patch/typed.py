@@ -44,6 +44,9 @@ _EMPTIED = object()  # a container that pruning left empty
 KEY_DEFAULTS = {"protocol": "TCP"}
 
 _DICT_KINDS = ("struct", "map", "unknown")
+#: JSON scalars: always a leaf, and equal exactly when ``==`` says so if of one type
+#: (``True == 1`` is why the types must match; a NaN is unequal to itself either way).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class TypedError(Exception):
@@ -282,10 +285,17 @@ class Typed:
             old_map = old if isinstance(old, dict) else {}
             new_map = new if isinstance(new, dict) else {}
             for key in list(old_map) + [k for k in new_map if k not in old_map]:
+                old_value, new_value = old_map.get(key, ABSENT), new_map.get(key, ABSENT)
+                if old_value is new_value:
+                    continue  # the same value: nothing below changed
+                if type(old_value) is type(new_value) and type(old_value) in _SCALARS:
+                    # two scalars of one JSON type: what the call below would decide, inline
+                    if old_value != new_value:
+                        result.modified.add(path + (("f", key),))
+                    continue
                 child = self.child(slot, key) or UNKNOWN_SLOT
                 implied = (old is not ABSENT or old_implied) and _implied(child)
-                self._compare(old_map.get(key, ABSENT), new_map.get(key, ABSENT), child,
-                              path + (("f", key),), result, implied)
+                self._compare(old_value, new_value, child, path + (("f", key),), result, implied)
         else:
             old_items = dict(self._items(slot, old if isinstance(old, list) else [], path, kind, None))
             new_items = dict(self._items(slot, new if isinstance(new, list) else [], path, kind, None))
@@ -305,7 +315,11 @@ class Typed:
             result.added.add(path)
             return
         if kind in _DICT_KINDS:
+            added = result.added
             for key, value in new.items():
+                if type(value) in _SCALARS:  # a leaf, whatever its slot: what the call below would do
+                    added.add(path + (("f", key),))
+                    continue
                 child = self.child(slot, key) or UNKNOWN_SLOT
                 self._added(value, child, path + (("f", key),), result, old_implied and _implied(child))
         else:
@@ -392,7 +406,7 @@ def _identical(a: Any, b: Any) -> bool:
     """:func:`_same`, answered in C for the common case of two large equal subtrees.
 
     Python's ``==`` already walks containers in C but takes ``true`` for ``1``; when
-    it says equal, the two values' canonical JSON texts settle it.
+    it says equal, the two values' JSON texts settle it.
     """
     if a is b:
         return True
@@ -401,7 +415,10 @@ def _identical(a: Any, b: Any) -> bool:
     if a != b:
         return False
     try:
-        return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
+        # Equal texts are equal JSON; unequal ones may only differ in key order, which
+        # the sorted texts settle (sorting costs, and equal values mostly share an order).
+        return (orjson.dumps(a) == orjson.dumps(b)
+                or orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS))
     except TypeError:  # not plain JSON (orjson.JSONEncodeError is a TypeError)
         return _same(a, b)
 
