@@ -23,7 +23,8 @@ simulated node fleet, all leases), each read to the end of every event.  A phase
 ends when the watches have gone quiet, so the fan-out of its events is in its figure.
 
 ``--cprofile FILE`` runs the measured phases (narrow them with ``--ops``) of the
-server under cProfile, writes the stats to FILE and prints the top functions.
+server under cProfile (timed in process CPU time), writes the stats to FILE and
+prints the top functions.
 
 Run: ``.venv/bin/python bench/writes.py`` (about 10-20 s on the 2-core machine).  To
 compare with another checkout: ``PYTHONPATH=<its src> .venv/bin/python bench/writes.py``.
@@ -102,8 +103,8 @@ async def _serve(conn: multiprocessing.connection.Connection, data: Path, plain:
         if cmd == "cpu":
             conn.send(time.process_time())
         elif cmd == "profile":
-            if profiler is None:
-                profiler = cProfile.Profile()
+            if profiler is None:  # CPU time: wall time would count the other processes' turns
+                profiler = cProfile.Profile(time.process_time)
             profiler.enable()
             conn.send(None)
         elif cmd == "unprofile":

@@ -30,6 +30,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 
+import orjson
+
 from ..api.errors import (
     Cause,
     StatusError,
@@ -308,7 +310,11 @@ class Writer:
 
     async def finish_update(self, info: ResourceInfo, key: str, kv: KeyValue, old: Obj, new: Obj,
                             opts: WriteOptions, *, subresource: str = "", record: bool = True) -> Obj:
-        """Merge system fields, validate, and CAS-write ``new`` over ``old`` (read at ``kv``)."""
+        """Merge system fields, validate, and CAS-write ``new`` over ``old`` (read at ``kv``).
+
+        ``new`` is the caller's own object (it shares nothing with ``old``) and may be
+        changed or become the result.
+        """
         old_meta = old["metadata"]
         if subresource == "status":
             # As Kubernetes' status strategies: spec (and system metadata) stay as stored,
@@ -317,7 +323,8 @@ class Writer:
             # its status write, so the Deployment's generation does not move).
             status = new.get("status")
             body_meta = new.get("metadata") or {}
-            new = decode(kv)
+            if not same_but_status(new, old):  # else the body is the stored object already
+                new = decode(kv)
             for field in STATUS_WRITABLE_META.get(info.kind, ("labels", "annotations")):
                 if body_meta.get(field):
                     new["metadata"][field] = body_meta[field]
@@ -401,6 +408,31 @@ def check_identity(info: ResourceInfo, namespace: str, name: str, meta: Obj) -> 
             raise bad_request("the namespace of the provided object does not match the namespace "
                               "sent on the request")
         meta["namespace"] = namespace
+
+
+def same_but_status(body: Obj, stored: Obj) -> bool:
+    """Is ``body`` exactly ``stored`` (the same JSON, keys in the same order) apart from ``status``?
+
+    Then a status write may keep ``body`` as its base instead of decoding the stored
+    object once more: the result is the same object, down to the order of its keys
+    (``status`` where the stored object has it, else last).  ``==`` alone would take
+    ``1`` for ``true``; equal texts settle it.
+    """
+    has_status = body.get("status") is not None
+    keys = [k for k in body if k != "status" or has_status]
+    expected = [k for k in stored if k != "status" or has_status]
+    if has_status and "status" not in stored:
+        expected.append("status")
+    if keys != expected:
+        return False
+    rest = {k: v for k, v in body.items() if k != "status"}
+    stored_rest = {k: v for k, v in stored.items() if k != "status"}
+    if rest != stored_rest:
+        return False
+    try:
+        return orjson.dumps(rest) == orjson.dumps(stored_rest)
+    except TypeError:  # not plain JSON: take the safe way
+        return False
 
 
 def should_delete_during_update(new: Obj, old: Obj) -> bool:
