@@ -33,6 +33,7 @@ from .interface import (SUCCESS, BindPlugin, Code, CycleState, FilterPlugin, Per
                         ReservePlugin, ScorePlugin, Status, error, unresolvable)
 from .podinfo import PodInfo
 from .profile import Profile, default_profile
+from .scorecache import NodeScoreCache
 from .snapshot import NodeInfo, Snapshot
 
 __all__ = ["Framework", "Registry", "Handle", "ScheduleResult", "fit_error_message",
@@ -192,11 +193,14 @@ class Framework:
         self.pre_score_plugins: list[PreScorePlugin] = points["preScore"]
         self.score_plugins: list[tuple[ScorePlugin, int]] = [
             (p, self.profile.weight(p.name)) for p in points["score"]]
-        # Per score plugin: (plugin, weight, batch scorer or None, normalizer or None).
-        self._score_steps: list[tuple[ScorePlugin, int, Any, Any]] = [
+        # Per score plugin: (plugin, weight, batch scorer or None, normalizer or None,
+        # score cache key function or None: see scorecache.py).
+        self._score_steps: list[tuple[ScorePlugin, int, Any, Any, Any]] = [
             (p, w, getattr(p, "score_nodes", None) if _implements(p, "score_nodes") else None,
-             getattr(p, "normalize_score", None) if _implements(p, "normalize_score") else None)
+             getattr(p, "normalize_score", None) if _implements(p, "normalize_score") else None,
+             getattr(p, "score_cache_key", None) if _implements(p, "score_cache_key") else None)
             for p, w in self.score_plugins]
+        self.score_cache: NodeScoreCache | None = NodeScoreCache()
         self.reserve_plugins: list[ReservePlugin] = points["reserve"]
         self.permit_plugins: list[PermitPlugin] = points["permit"]
         self.pre_bind_plugins: list[PreBindPlugin] = points["preBind"]
@@ -337,10 +341,15 @@ class Framework:
 
     def run_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         totals = [0] * len(nodes)
-        for pl, weight, batch, normalize in self._score_steps:
+        for pl, weight, batch, normalize, cache_key in self._score_steps:
             if pl.name in state.skip_score:
                 continue
-            scores = batch(state, pod, nodes) if batch is not None else [pl.score(state, pod, node) for node in nodes]
+
+            def compute(some: list[NodeInfo], pl: Any = pl, batch: Any = batch) -> list[int]:
+                return batch(state, pod, some) if batch is not None else [pl.score(state, pod, n) for n in some]
+
+            key = cache_key(state, pod) if cache_key is not None and self.score_cache is not None else None
+            scores = compute(nodes) if key is None else self.score_cache.scores(pl.name, key, nodes, compute)  # type: ignore[union-attr]
             if normalize is not None:
                 normalize(state, pod, nodes, scores)
             if weight != 1:

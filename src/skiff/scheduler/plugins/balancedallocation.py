@@ -46,6 +46,11 @@ class BalancedAllocation:
         state.write(_PRE_SCORE_KEY, requests)
         return SUCCESS
 
+    def score_cache_key(self, state: CycleState, pod: PodInfo) -> tuple[int, ...]:
+        """All a node's score depends on besides the node (see scheduler/scorecache.py)."""
+        requests: list[int] = state.read(_PRE_SCORE_KEY) or [pod_request_for(pod, r, False) for r, _ in self.resources]
+        return (pod.requests.milli_cpu, pod.requests.memory, *requests)
+
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         requests: list[int] = state.read(_PRE_SCORE_KEY) or [pod_request_for(pod, r, False) for r, _ in self.resources]
         fractions: list[float] = []

@@ -144,6 +144,11 @@ class NodeResourcesFit:
         state.write(_PRE_SCORE_KEY, [pod_request_for(pod, r, True) for r, _ in self.resources])
         return SUCCESS
 
+    def score_cache_key(self, state: CycleState, pod: PodInfo) -> tuple[int, ...]:
+        """All a node's score depends on besides the node (see scheduler/scorecache.py)."""
+        requests: list[int] = state.read(_PRE_SCORE_KEY) or [pod_request_for(pod, r, True) for r, _ in self.resources]
+        return (pod.non_zero_cpu, pod.non_zero_memory, *requests)
+
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         requests: list[int] = state.read(_PRE_SCORE_KEY) or [pod_request_for(pod, r, True) for r, _ in self.resources]
         total = weights = 0
