@@ -14,7 +14,7 @@ from skiff.apiserver.app import make_app
 from skiff.client.clock import FakeClock
 from skiff.client.resources import EVENTS, LEASES, NODES, PODS
 from skiff.client.rest import ApiClient
-from skiff.kubelet.fake import FakeNodeAgent, FakeNodeFleet, fake_node_specs
+from skiff.kubelet.fake import STATUS_UPDATE_INTERVAL, FakeNodeAgent, FakeNodeFleet, fake_node_specs
 from skiff.storage.sqlite import SqliteBackend
 
 Obj = dict[str, Any]
@@ -235,7 +235,7 @@ async def test_a_node_created_with_the_fake_label_is_adopted_and_retired(client:
         await client.delete(NODES, "big")
         await asyncio.wait_for(_until(lambda: "big" not in f.fleet.agents), 10)
         beat = condition(await client.get(NODES, "skiff-node-0"), "Ready")["lastHeartbeatTime"]
-        f.clock.advance(61.0)  # a heartbeat round: the retired node is not registered again
+        f.clock.advance(STATUS_UPDATE_INTERVAL + 1)  # a heartbeat round: the retired node is not registered again
         await wait_for(client, NODES, "skiff-node-0", None,
                        lambda _t, o: condition(o, "Ready")["lastHeartbeatTime"] != beat)
         assert "big" not in {n["metadata"]["name"] for n in (await client.list(NODES)).items}

@@ -21,7 +21,7 @@ one process (the scheduler benchmark runs 1,000-5,000)::
      ├─ ONE node informer ──▶ node worker (see "Nodes at run time" below)
      ├─ lease ticker:  each node's Lease renewed every 10 s, nodes spread evenly
      │                 over the interval (no thundering herd), 32 writes in flight
-     ├─ status ticker: each node's Ready/… condition heartbeats every 60 s
+     ├─ status ticker: each node's Ready/… condition heartbeats every 5 min
      └─ event recorder (kubelet events about image pulls)
 
 Nodes are named ``skiff-node-0``, ``skiff-node-1``, ... by :func:`run_fake_nodes`
@@ -41,7 +41,7 @@ Nodes at run time (all through the API, e.g. with kubectl):
 * **Not Ready -> Ready again**: whenever the agent's Node shows a Ready
   condition that is not True (the node lifecycle controller marked it Unknown
   while the agent was stopped or cut off), the agent posts its status at once
-  (then at most every 5 s while that lasts), not only at the 60 s heartbeat.
+  (then at most every 5 s while that lasts), not only at the 5-minute heartbeat.
 * **Add a node**: create a Node labelled ``skiff.dev/fake=true`` (with
   ``adopt=True``, which :func:`run_fake_nodes` sets); the fleet serves it like
   its own: its capacity/allocatable are the Node's ``status.capacity`` /
@@ -84,7 +84,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_NAME_PREFIX = "skiff-node"
 LEASE_RENEW_INTERVAL = 10.0
-STATUS_UPDATE_INTERVAL = 60.0
+#: Like the kubelet's nodeStatusReportFrequency (5 min): the Lease says "alive" every
+#: 10 s; the condition heartbeats need not be fresher (they are written at once on a change).
+STATUS_UPDATE_INTERVAL = 300.0
 #: While its Node is not Ready, an agent posts its status at most this often.
 NOT_READY_REPOST_INTERVAL = 5.0
 #: Node label: a Node created with it is served by the fleet (``adopt=True``).
