@@ -109,19 +109,22 @@ class EventEncoder:
         obj = None
         if not flt.everything:
             now = current if current is not None else ev.obj()
-            if ev.type != "MODIFIED":
-                if not flt.matches(now):
+            now_in = flt.matches(now)
+            key = self.memo_key
+            if key is not None and kind != "DELETED":
+                ev.verdicts[key] = now_in  # for the next event of this object (see watchcache)
+            if kind != "MODIFIED":
+                if not now_in:
                     return None
             else:
-                prev = ev.prev()
-                if prev is not None and t:
-                    prev = t(prev)
-                was_in = prev is not None and flt.matches(prev)
-                now_in = flt.matches(now)
+                known = ev.prev_verdicts
+                was_in = known.get(key) if known is not None and key is not None else None
+                if was_in is None:
+                    was_in = self._matched_before(ev)
                 if now_in and not was_in:
                     kind = "ADDED"
                 elif was_in and not now_in:
-                    kind, obj = "DELETED", prev
+                    kind, obj = "DELETED", self._before(ev)
                 elif not now_in:
                     return None
         if obj is None:
@@ -131,6 +134,17 @@ class EventEncoder:
         if obj is not None:
             return self.line(kind, orjson.dumps(obj))
         return self.line(kind, ev.object_json())
+
+    def _before(self, ev: CacheEvent) -> Obj | None:
+        """The state before ``ev``, served form."""
+        prev = ev.prev()
+        if prev is not None and self.transform:
+            prev = self.transform(prev)
+        return prev
+
+    def _matched_before(self, ev: CacheEvent) -> bool:
+        prev = self._before(ev)
+        return prev is not None and self.filter.matches(prev)
 
     def object_line(self, kind: str, obj: Obj) -> bytes:
         if self.table_include is not None:

@@ -19,7 +19,10 @@ window, :func:`direct_subscription` replays from the store instead (which
 raises :class:`Compacted` -> 410 once history is gone).
 
 Events keep the stored bytes and decode lazily: a watcher without selectors
-never decodes anything (``object_json`` splices the resourceVersion in).  Once
+never decodes anything (``object_json`` splices the resourceVersion in).  A
+watcher with selectors decodes the new state; the state before a MODIFIED event
+is decoded only when the cache no longer knows how it matched (each event keeps
+its selector verdicts, and the next event of its key is handed them).  Once
 the live fan-out is done the decoded forms are dropped again, so the window
 holds bytes only: decoded objects of 10,000 events would be millions of
 containers for Python's cyclic garbage collector to walk on every full pass
@@ -47,12 +50,14 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
+_NOT_SEEN = (0, {})
+
 
 class CacheEvent:
     """One committed change as watchers see it (ADDED / MODIFIED / DELETED)."""
 
     __slots__ = ("type", "key", "revision", "value", "prev_value", "prev_revision",
-                 "_obj", "_prev", "_json", "lines", "chunks")
+                 "_obj", "_prev", "_json", "lines", "chunks", "verdicts", "prev_verdicts")
 
     def __init__(self, type_: str, key: str, revision: int, value: bytes,
                  prev_value: bytes | None, prev_revision: int) -> None:
@@ -69,6 +74,11 @@ class CacheEvent:
         self.lines: dict[Any, bytes | None] = {}
         #: the same lines framed as HTTP chunks, for watchers written to directly
         self.chunks: dict[Any, bytes | None] = {}
+        #: whether the object matches each watcher selection it was checked against
+        #: (by encoding key); kept after :meth:`release`, as it never changes
+        self.verdicts: dict[Any, bool] = {}
+        #: the same for the state before this change, when the cache still had it
+        self.prev_verdicts: dict[Any, bool] | None = None
 
     @classmethod
     def from_storage(cls, ev: Event) -> "CacheEvent":
@@ -196,6 +206,10 @@ class WatchCache:
         self.revision = 0  # the newest revision the pump has seen (progress for bookmarks)
         self._subs: set[Subscription] = set()
         self._others: set[Subscription] = set()  # direct (store-fed) watches, for stop()
+        #: key -> (revision, verdicts) of its newest event in the window: so the next
+        #: event of the key knows how its previous state fared against each selection
+        #: without decoding it again
+        self._latest: dict[str, tuple[int, dict[Any, bool]]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -236,6 +250,7 @@ class WatchCache:
                 log.warning("watch cache fell behind compaction; restarting its window")
                 after = self.backend.revision
                 self._window.clear()
+                self._latest.clear()
                 self._floor = self.revision = after
                 for sub in list(self._subs):
                     sub.fail(Compacted(sub.after, self.backend.compacted_revision))
@@ -248,11 +263,23 @@ class WatchCache:
 
     def _publish(self, ev: CacheEvent) -> None:
         window = self._window
+        latest = self._latest
         if window.maxlen is not None and len(window) == window.maxlen:
-            self._floor = window[0].revision
+            dropped = window[0]
+            self._floor = dropped.revision
+            if latest.get(dropped.key, _NOT_SEEN)[0] == dropped.revision:
+                del latest[dropped.key]
         window.append(ev)
         self.revision = ev.revision
         key = ev.key
+        if ev.type == "MODIFIED":
+            before = latest.get(key)
+            if before is not None and before[0] == ev.prev_revision:
+                ev.prev_verdicts = before[1]  # the previous event's: its state is this one's before
+        if ev.type == "DELETED":
+            latest.pop(key, None)
+        else:
+            latest[key] = (ev.revision, ev.verdicts)
         for sub in self._subs:
             if key.startswith(sub.prefix):
                 sub.push(ev)
