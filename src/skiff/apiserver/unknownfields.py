@@ -16,7 +16,8 @@ returns their paths in the form Kubernetes prints (``spec.containers[0].x``).
 Every write runs it over its whole body, so a server keeps an
 :class:`UnknownFields` over its schema: it remembers, per type and JSON key,
 what the walk does there (the inline-aware field lookup is the costly part),
-and never looks a declared key up twice.
+and never looks a declared key up twice.  It first only looks for an unknown
+key, building no paths; the walk that names and drops them runs when one is there.
 """
 
 from __future__ import annotations
@@ -50,9 +51,35 @@ class UnknownFields:
         """Remove undeclared keys from ``obj`` (in place); their dotted paths, in document order."""
         found: list[str] = []
         typedef = self.schema.type(type_name)
-        if typedef is not None:
+        if typedef is not None and self._any_unknown(typedef, obj):  # rare: then name them
             self._walk(typedef, obj, "", found)
         return found
+
+    def _any_unknown(self, typedef: TypeDef, obj: Any) -> bool:
+        """Does ``obj`` have an undeclared key anywhere?  (:meth:`_walk` without the paths.)"""
+        if typedef.special is not None or not isinstance(obj, dict):
+            return False
+        known = self._members.get(typedef.name) or {}
+        for key, value in obj.items():
+            how = known.get(key) or self._member(typedef, key)
+            if how is None:
+                return True
+            walk, inner = how
+            if walk == _SKIP or inner is None:
+                continue
+            if walk == _OBJECT:
+                if self._any_unknown(inner, value):
+                    return True
+            elif walk == _LIST:
+                if isinstance(value, list):
+                    for item in value:
+                        if self._any_unknown(inner, item):
+                            return True
+            elif isinstance(value, dict):
+                for item in value.values():
+                    if self._any_unknown(inner, item):
+                        return True
+        return False
 
     def _member(self, typedef: TypeDef, key: str) -> _Member | None:
         """How to walk member ``key`` of a ``typedef`` object; None when it is not declared."""

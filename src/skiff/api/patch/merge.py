@@ -69,7 +69,11 @@ def _merge(current: Any, patch: Any) -> Any:
 def _without_nulls(value: Any) -> Any:
     """A copy of a new value with ``null`` object members removed (array items kept)."""
     if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+        return {k: _without_nulls(v) if isinstance(v, _CONTAINERS) else v
+                for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
+        return [_without_nulls(v) if isinstance(v, _CONTAINERS) else v for v in value]
     return value
+
+
+_CONTAINERS = (dict, list)  # what _without_nulls copies; everything else is immutable
