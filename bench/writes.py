@@ -15,7 +15,8 @@ lease       PUT a node Lease with a new ``spec.renewTime`` (the object last retu
 
 Setup: the API server (``make_app``, every built-in kind, authentication and RBAC,
 HTTPS with the admin client certificate -- as ``skiff up`` serves it; ``--plain`` for
-HTTP without auth) over SQLite in a child process of its own, so its CPU time is the
+HTTP without auth; uvloop and the tuned garbage collector of every skiff process)
+over SQLite in a child process of its own, so its CPU time is the
 server's alone (``time.process_time`` there: every thread, nanosecond clock).  This
 process is the load: aiohttp, ``--concurrency`` requests in flight, and three open
 watches as the components hold them (all pods, pods with ``spec.nodeName!=`` like the
@@ -64,17 +65,16 @@ QUIET = 0.05  # seconds without watch bytes that end a phase
 
 
 def serve_child(conn: multiprocessing.connection.Connection, data: str, plain: bool) -> None:
-    """Run the API server until told to stop; answer CPU and profiler commands on ``conn``."""
-    try:
-        import uvloop
+    """Run the API server until told to stop; answer CPU and profiler commands on ``conn``.
 
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-    asyncio.run(_serve(conn, Path(data), plain))
+    On the event loop and with the garbage collector set up as every skiff process has them.
+    """
+    from skiff.cli.eventloop import start_event_loop
+
+    start_event_loop(_serve(conn, Path(data), plain))
 
 
-async def _serve(conn: multiprocessing.connection.Connection, data: Path, plain: bool) -> None:
+async def _serve(conn: multiprocessing.connection.Connection, data: Path, plain: bool) -> int:
     from skiff.apiserver.app import make_app
     from skiff.apiserver.server import serve
     from skiff.storage.sqlite import SqliteBackend
@@ -127,6 +127,7 @@ async def _serve(conn: multiprocessing.connection.Connection, data: Path, plain:
         await handle.close()
         await backend.close()
         conn.send("stopped")
+    return 0
 
 
 class Server:

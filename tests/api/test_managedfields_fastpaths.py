@@ -1,8 +1,7 @@
 """The shortcuts of managedFields bookkeeping give exactly what the plain walks give.
 
 Every write records field ownership, so :class:`~skiff.api.patch.typed.Typed` takes
-shortcuts: scalars and shared values are decided inline, a whole top-level member
-(``spec``) added with the same JSON as before reuses the fields found then, and
+shortcuts: scalars and shared values are decided inline, without a call, and
 :func:`to_fields_v1` sorts elements by their own order when it may.  The slow path
 here is the plain recursion those replace (:class:`PlainTyped`, the walk as it was
 written first, and :func:`plain_to_fields_v1`); both must agree on a table of
@@ -232,13 +231,13 @@ def test_fast_and_slow_bookkeeping_agree(managers: tuple[FieldManager, FieldMana
     assert run(fast, steps()) == run(slow, steps())  # again: now from the fast path's memories
 
 
-def test_same_template_creates_reuse_the_spec_fields(managers: tuple[FieldManager, FieldManager]) -> None:
+def test_creates_agree(managers: tuple[FieldManager, FieldManager]) -> None:
     fast, slow = managers
-    for name in ("a", "b", "c"):  # the second and third spec come from memory
+    for name in ("a", "b", "c"):
         obj = edited(pod(name), lambda o: o["spec"].update(nodeName="n"))
         assert (orjson.dumps(fast.update(None, copy.deepcopy(obj), "kubectl", type_name=POD, now=T0))
                 == orjson.dumps(slow.update(None, copy.deepcopy(obj), "kubectl", type_name=POD, now=T0)))
-    # equal to Python (80 == 80.0) but not the same JSON: never taken from memory
+    # equal to Python (80 == 80.0) but not the same JSON: another field
     changed = edited(pod("d"), lambda o: o["spec"]["containers"][0].update(ports=[{"containerPort": 80.0}]))
     assert (fast.update(None, copy.deepcopy(changed), "kubectl", type_name=POD, now=T0)
             == slow.update(None, copy.deepcopy(changed), "kubectl", type_name=POD, now=T0))

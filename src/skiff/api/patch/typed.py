@@ -28,7 +28,6 @@ unknown         no schema: objects are granular, lists are atomic
 from __future__ import annotations
 
 import copy
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,8 +44,6 @@ _EMPTIED = object()  # a container that pruning left empty
 KEY_DEFAULTS = {"protocol": "TCP"}
 
 _DICT_KINDS = ("struct", "map", "unknown")
-ADDED_MEMO_SIZE = 256  # top-level members remembered by :meth:`Typed._added`
-_METADATA = (("f", "metadata"),)  # never remembered: it holds the object's name and uid
 #: JSON scalars: always a leaf, and equal exactly when ``==`` says so if of one type
 #: (``True == 1`` is why the types must match; a NaN is unequal to itself either way).
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -113,9 +110,6 @@ class Typed:
         self._members: dict[tuple[Slot, str], Slot] = {}  # declared members of struct slots
         self._values: dict[Slot, Slot] = {}  # the one child slot of a map or unknown object
         self._item_slots: dict[Slot, Slot] = {}
-        #: (slot, implied, path, JSON text) of a whole top-level member (``spec``) seen
-        #: added -> the fields it added: the pods of one template share their spec
-        self._added_memo: OrderedDict[tuple[Slot, bool, Path, bytes], frozenset[Path]] = OrderedDict()
 
     def root(self, type_name: str | None) -> Slot:
         slot = self._roots.get(type_name)
@@ -316,33 +310,6 @@ class Typed:
 
     def _added(self, new: Any, slot: Slot, path: Path, result: Comparison, old_implied: bool) -> None:
         """:meth:`_compare` of a value against nothing (every new object, every new subtree)."""
-        if len(path) == 1 and type(new) is dict and new and path != _METADATA:
-            self._added_member(new, slot, path, result, old_implied)
-            return
-        self._walk_added(new, slot, path, result, old_implied)
-
-    def _added_member(self, new: dict[str, Any], slot: Slot, path: Path, result: Comparison,
-                      old_implied: bool) -> None:
-        """:meth:`_added` of a top-level member, remembered by its JSON text (which alone,
-        with the slot and path, decides the fields)."""
-        try:
-            key = (slot, old_implied, path, orjson.dumps(new))
-        except TypeError:  # not plain JSON
-            self._walk_added(new, slot, path, result, old_implied)
-            return
-        memo = self._added_memo
-        fields = memo.get(key)
-        if fields is None:
-            found = Comparison()
-            self._walk_added(new, slot, path, found, old_implied)
-            fields = memo[key] = frozenset(found.added)
-            if len(memo) > ADDED_MEMO_SIZE:
-                memo.popitem(last=False)
-        else:
-            memo.move_to_end(key)
-        result.added |= fields
-
-    def _walk_added(self, new: Any, slot: Slot, path: Path, result: Comparison, old_implied: bool) -> None:
         kind = self.kind(slot, new)
         if kind == "leaf" or _empty(new):
             result.added.add(path)
@@ -358,7 +325,7 @@ class Typed:
         else:
             item_slot = self._item_slot(slot) if kind == "keyed" else _SET_ITEM_SLOT
             for element, item in self._items(slot, new, path, kind, None):
-                self._walk_added(item, item_slot, path + (element,), result, False)
+                self._added(item, item_slot, path + (element,), result, False)
         if path and not old_implied:
             result.added.add(path)
 
