@@ -77,18 +77,32 @@ class Running:
         """RSS of the ``skiff up`` process itself (the server)."""
         return _memory_mb(self.proc.pid, "Rss")
 
-    def children(self) -> list[int]:
-        """The component processes ``skiff up`` started (scheduler, node agent)."""
-        pids: list[int] = []
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            pids += [int(p) for p in (task / "children").read_text().split()]
-        return pids
-
     def tree_memory_mb(self) -> tuple[float, float]:
         """(sum of RSS, sum of PSS) over ``skiff up`` and its component processes.  PSS
         counts a page shared by several processes once in all (each its share)."""
-        pids = [self.proc.pid, *self.children()]
+        pids = [self.proc.pid, *component_processes(self.proc.pid).values()]
         return (sum(_memory_mb(p, "Rss") for p in pids), sum(_memory_mb(p, "Pss") for p in pids))
+
+
+def component_processes(pid: int) -> dict[str, int]:
+    """``scheduler`` / ``node agent`` -> pid, for the child processes of the ``skiff up``
+    whose pid is ``pid`` (none with ``--single-process``)."""
+    found: dict[str, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:  # a thread that just ended
+            continue
+        for child in children:
+            try:
+                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:  # a child that just ended
+                continue
+            if b"skiff.scheduler" in argv:
+                found["scheduler"] = int(child)
+            elif b"agent" in argv:
+                found["node agent"] = int(child)
+    return found
 
 
 def _memory_mb(pid: int, field: str) -> float:

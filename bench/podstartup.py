@@ -49,10 +49,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from skiff.api.errors import StatusError  # noqa: E402
 from skiff.client.resources import NODES, PODS  # noqa: E402
 from skiff.client.rest import ApiClient  # noqa: E402
+from _cluster import component_processes  # noqa: E402
 
 Obj = dict[str, Any]
 LOCK = Path("/tmp/skiff-runc-node.lock")
@@ -146,16 +148,7 @@ class RuncNode:
         """``skiff up``'s processes: ``server`` (API server, store, controllers) and, unless
         it runs with ``--single-process``, its children ``scheduler`` and ``node agent``."""
         assert self.proc is not None
-        found = {"server": self.proc.pid}
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                for child in (task / "children").read_text().split():
-                    cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-                    if b"skiff.scheduler" in cmdline:
-                        found["scheduler"] = int(child)
-                    elif b"agent" in cmdline:
-                        found["node agent"] = int(child)
-        return found
+        return {"server": self.proc.pid, **component_processes(self.proc.pid)}
 
     def process_cpu(self) -> dict[str, float]:
         """utime + stime of each of ``skiff up``'s processes (threads included)."""

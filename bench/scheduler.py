@@ -56,7 +56,7 @@ import pstats
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cluster import Running, percentile  # noqa: E402
+from _cluster import Running, component_processes, percentile  # noqa: E402
 
 import aiohttp  # noqa: E402
 
@@ -210,10 +210,10 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
         result.register_s = time.perf_counter() - t0 + (t0 - c.started)
         await asyncio.sleep(max(0.0, c.started + IDLE_FROM - time.perf_counter()))
         idle_from = cpu_seconds(c.proc.pid)
-        agent_idle_from = c.cpu_seconds("agent")
+        agent_idle_from = c.cpu_seconds("node agent")
         await asyncio.sleep(IDLE_SAMPLE)
         result.idle_cpu = (cpu_seconds(c.proc.pid) - idle_from) / IDLE_SAMPLE
-        result.agent_idle_cpu = (c.cpu_seconds("agent") - agent_idle_from) / IDLE_SAMPLE
+        result.agent_idle_cpu = (c.cpu_seconds("node agent") - agent_idle_from) / IDLE_SAMPLE
         async with s.post("/api/v1/namespaces", json={"metadata": {"name": NS}}) as r:
             assert r.status in (201, 409), r.status
         async with s.get(f"/api/v1/namespaces/{NS}/pods") as r:
@@ -227,7 +227,7 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
         def all_bound() -> None:   # CPU used until the last pod is bound (not until Running)
             cpu_at_bound.append(cpu_seconds(c.proc.pid))
             cpu_at_bound.append(c.cpu_seconds("scheduler"))
-            cpu_at_bound.append(c.cpu_seconds("agent"))
+            cpu_at_bound.append(c.cpu_seconds("node agent"))
             cpu_at_bound.append(time.process_time())
 
         watcher = asyncio.create_task(watch_pods(s, rv, bound, running, pods, done, all_bound))
@@ -256,7 +256,7 @@ async def one_run(c: Cluster, nodes: int, pods: int, case: str, concurrency: int
         cpu_from = cpu_seconds(c.proc.pid)
         bench_from = time.process_time()
         sched_from = c.cpu_seconds("scheduler")
-        agent_from = c.cpu_seconds("agent")
+        agent_from = c.cpu_seconds("node agent")
         await asyncio.gather(*(creator() for _ in range(concurrency)))
         result.create_rate = pods / max(1e-9, created_at - start)
         try:
@@ -411,21 +411,9 @@ def summarize_profile(path: Path, top: int = 25) -> str:
 class Cluster(Running):
     """A running ``skiff up`` (``proc``) and its component processes, if any."""
 
-    def component_pids(self) -> dict[str, int]:
-        """``scheduler`` / ``agent`` -> pid of that child process of ``skiff up``."""
-        found: dict[str, int] = {}
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-                if b"skiff.scheduler" in cmdline:
-                    found["scheduler"] = int(child)
-                elif b"agent" in cmdline:
-                    found["agent"] = int(child)
-        return found
-
     def cpu_seconds(self, component: str) -> float:
         """CPU time of a component process (0 when it runs inside the server)."""
-        pid = self.component_pids().get(component)
+        pid = component_processes(self.proc.pid).get(component)
         return cpu_seconds(pid) if pid is not None else 0.0
 
 
