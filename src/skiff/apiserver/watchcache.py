@@ -50,8 +50,6 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
-_NOT_SEEN = (0, {})
-
 
 class CacheEvent:
     """One committed change as watchers see it (ADDED / MODIFIED / DELETED)."""
@@ -267,8 +265,9 @@ class WatchCache:
         if window.maxlen is not None and len(window) == window.maxlen:
             dropped = window[0]
             self._floor = dropped.revision
-            if latest.get(dropped.key, _NOT_SEEN)[0] == dropped.revision:
-                del latest[dropped.key]
+            newest = latest.get(dropped.key)
+            if newest is not None and newest[0] == dropped.revision:
+                del latest[dropped.key]  # the key's newest event leaves the window
         window.append(ev)
         self.revision = ev.revision
         key = ev.key
