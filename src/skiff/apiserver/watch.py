@@ -119,12 +119,14 @@ class EventEncoder:
             else:
                 known = ev.prev_verdicts
                 was_in = known.get(key) if known is not None and key is not None else None
-                if was_in is None:
-                    was_in = self._matched_before(ev)
+                prev: Obj | None = None
+                if was_in is None:  # never checked while the cache had it: decode it
+                    prev = self._before(ev)
+                    was_in = prev is not None and flt.matches(prev)
                 if now_in and not was_in:
                     kind = "ADDED"
                 elif was_in and not now_in:
-                    kind, obj = "DELETED", self._before(ev)
+                    kind, obj = "DELETED", prev if prev is not None else self._before(ev)
                 elif not now_in:
                     return None
         if obj is None:
@@ -141,10 +143,6 @@ class EventEncoder:
         if prev is not None and self.transform:
             prev = self.transform(prev)
         return prev
-
-    def _matched_before(self, ev: CacheEvent) -> bool:
-        prev = self._before(ev)
-        return prev is not None and self.filter.matches(prev)
 
     def object_line(self, kind: str, obj: Obj) -> bytes:
         if self.table_include is not None:
