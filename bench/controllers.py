@@ -5,7 +5,7 @@
 * rolling update of all 1,000 (new image, default 25% surge / 25% unavailable):
   image patched -> rollout complete (kubectl rollout status' test)              goal <= 20 s
 
-Everything runs in this one process, as ``skiff up`` does: the API server
+Everything runs in this one process, as ``skiff up --single-process`` does: the API server
 (sqlite in a temp dir, plain HTTP on 127.0.0.1), 100 simulated nodes, the
 scheduler, and the controllers.  The observer is one Deployment watch and one
 pod watch.
