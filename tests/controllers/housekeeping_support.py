@@ -1,7 +1,7 @@
 """Support for the cluster-housekeeping controller tests (GC, namespace, nodes ...).
 
-* :class:`ApiServer` -- the real API server in-process (sqlite in tmp_path, plain
-  HTTP on 127.0.0.1, port 0), a client, and a kubeconfig for the real kubectl;
+* :class:`ApiServer` -- apiserver_support's in-process API server (sqlite in tmp_path,
+  plain HTTP on 127.0.0.1, port 0, a client, a kubeconfig) that also runs the real kubectl;
 * :func:`running_controllers` -- runs chosen controllers (by factory) through the
   manager's :func:`run_controllers`, with a clock of the test's choosing;
 * :func:`kubectl` -- the real kubectl as an asyncio subprocess (never blocks the loop);
@@ -17,55 +17,19 @@ import os
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Sequence
 
-from aiohttp import web
-
-from skiff.apiserver.app import make_app
+import apiserver_support
 from skiff.client.clock import Clock, FakeClock
 from skiff.client.resources import ResourceLike
 from skiff.client.rest import ApiClient
 from skiff.controllers.manager import ControllerFactory, run_controllers
-from skiff.storage.sqlite import SqliteBackend
 
 Obj = dict[str, Any]
 DEADLINE = 15.0
 
 
-class ApiServer:
-    """``async with ApiServer(tmp_path) as api:`` -> ``api.client``, ``api.kubeconfig``."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self._stack = contextlib.AsyncExitStack()
-        self.client: ApiClient
-        self.url = ""
-        self.kubeconfig = tmp_path / "kubeconfig"
-
-    async def __aenter__(self) -> "ApiServer":
-        try:
-            backend = SqliteBackend(str(self.tmp_path / "db"))
-            await backend.start()
-            self._stack.push_async_callback(backend.close)
-            runner = web.AppRunner(make_app(backend), handle_signals=False, shutdown_timeout=0.1)
-            await runner.setup()
-            self._stack.push_async_callback(runner.cleanup)
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            self.client = ApiClient(self.url)
-            self._stack.push_async_callback(self.client.close)
-            self.kubeconfig.write_text(
-                "apiVersion: v1\nkind: Config\n"
-                f"clusters:\n- name: t\n  cluster:\n    server: {self.url}\n"
-                "users:\n- name: u\n  user: {}\n"
-                "contexts:\n- name: t\n  context:\n    cluster: t\n    user: u\n"
-                "    namespace: default\ncurrent-context: t\n")
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
+class ApiServer(apiserver_support.ApiServer):
+    """``async with ApiServer(tmp_path) as api:`` -> ``api.client``, ``api.kubeconfig``,
+    and :meth:`kubectl` against it."""
 
     async def kubectl(self, *args: str, timeout: float = DEADLINE) -> tuple[int, str, str]:
         return await kubectl(self.kubeconfig, *args, timeout=timeout)

@@ -7,14 +7,12 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import pytest
-from aiohttp import web
 
-from skiff.apiserver.app import make_app
+from apiserver_support import ApiServer
 from skiff.client.informer import Informer
 from skiff.client.resources import EVENTS, NODES, PODS
 from skiff.client.rest import ApiClient
 from skiff.scheduler.scheduler import Scheduler
-from skiff.storage.sqlite import SqliteBackend
 
 from .builders import node, pod
 
@@ -23,21 +21,8 @@ Obj = dict[str, Any]
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[ApiClient]:
-    backend = SqliteBackend(str(tmp_path / "db"))
-    await backend.start()
-    runner = web.AppRunner(make_app(backend), handle_signals=False, shutdown_timeout=0.1)
-    try:
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        client = ApiClient(f"http://127.0.0.1:{runner.addresses[0][1]}")
-        try:
-            yield client
-        finally:
-            await client.close()
-    finally:
-        await runner.cleanup()
-        await backend.close()
+    async with ApiServer(tmp_path) as server:
+        yield server.client
 
 
 async def until(informer: Informer, check: Callable[[], bool], timeout: float = 10) -> None:
