@@ -2,76 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
-import pytest
-from aiohttp import web
-
-from skiff.apiserver.app import make_app
-from skiff.client.clock import FakeClock
+from fake_fleet_support import Fleet, wait_for
 from skiff.client.resources import LEASES, NODES, PODS
 from skiff.client.rest import ApiClient
-from skiff.kubelet.fake import FakeNodeAgent, FakeNodeFleet, fake_node_specs
-from skiff.storage.sqlite import SqliteBackend
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[ApiClient]:
-    backend = SqliteBackend(str(tmp_path / "db"))
-    await backend.start()
-    runner = web.AppRunner(make_app(backend), handle_signals=False, shutdown_timeout=0.1)
-    try:
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        api = ApiClient(f"http://127.0.0.1:{runner.addresses[0][1]}")
-        try:
-            yield api
-        finally:
-            await api.close()
-    finally:
-        await runner.cleanup()
-        await backend.close()
-
-
-class Fleet:
-    """A running FakeNodeFleet of ``count`` nodes on a fake clock."""
-
-    def __init__(self, client: ApiClient, count: int, **kwargs: Any) -> None:
-        self.clock = FakeClock()
-        self.agents = [FakeNodeAgent(client, spec, clock=self.clock)
-                       for spec in fake_node_specs(count, **kwargs)]
-        self.fleet = FakeNodeFleet(client, self.agents, clock=self.clock, workers=4)
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> "Fleet":
-        self.task = asyncio.create_task(self.fleet.run())
-        await asyncio.wait_for(self.fleet.registered.wait(), 10)
-        await asyncio.wait_for(self.fleet.pods.wait_synced(), 10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.fleet.stop()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, 10)
-
-
-async def wait_for(client: ApiClient, res: Any, name: str, namespace: str | None,
-                   check: Callable[[str, Obj], bool], since: str) -> Obj:
-    """Watch ``name`` from ``since`` until ``check(type, obj)`` holds; return that object."""
-    async def watch() -> Obj:
-        async with client.watch(res, namespace=namespace, resource_version=since,
-                                field_selector=f"metadata.name={name}") as events:
-            async for type_, obj in events:
-                if check(type_, obj):
-                    return obj
-        raise AssertionError("watch ended")
-    return await asyncio.wait_for(watch(), 10)
 
 
 def pod(name: str, node: str, restart: str = "Always", **annotations: str) -> Obj:
@@ -185,9 +123,10 @@ async def test_deleted_node_registers_again(client: ApiClient) -> None:
 
 async def test_per_node_labels_taints_and_capacity(client: ApiClient) -> None:
     taint = {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}
-    async with Fleet(client, 2, name_prefix="edge", capacity={"cpu": "16", "memory": "64Gi", "pods": "250"},
-                     labels_per_node=lambda i: {"topology.kubernetes.io/zone": f"zone-{i}"},
-                     taints_per_node=[[taint], []]):
+    specs = {"name_prefix": "edge", "capacity": {"cpu": "16", "memory": "64Gi", "pods": "250"},
+             "labels_per_node": lambda i: {"topology.kubernetes.io/zone": f"zone-{i}"},
+             "taints_per_node": [[taint], []]}
+    async with Fleet(client, 2, specs=specs):
         first, second = (await client.get(NODES, "edge-0")), (await client.get(NODES, "edge-1"))
         assert first["metadata"]["labels"]["topology.kubernetes.io/zone"] == "zone-0"
         assert second["metadata"]["labels"]["topology.kubernetes.io/zone"] == "zone-1"

@@ -4,84 +4,14 @@ stopped nodes, Not Ready recovery, and Nodes added at run time (real API server,
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
-import pytest
-from aiohttp import web
-
-from skiff.apiserver.app import make_app
-from skiff.client.clock import FakeClock
+from fake_fleet_support import Fleet, wait_for
 from skiff.client.resources import EVENTS, LEASES, NODES, PODS
 from skiff.client.rest import ApiClient
-from skiff.kubelet.fake import STATUS_UPDATE_INTERVAL, FakeNodeAgent, FakeNodeFleet, fake_node_specs
-from skiff.storage.sqlite import SqliteBackend
+from skiff.kubelet.fake import STATUS_UPDATE_INTERVAL
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[ApiClient]:
-    backend = SqliteBackend(str(tmp_path / "db"))
-    await backend.start()
-    runner = web.AppRunner(make_app(backend), handle_signals=False, shutdown_timeout=0.1)
-    try:
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        api = ApiClient(f"http://127.0.0.1:{runner.addresses[0][1]}")
-        try:
-            yield api
-        finally:
-            await api.close()
-    finally:
-        await runner.cleanup()
-        await backend.close()
-
-
-class Fleet:
-    """A running FakeNodeFleet on a fake clock (adopting labelled Nodes)."""
-
-    def __init__(self, client: ApiClient, count: int, **kwargs: Any) -> None:
-        self.clock = FakeClock()
-        self.agents = [FakeNodeAgent(client, spec, clock=self.clock)
-                       for spec in fake_node_specs(count)]
-        self.fleet = FakeNodeFleet(client, self.agents, clock=self.clock, workers=4, adopt=True, **kwargs)
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> "Fleet":
-        self.task = asyncio.create_task(self.fleet.run())
-        await asyncio.wait_for(self.fleet.registered.wait(), 10)
-        await asyncio.wait_for(self.fleet.pods.wait_synced(), 10)
-        await asyncio.wait_for(self.fleet.nodes.wait_synced(), 10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.fleet.stop()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, 10)
-
-
-async def wait_for(client: ApiClient, res: Any, name: str, namespace: str | None,
-                   check: Callable[[str, Obj], bool], since: str = "") -> Obj:
-    """Watch ``name`` (from ``since``, else from its current state) until ``check`` holds."""
-    if not since:
-        since = (await client.list(res, namespace=namespace)).resource_version
-        try:
-            current = await client.get(res, name, namespace=namespace)
-        except Exception:  # noqa: BLE001 - not there yet
-            current = None
-        if current is not None and check("EXISTING", current):
-            return current
-
-    async def watch() -> Obj:
-        async with client.watch(res, namespace=namespace, resource_version=since,
-                                field_selector=f"metadata.name={name}") as events:
-            async for type_, obj in events:
-                if check(type_, obj):
-                    return obj
-        raise AssertionError("watch ended")
-    return await asyncio.wait_for(watch(), 10)
 
 
 def pod(name: str, node: str, image: str = "nginx", **annotations: str) -> Obj:
@@ -105,7 +35,7 @@ def ready_is(node_or_pod: Obj, status: str) -> bool:
 
 
 async def test_invalid_registry_gives_err_image_pull_then_back_off_with_events(client: ApiClient) -> None:
-    async with Fleet(client, 1) as f:
+    async with Fleet(client, 1, adopt=True) as f:
         await client.create(PODS, pod("broken", "skiff-node-0", "registry.invalid/app:1"), namespace="default")
         first = await wait_for(client, PODS, "broken", "default", lambda _t, o: waiting_reason(o) == "ErrImagePull")
         status = first["status"]
@@ -137,7 +67,7 @@ async def test_invalid_registry_gives_err_image_pull_then_back_off_with_events(c
 
 
 async def test_failing_image_patterns_and_a_fixed_image(client: ApiClient) -> None:
-    async with Fleet(client, 1, failing_images=["example.com/broken/*"]):
+    async with Fleet(client, 1, adopt=True, failing_images=["example.com/broken/*"]):
         await client.create(PODS, pod("p", "skiff-node-0", "example.com/broken/app:2"), namespace="default")
         failing = await wait_for(client, PODS, "p", "default", lambda _t, o: waiting_reason(o) == "ErrImagePull")
         assert failing["status"]["containerStatuses"][0]["state"]["waiting"]["message"].endswith(": not found")
@@ -150,7 +80,7 @@ async def test_failing_image_patterns_and_a_fixed_image(client: ApiClient) -> No
 
 
 async def test_init_container_that_cannot_pull_holds_the_pod(client: ApiClient) -> None:
-    async with Fleet(client, 1):
+    async with Fleet(client, 1, adopt=True):
         body = pod("init", "skiff-node-0")
         body["spec"]["initContainers"] = [{"name": "setup", "image": "fake.invalid/setup"}]
         await client.create(PODS, body, namespace="default")
@@ -165,7 +95,7 @@ async def test_init_container_that_cannot_pull_holds_the_pod(client: ApiClient) 
 
 
 async def test_never_ready_pod_runs_unready_until_the_annotation_changes(client: ApiClient) -> None:
-    async with Fleet(client, 1):
+    async with Fleet(client, 1, adopt=True):
         await client.create(PODS, pod("lazy", "skiff-node-0", **{"skiff.dev/fake-ready": "false"}),
                             namespace="default")
         unready = await wait_for(client, PODS, "lazy", "default",
@@ -180,7 +110,7 @@ async def test_never_ready_pod_runs_unready_until_the_annotation_changes(client:
 
 
 async def test_stopped_node_goes_silent_and_resumes(client: ApiClient) -> None:
-    async with Fleet(client, 2) as f:
+    async with Fleet(client, 2, adopt=True) as f:
         await client.patch(NODES, "skiff-node-1", {"metadata": {"annotations": {"skiff.dev/fake-stopped": "true"}}})
         agent = f.fleet.agents["skiff-node-1"]
         await asyncio.wait_for(_until(lambda: agent.stopped), 10)
@@ -204,7 +134,7 @@ async def test_stopped_node_goes_silent_and_resumes(client: ApiClient) -> None:
 
 
 async def test_node_marked_unknown_posts_ready_at_once(client: ApiClient) -> None:
-    async with Fleet(client, 1):
+    async with Fleet(client, 1, adopt=True):
         node = await client.get(NODES, "skiff-node-0")
         conditions = [dict(c, status="Unknown", reason="NodeStatusUnknown") if c["type"] == "Ready" else c
                       for c in node["status"]["conditions"]]
@@ -215,7 +145,7 @@ async def test_node_marked_unknown_posts_ready_at_once(client: ApiClient) -> Non
 
 
 async def test_a_node_created_with_the_fake_label_is_adopted_and_retired(client: ApiClient) -> None:
-    async with Fleet(client, 1) as f:
+    async with Fleet(client, 1, adopt=True) as f:
         await client.create(NODES, {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": "big", "labels": {"skiff.dev/fake": "true", "size": "xl"}},
@@ -242,7 +172,7 @@ async def test_a_node_created_with_the_fake_label_is_adopted_and_retired(client:
 
 
 async def test_unlabelled_nodes_are_not_adopted(client: ApiClient) -> None:
-    async with Fleet(client, 1) as f:
+    async with Fleet(client, 1, adopt=True) as f:
         await client.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "someone-elses"}})
         await client.create(NODES, {"apiVersion": "v1", "kind": "Node",
                                     "metadata": {"name": "mine", "labels": {"skiff.dev/fake": "true"}}})
