@@ -1,6 +1,7 @@
 """Fixtures for every kubelet test: ``client``, an ApiClient of a real API server
-in-process (apiserver_support), and the busybox test image as an archive
-(``busybox_archive``) and imported into a store (``image_store``), once a session."""
+in-process (apiserver_support); the busybox test image as an archive
+(``busybox_archive``) and imported into a store (``image_store``), once a session;
+``node_ns``, a network namespace standing for a node (netns_support, root only)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from apiserver_support import ApiServer
+from netns_support import add_namespace, delete_namespace
 from skiff.client.rest import ApiClient
 from skiff.kubelet.images.store import ImageStore
 
@@ -40,3 +42,13 @@ def image_store(tmp_path_factory: pytest.TempPathFactory, busybox_archive: Path)
     store = ImageStore(tmp_path_factory.mktemp("images") / "store")
     store.import_archive(busybox_archive)
     return store
+
+
+@pytest.fixture
+async def node_ns() -> AsyncIterator[Path]:
+    """An empty network namespace standing for a node (no way out of the machine)."""
+    path = add_namespace()
+    try:
+        yield path
+    finally:
+        delete_namespace(path)

@@ -1,24 +1,16 @@
-"""Fixtures for the image tests: the busybox test archives and an empty store."""
+"""Fixtures for the image tests: an empty store.
+
+``busybox_archive`` (the busybox test archive) comes from tests/kubelet/conftest.py,
+which also puts tests/fixtures (``busybox_image``) on the import path.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
-
-from busybox_image import write_busybox_archive  # noqa: E402
-
-from skiff.kubelet.images.store import ImageStore  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def busybox_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("archives") / "busybox.tar"
-    write_busybox_archive(path, "busybox:test")
-    return path
+from skiff.kubelet.images.store import ImageStore
 
 
 @pytest.fixture

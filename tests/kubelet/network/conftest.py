@@ -1,5 +1,7 @@
 """Fixtures for the pod network tests: a namespace standing for a node, with a
-NodeNetwork set up inside it, torn down (and checked to be gone) after each test."""
+NodeNetwork set up inside it, torn down (and checked to be gone) after each test.
+
+``node_ns`` (the namespace) comes from tests/kubelet/conftest.py."""
 
 from __future__ import annotations
 
@@ -11,21 +13,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from podnet_support import add_namespace, assert_root, delete_namespace, link_names  # noqa: E402
+from podnet_support import assert_root, link_names  # noqa: E402
 
 from skiff.kubelet.network import NodeNetwork  # noqa: E402
 
 assert_root()
-
-
-@pytest.fixture
-async def node_ns() -> AsyncIterator[Path]:
-    """An empty network namespace standing for a node (no way out of the machine)."""
-    path = add_namespace()
-    try:
-        yield path
-    finally:
-        delete_namespace(path)
 
 
 @pytest.fixture

@@ -19,8 +19,6 @@ from pathlib import Path
 
 from skiff.kubelet.network.netns import open_socket
 
-NETNS_DIR = Path("/run/netns")
-
 
 def unique_name(prefix: str) -> str:
     """A short unique object name (interfaces allow 15 characters)."""
@@ -33,18 +31,6 @@ def new_uid() -> str:
 
 def run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=check)
-
-
-def add_namespace() -> Path:
-    name = unique_name("skifft-")
-    run(["ip", "netns", "add", name])
-    run(["ip", "-n", name, "link", "set", "lo", "up"])
-    return NETNS_DIR / name
-
-
-def delete_namespace(path: Path) -> None:
-    if path.exists():
-        run(["ip", "netns", "del", path.name], check=False)
 
 
 async def in_ns(netns: Path | None, *argv: str, timeout: float = 10) -> tuple[int, str]:

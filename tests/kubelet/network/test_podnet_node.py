@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-from podnet_support import (PeerAddressServer, add_namespace, ask_peer_address, delete_namespace,
-                            in_ns, ip_json, link_names, new_uid, nft_tables, ping, run)
+from netns_support import add_namespace, delete_namespace
+from podnet_support import (PeerAddressServer, ask_peer_address, in_ns, ip_json, link_names, new_uid,
+                            nft_tables, ping, run)
 
 from skiff.kubelet.network import (AddressesExhausted, HostPort, HostPortConflict, NetworkConflict,
                                    NodeNetwork, netns)
