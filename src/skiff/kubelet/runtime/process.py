@@ -61,7 +61,8 @@ from .interface import (ContainerConfigError, ContainerSpec, ContainerState, Run
 from .processpod import ProcessSandboxes
 from .processspec import launch_spec
 from .sessions import PipeSession, PtySession
-from .shimmed import ShimmedRuntime, process_alive, write_json
+from .shimmed import ShimmedRuntime, process_alive
+from .statefiles import write_json
 
 SHIM = Path(__file__).with_name("processshim.py")
 HELPER = Path(__file__).with_name("rootless.py")

@@ -11,22 +11,19 @@ the node supports user namespaces (see .rootless).  A sandbox is therefore just:
       hostname          /etc/hostname
       resolv.conf       /etc/resolv.conf (the spec's, else the host's)
 
-(the same files the runc runtime keeps, minus namespaces, /dev/shm and cgroups).
+(the same files the runc runtime keeps, minus namespaces, /dev/shm and cgroups;
+the common part is .sandboxdir).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import shutil
 import socket
-import time
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from .interface import ContainerConfigError, NotFound, SandboxSpec, SandboxState, SandboxStatus
+from .interface import ContainerConfigError, SandboxSpec, SandboxState
+from .sandboxdir import SandboxDirectories
 
 DEFAULT_HOSTS = ("# Kubernetes-managed hosts file.\n"
                  "127.0.0.1\tlocalhost\n"
@@ -46,22 +43,8 @@ class SandboxFiles:
     resolv_conf: Path
 
 
-class ProcessSandboxes:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-
-    def directory(self, sandbox_id: str) -> Path:
-        if not sandbox_id or "/" in sandbox_id or sandbox_id.startswith("."):
-            raise NotFound(f"sandbox {sandbox_id!r} not found")
-        return self.root / sandbox_id
-
-    def load(self, sandbox_id: str) -> dict[str, Any]:
-        try:
-            record: dict[str, Any] = json.loads((self.directory(sandbox_id) / "sandbox.json").read_bytes())
-        except FileNotFoundError:
-            raise NotFound(f"sandbox {sandbox_id!r} not found") from None
-        return record
+class ProcessSandboxes(SandboxDirectories):
+    default_hosts = DEFAULT_HOSTS
 
     def create(self, sandbox_id: str, spec: SandboxSpec) -> None:
         if spec.share_process_namespace:
@@ -70,18 +53,7 @@ class ProcessSandboxes:
         directory.mkdir(parents=True)
         try:
             hostname = socket.gethostname() if spec.host_network else (spec.hostname or spec.name)
-            (directory / "hosts").write_text(spec.hosts_file or DEFAULT_HOSTS)
-            (directory / "hostname").write_text(hostname + "\n")
-            resolv = spec.resolv_conf
-            if not resolv:
-                try:
-                    resolv = Path("/etc/resolv.conf").read_text()
-                except OSError:
-                    resolv = ""
-            (directory / "resolv.conf").write_text(resolv)
-            record = {"id": sandbox_id, "spec": dataclasses.asdict(spec), "createdAt": time.time(),
-                      "state": SandboxState.READY.value}
-            _write_json(directory / "sandbox.json", record)
+            self.write_files(directory, spec, hostname)
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
@@ -98,31 +70,5 @@ class ProcessSandboxes:
             host_ipc=bool(spec["host_ipc"]), hosts=directory / "hosts",
             hostname_file=directory / "hostname", resolv_conf=directory / "resolv.conf")
 
-    def mark_not_ready(self, sandbox_id: str) -> None:
-        record = self.load(sandbox_id)
-        record["state"] = SandboxState.NOT_READY.value
-        _write_json(self.directory(sandbox_id) / "sandbox.json", record)
-
-    def status(self, sandbox_id: str) -> SandboxStatus:
-        record = self.load(sandbox_id)
-        spec = record["spec"]
-        return SandboxStatus(
-            id=sandbox_id, name=spec["name"], namespace=spec["namespace"], uid=spec["uid"],
-            state=SandboxState(record["state"]),
-            created_at=datetime.fromtimestamp(record["createdAt"], timezone.utc),
-            hostname=spec["hostname"] or spec["name"],
-            netns_path=None,               # every pod is on the host's network
-            labels=dict(spec["labels"]), annotations=dict(spec["annotations"]))
-
-    def ids(self) -> list[str]:
-        return sorted(d.name for d in self.root.iterdir()
-                      if (d / "sandbox.json").exists() and not d.name.startswith("."))
-
     def destroy(self, sandbox_id: str) -> None:
         shutil.rmtree(self.directory(sandbox_id), ignore_errors=True)
-
-
-def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, path)

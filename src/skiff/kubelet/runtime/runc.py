@@ -46,7 +46,8 @@ from .mounts import mount_overlay, mount_points_under, unmount
 from .sandbox import Sandboxes
 from .sessions import PipeSession, PtySession
 from .shimlauncher import ShimLauncher
-from .shimmed import ShimmedRuntime, process_alive, read_json, write_json
+from .shimmed import ShimmedRuntime, process_alive
+from .statefiles import read_json, write_json
 from .users import resolve_in_root, resolve_user
 
 SHIM = Path(__file__).with_name("shim.py")

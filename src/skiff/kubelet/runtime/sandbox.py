@@ -12,26 +12,24 @@
 
 Removing a sandbox (after its containers) unmounts all of that, deletes the
 directory and the pod's cgroup directory when no process is left in it.
+Naming, reading, listing and the sandbox.json / /etc files are .sandboxdir's
+(shared with the process runtime's sandboxes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import os
 import shutil
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import cgroups
 from .bundle import SandboxView
-from .interface import (ContainerConfigError, NotFound, SandboxSpec, SandboxState,
-                        SandboxStatus)
+from .interface import ContainerConfigError, NotFound, SandboxSpec, SandboxState
 from .mounts import mount_points_under, mount_tmpfs, unmount
 from .namespaces import create_here, on_fresh_thread, remove_namespaces
+from .sandboxdir import SandboxDirectories
 
 DEFAULT_HOSTS = ("# Kubernetes-managed hosts file.\n"
                  "127.0.0.1\tlocalhost\n"
@@ -42,32 +40,12 @@ DEFAULT_HOSTS = ("# Kubernetes-managed hosts file.\n"
                  "fe00::2\tip6-allrouters\n")
 
 
-class Sandboxes:
+class Sandboxes(SandboxDirectories):
+    default_hosts = DEFAULT_HOSTS
+
     def __init__(self, root: Path, cgroup_parent: str) -> None:
-        self.root = root
+        super().__init__(root)
         self.cgroup_parent = cgroup_parent
-        self._loaded: dict[str, tuple[int, dict[str, Any]]] = {}     # id -> (inode, sandbox.json)
-        root.mkdir(parents=True, exist_ok=True)
-
-    def directory(self, sandbox_id: str) -> Path:
-        if not sandbox_id or "/" in sandbox_id or sandbox_id.startswith("."):
-            raise NotFound(f"sandbox {sandbox_id!r} not found")
-        return self.root / sandbox_id
-
-    def load(self, sandbox_id: str) -> dict[str, Any]:
-        """sandbox.json (kept in memory while the file is the same: it is only ever replaced)."""
-        path = self.directory(sandbox_id) / "sandbox.json"
-        try:
-            inode = os.stat(path).st_ino
-            cached = self._loaded.get(sandbox_id)
-            if cached is not None and cached[0] == inode:
-                return cached[1]
-            record: dict[str, Any] = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            self._loaded.pop(sandbox_id, None)
-            raise NotFound(f"sandbox {sandbox_id!r} not found") from None
-        self._loaded[sandbox_id] = (inode, record)
-        return record
 
     async def create(self, sandbox_id: str, spec: SandboxSpec) -> None:
         if spec.share_process_namespace:
@@ -79,37 +57,16 @@ class Sandboxes:
         def make() -> None:          # on a thread of its own: it ends in the pod's namespaces
             directory.mkdir(parents=True)
             create_here(directory / "ns", kinds, hostname)
-            self._files(directory, spec, hostname)
+            if not spec.host_ipc:
+                (directory / "shm").mkdir()
+                mount_tmpfs(directory / "shm")
+            self.write_files(directory, spec, hostname)
 
         try:
             await on_fresh_thread(make)
         except BaseException:
             await asyncio.to_thread(self._destroy, directory, None)
             raise
-
-    def _files(self, directory: Path, spec: SandboxSpec, hostname: str) -> None:
-        if not spec.host_ipc:
-            (directory / "shm").mkdir()
-            mount_tmpfs(directory / "shm")
-        (directory / "hosts").write_text(spec.hosts_file or DEFAULT_HOSTS)
-        (directory / "hostname").write_text(hostname + "\n")
-        resolv = spec.resolv_conf
-        if not resolv:
-            try:
-                resolv = Path("/etc/resolv.conf").read_text()
-            except OSError:
-                resolv = ""
-        (directory / "resolv.conf").write_text(resolv)
-        record = {"id": directory.name, "spec": dataclasses.asdict(spec),
-                  "createdAt": time.time(), "state": SandboxState.READY.value}
-        (directory / "sandbox.json").write_text(json.dumps(record))
-
-    def mark_not_ready(self, sandbox_id: str) -> None:
-        directory = self.directory(sandbox_id)
-        record = dict(self.load(sandbox_id), state=SandboxState.NOT_READY.value)
-        tmp = directory / "sandbox.json.tmp"
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, directory / "sandbox.json")
 
     def view(self, sandbox_id: str) -> SandboxView:
         record = self.load(sandbox_id)
@@ -131,20 +88,8 @@ class Sandboxes:
     def pod_uid(self, sandbox_id: str) -> str:
         return str(self.load(sandbox_id)["spec"]["uid"])
 
-    def status(self, sandbox_id: str) -> SandboxStatus:
-        record = self.load(sandbox_id)
-        spec = record["spec"]
-        return SandboxStatus(
-            id=sandbox_id, name=spec["name"], namespace=spec["namespace"], uid=spec["uid"],
-            state=SandboxState(record["state"]),
-            created_at=datetime.fromtimestamp(record["createdAt"], timezone.utc),
-            hostname=spec["hostname"] or spec["name"],
-            netns_path=None if spec["host_network"] else self.directory(sandbox_id) / "ns" / "net",
-            labels=dict(spec["labels"]), annotations=dict(spec["annotations"]))
-
-    def ids(self) -> list[str]:
-        return sorted(d.name for d in self.root.iterdir()
-                      if (d / "sandbox.json").exists() and not d.name.startswith("."))
+    def netns_path(self, sandbox_id: str, spec: dict[str, Any]) -> Path | None:
+        return None if spec["host_network"] else self.directory(sandbox_id) / "ns" / "net"
 
     async def destroy(self, sandbox_id: str) -> None:
         directory = self.directory(sandbox_id)

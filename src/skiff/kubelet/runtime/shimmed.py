@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import functools
-import json
 import os
 import secrets
 import signal
@@ -46,6 +45,7 @@ from .interface import (ContainerSpec, ContainerState, ContainerStatus, ExecResu
                         StartFailed)
 from .logs import LogRecord, container_log, parse_time
 from .sessions import AttachSession
+from .statefiles import JsonCache, read_json, write_json
 
 LOST_EXIT_CODE = 255
 _HEX = frozenset("0123456789abcdef")
@@ -74,7 +74,7 @@ class ShimmedRuntime:
         self.log_max_size = log_max_size
         self.log_max_files = log_max_files
         self._exits = ExitWatcher()
-        self._records: dict[str, tuple[int, dict[str, Any]]] = {}     # id -> (inode, container.json)
+        self._records = JsonCache("container")                        # id -> container.json
         self._started: dict[str, dict[str, Any]] = {}                 # id -> started.json
 
     # -- hooks -----------------------------------------------------------------------------
@@ -129,19 +129,8 @@ class ShimmedRuntime:
         return self.containers / container_id
 
     def _record(self, container_id: str) -> dict[str, Any]:
-        """container.json (written once by create; kept in memory while the file is the same)."""
-        path = self._dir(container_id) / "container.json"
-        try:
-            inode = os.stat(path).st_ino
-            cached = self._records.get(container_id)
-            if cached is not None and cached[0] == inode:
-                return cached[1]
-            record: dict[str, Any] = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            self._records.pop(container_id, None)
-            raise NotFound(f"container {container_id!r} not found") from None
-        self._records[container_id] = (inode, record)
-        return record
+        """container.json (written once by create)."""
+        return self._records.load(container_id, self._dir(container_id) / "container.json")
 
     def _started_doc(self, container_id: str) -> dict[str, Any] | None:
         """started.json (written once by the shim, so kept once read)."""
@@ -308,7 +297,7 @@ class ShimmedRuntime:
             await self.stop(container_id, 0)
         await self._release(container_id, running)
         self._exits.forget(container_id)
-        self._records.pop(container_id, None)
+        self._records.forget(container_id)
         self._started.pop(container_id, None)
         await asyncio.to_thread(self._remove_files, directory)
 
@@ -398,22 +387,3 @@ def now_rfc3339() -> str:
 
 #: times in container.json / started.json / exit.json, parsed once each
 parse_time_cached = functools.lru_cache(maxsize=4096)(parse_time)
-
-
-def read_json(path: Path | str) -> dict[str, Any] | None:
-    """A JSON file's object; None if the file is missing or not (yet) complete."""
-    try:
-        with open(path, "rb") as source:
-            doc: dict[str, Any] = json.loads(source.read())
-        return doc
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def write_json(path: Path, doc: dict[str, Any], *, private: bool = False) -> None:
-    """Replace ``path`` atomically (readers see the old or the new document)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "w") as out:
-        out.write(json.dumps(doc))
-    os.replace(tmp, path)
