@@ -1,4 +1,4 @@
-"""Where skiff's cgroups live, reading their OOM counters, and removing them.
+"""Where skiff's cgroups live (and their OOM counters: the shim reads them), removing them.
 
 runc creates and configures a container's cgroup from ``linux.cgroupsPath`` and
 ``linux.resources`` in config.json; skiff only chooses the path and cleans up::
@@ -61,17 +61,6 @@ def oom_counter_file(cgroup_path: str) -> Path:
     if _host_is_unified():
         return CGROUP_MOUNT / relative / "memory.events"
     return CGROUP_MOUNT / "memory" / relative / "memory.oom_control"
-
-
-def read_oom_kills(counter_file: Path) -> int:
-    try:
-        for line in counter_file.read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
-                return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
 
 
 def existing(cgroup_path: str) -> list[Path]:

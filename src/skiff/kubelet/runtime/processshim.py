@@ -153,6 +153,11 @@ class ProcessShim(shim.Shim):
         os.umask(0o022)
         rootless.run_command(executable, list(spec["argv"]), dict(spec["env"]))
 
+    def serve(self, pid: int) -> dict[str, object]:
+        result: dict[str, object] = super().serve(pid)
+        kill_leftovers(pid)
+        return result
+
     def reap(self, pid: int) -> int | None:
         status = super().reap(pid)
         if status is not None:
@@ -205,20 +210,7 @@ def main(argv: list[str]) -> int:
         os._exit(0)             # the shim lives on without being the kubelet's child
     os.setsid()
     ctypes.CDLL(None).prctl(shim.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    process_shim = ProcessShim(args)  # type: ignore[arg-type]
-    try:
-        pid = process_shim.start()
-    except Exception as err:  # reported to the runtime, which raises StartFailed
-        os.write(1, f"error {err}\n".replace("\n", " ").encode() + b"\n")
-        return 1
-    os.write(1, f"ok {pid}\n".encode())
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    result = process_shim.serve(pid)
-    kill_leftovers(pid)
-    shim.write_json(os.path.join(args.state_dir, "exit.json"), result)
-    return 0
+    return int(shim.run(ProcessShim(args), args.state_dir))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -258,12 +258,7 @@ class Shim:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             for key, events in self.selector.select(timeout):
                 if key.data == "wake":
-                    while True:
-                        try:
-                            if not os.read(wake_r, 512):
-                                break
-                        except BlockingIOError:
-                            break
+                    drain(wake_r)
                 elif key.data == "listen":
                     self.accept(listener)
                 elif key.data == "output":
@@ -480,10 +475,20 @@ class Args:
         self.pid_file = os.path.join(self.state_dir, "pid")
 
 
-def main(argv: list[str]) -> int:
-    args = Args(argv)
-    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    shim = Shim(args)
+def drain(fd: int) -> None:
+    """Read a non-blocking (wake-up) pipe empty."""
+    while True:
+        try:
+            if not os.read(fd, 512):
+                return
+        except BlockingIOError:
+            return
+
+
+def run(shim: Shim, state_dir: str) -> int:
+    """A shim's life once it is a subreaper: start the container, tell the runtime
+    ("ok <pid>" or "error <message>", one line on fd 1, then fd 0 and 1 let go),
+    serve it until it exits, record exit.json."""
     try:
         pid = shim.start()
     except Exception as err:  # reported to the runtime, which raises StartFailed
@@ -494,8 +499,14 @@ def main(argv: list[str]) -> int:
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     result = shim.serve(pid)
-    write_json(os.path.join(args.state_dir, "exit.json"), result)
+    write_json(os.path.join(state_dir, "exit.json"), result)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    args = Args(argv)
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    return run(Shim(args), args.state_dir)
 
 
 if __name__ == "__main__":

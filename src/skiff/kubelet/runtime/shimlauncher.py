@@ -148,12 +148,7 @@ def serve(control: socket.socket) -> None:
     while True:
         for key, _ in selector.select():
             if key.data == "child":
-                while True:
-                    try:
-                        if not os.read(wake_r, 512):
-                            break
-                    except BlockingIOError:
-                        break
+                shim.drain(wake_r)
                 _reap_exited()
                 continue
             message, ancillary, _, _ = control.recvmsg(MAX_REQUEST, socket.CMSG_SPACE(2 * 4))
