@@ -62,6 +62,10 @@ class SandboxStore(Protocol):
 
 
 class ShimmedRuntime:
+    """A runtime whose containers each have a shim; a subclass sets ``name``,
+    ``attach_prefix`` and ``sandboxes``, implements version(), create() and exec(),
+    and the hooks below (those that raise NotImplementedError must be overridden)."""
+
     name: str
     attach_prefix: str                 # the shims' attach sockets: "\0<prefix>/<id>"
     shim_died = "the shim died before starting the container"
