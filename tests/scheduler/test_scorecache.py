@@ -8,29 +8,22 @@ land, leave, nodes change capacity and a node is deleted and created again.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from skiff.scheduler.framework import Framework
-from skiff.scheduler.profile import default_profile, load_config_text
+from skiff.scheduler.profile import default_profile, load_config
 from skiff.scheduler.scorecache import MAX_KEYS, NodeScoreCache
 from skiff.scheduler.snapshot import NodeInfo, Snapshot
 
 from .builders import node, pod
 
 SHAPES = [("100m", "128Mi"), ("250m", "512Mi"), (None, None), ("1", "64Mi")]
-MOST_ALLOCATED = """\
-profiles:
-- schedulerName: default-scheduler
-  pluginConfig:
-  - name: NodeResourcesFit
-    args:
-      scoringStrategy:
-        type: MostAllocated
-        resources: [{name: cpu, weight: 2}, {name: memory, weight: 1}]
-"""
+#: The bin-packing profile users get from the examples (MostAllocated, BalancedAllocation x5).
+BINPACK = Path(__file__).resolve().parents[2] / "examples" / "scheduler-binpack.yaml"
 
 
-def _pair(profile_text: str | None) -> tuple[Framework, Framework]:
-    profile = load_config_text(profile_text)[0] if profile_text else default_profile()
+def _pair(config: Path | None) -> tuple[Framework, Framework]:
+    profile = load_config(config)[0] if config else default_profile()
     cached = Framework(profile, rng=random.Random(7))
     plain = Framework(profile, rng=random.Random(7))
     plain.score_cache = None
@@ -51,8 +44,8 @@ def _same_cycle(cached: Framework, plain: Framework, snap: Snapshot, p: dict) ->
     return a.node_name
 
 
-def _run(profile_text: str | None) -> None:
-    cached, plain = _pair(profile_text)
+def _run(config: Path | None) -> None:
+    cached, plain = _pair(config)
     snap = _cluster()
     for i in range(300):
         cpu, memory = SHAPES[i % len(SHAPES)]
@@ -75,8 +68,8 @@ def test_least_allocated_and_balanced_allocation_scores_match_without_the_cache(
     _run(None)
 
 
-def test_most_allocated_with_weights_matches_without_the_cache() -> None:
-    _run(MOST_ALLOCATED)
+def test_the_bin_packing_example_profile_matches_without_the_cache() -> None:
+    _run(BINPACK)
 
 
 def test_a_node_changed_since_is_scored_again_and_others_are_not() -> None:
