@@ -31,6 +31,7 @@ from ..client.factory import InformerFactory
 from ..client.resources import Resource
 from ..client.rest import ApiClient
 from .apirelay import ENDPOINTS, publish, publish_api_endpoints, relay_api_server
+from .nodecleanup import remove_every_pod
 
 if TYPE_CHECKING:
     from ..kubelet.agent import Kubelet
@@ -150,27 +151,7 @@ async def _delete_proxy_rules(node_name: str, bridge_name: str) -> None:
 async def _take_down(rt: Runtime, kubelet: Kubelet, node_name: str) -> None:
     """Stop and remove every container, sandbox, pod volume and pod network; then the
     proxy's rules and the node network."""
-    async def remove_container(container_id: str) -> None:
-        with contextlib.suppress(Exception):
-            await rt.stop(container_id, STOP_GRACE)
-        with contextlib.suppress(Exception):
-            await rt.remove(container_id)
-
-    async def remove_sandbox(sandbox_id: str) -> None:
-        with contextlib.suppress(Exception):
-            await rt.stop_sandbox(sandbox_id, STOP_GRACE)
-        with contextlib.suppress(Exception):
-            await rt.remove_sandbox(sandbox_id)
-
-    with contextlib.suppress(Exception):  # all at once: each may take its grace period
-        await asyncio.gather(*(remove_container(c.id) for c in await rt.list()))
-        await asyncio.gather(*(remove_sandbox(s.id) for s in await rt.list_sandboxes()))
-    volumes = kubelet.ctx.volumes
-    with contextlib.suppress(Exception):
-        await volumes.close()  # token renewals stop
-    for uid in volumes.known_pods():  # tmpfs secrets, bind mounts: nothing stays mounted
-        with contextlib.suppress(Exception):
-            await volumes.teardown(uid)
+    await remove_every_pod(rt, kubelet, STOP_GRACE)
     with contextlib.suppress(Exception):  # the proxy's rules, if it did not remove them itself
         await _delete_proxy_rules(node_name, kubelet.network.bridge_name)
     network = kubelet.network

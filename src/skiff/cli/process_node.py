@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..client.factory import InformerFactory
 from ..client.rest import ApiClient
+from .nodecleanup import remove_every_pod
 
 if TYPE_CHECKING:
     from ..kubelet.agent import Kubelet
@@ -82,19 +83,6 @@ async def run_process_node(client: ApiClient, *, data_dir: Path, node_name: str,
 
 async def _take_down(runtime: ProcessRuntime, kubelet: Kubelet) -> None:
     """Stop and remove every container and sandbox, then the pods' directories."""
-    async def remove_container(container_id: str) -> None:
-        with contextlib.suppress(Exception):
-            await runtime.stop(container_id, STOP_GRACE)
-        with contextlib.suppress(Exception):
-            await runtime.remove(container_id)
-
-    with contextlib.suppress(Exception):   # all at once: each may take its grace period
-        await asyncio.gather(*(remove_container(c.id) for c in await runtime.list()))
-    for sandbox in await runtime.list_sandboxes():
-        with contextlib.suppress(Exception):
-            await runtime.remove_sandbox(sandbox.id)
-    for uid in kubelet.ctx.volumes.known_pods():
-        with contextlib.suppress(Exception):
-            await kubelet.ctx.volumes.teardown(uid)
+    await remove_every_pod(runtime, kubelet, STOP_GRACE)
     with contextlib.suppress(Exception):
         await runtime.close()
