@@ -29,8 +29,14 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .lifeline import hold_lifeline
+
+if TYPE_CHECKING:
+    from ..client.rest import ApiClient
+    from ..kubelet.eviction import EvictionConfig
+    from ..kubelet.fakeconfig import FakeNodesConfig
 
 log = logging.getLogger("skiff.agent")
 
@@ -86,32 +92,44 @@ async def _announce_when(started: asyncio.Event, ready_fd: int | None) -> None:
         os.close(ready_fd)
 
 
-async def _run_node(client: object, args: argparse.Namespace, runtime: str,
+async def _run_node(client: ApiClient, args: argparse.Namespace, runtime: str,
                     started: asyncio.Event) -> None:
     data_dir: Path = args.data_dir.resolve()
     if runtime == "runc":
-        from ..kubelet.eviction import EvictionConfig
         from .node import run_runc_node
 
-        eviction = EvictionConfig.from_flags(
-            eviction_hard=args.eviction_hard, eviction_soft=args.eviction_soft,
-            eviction_soft_grace_period=args.eviction_soft_grace_period,
-            eviction_pressure_transition_period=args.eviction_pressure_transition_period)
-        await run_runc_node(client, data_dir=data_dir, node_name=args.node_name,  # type: ignore[arg-type]
-                            started=started, eviction=eviction)
+        await run_runc_node(client, data_dir=data_dir, node_name=args.node_name,
+                            started=started, eviction=eviction_config(args))
     elif runtime == "process":
         from .process_node import run_process_node
 
-        await run_process_node(client, data_dir=data_dir, node_name=args.node_name,  # type: ignore[arg-type]
+        await run_process_node(client, data_dir=data_dir, node_name=args.node_name,
                                started=started)
     else:
         from ..kubelet.fake import run_fake_nodes
-        from ..kubelet.fakeconfig import default_node_config, load_node_config
 
-        nodes = (load_node_config(args.node_config, nodes=args.nodes) if args.node_config
-                 else default_node_config(1 if args.nodes is None else args.nodes))
-        await run_fake_nodes(client, nodes.count, specs=nodes.specs,  # type: ignore[arg-type]
+        nodes = fake_nodes_config(args)
+        await run_fake_nodes(client, nodes.count, specs=nodes.specs,
                              failing_images=nodes.failing_images, registered=started)
+
+
+def eviction_config(args: argparse.Namespace) -> EvictionConfig:
+    """The real node's eviction thresholds from the ``--eviction-*`` flags (ValueError if bad)."""
+    from ..kubelet.eviction import EvictionConfig
+
+    return EvictionConfig.from_flags(
+        eviction_hard=args.eviction_hard, eviction_soft=args.eviction_soft,
+        eviction_soft_grace_period=args.eviction_soft_grace_period,
+        eviction_pressure_transition_period=args.eviction_pressure_transition_period)
+
+
+def fake_nodes_config(args: argparse.Namespace) -> FakeNodesConfig:
+    """The simulated nodes of ``--nodes``/``--node-config`` (NodeConfigError if bad)."""
+    from ..kubelet.fakeconfig import default_node_config, load_node_config
+
+    if args.node_config:
+        return load_node_config(args.node_config, nodes=args.nodes)
+    return default_node_config(1 if args.nodes is None else args.nodes)
 
 
 def agent_main(args: argparse.Namespace, *, runtime: str) -> int:

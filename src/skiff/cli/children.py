@@ -62,10 +62,6 @@ class ComponentProcess:
         #: Set to the exit code once the child ended (on its own or stopped).
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
     async def start(self) -> None:
         args = list(self.args)
         read_fd = write_fd = -1
@@ -130,10 +126,10 @@ class ComponentProcess:
         await self._join()
 
     async def _join(self) -> None:
+        """Wait for the exit watcher; drop the readiness reader (a ready line no longer matters)."""
+        if self._ready_reader is not None:
+            self._ready_reader.cancel()
         for task in (self._watcher, self._ready_reader):
-            if task is None:
-                continue
-            if task is self._ready_reader:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -161,21 +161,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     fake_nodes = None
     if runtime == "fake":
-        from ..kubelet.fakeconfig import NodeConfigError, default_node_config, load_node_config
+        from ..kubelet.fakeconfig import NodeConfigError
+        from .agent import fake_nodes_config
         try:
-            fake_nodes = (load_node_config(args.node_config, nodes=args.nodes) if args.node_config
-                          else default_node_config(1 if args.nodes is None else args.nodes))
+            fake_nodes = fake_nodes_config(args)
         except NodeConfigError as e:
             print(f"skiff: {e}", file=sys.stderr)
             return 2
     eviction = None
     if runtime == "runc":
-        from ..kubelet.eviction import EvictionConfig
+        from .agent import eviction_config
         try:
-            eviction = EvictionConfig.from_flags(
-                eviction_hard=args.eviction_hard, eviction_soft=args.eviction_soft,
-                eviction_soft_grace_period=args.eviction_soft_grace_period,
-                eviction_pressure_transition_period=args.eviction_pressure_transition_period)
+            eviction = eviction_config(args)
         except ValueError as e:
             print(f"skiff: {e}", file=sys.stderr)
             return 2
