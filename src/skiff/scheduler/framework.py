@@ -23,6 +23,7 @@ is run by the component through :meth:`Framework.run_reserve` and friends.
 
 from __future__ import annotations
 
+import functools
 import operator
 import random
 from dataclasses import dataclass, field
@@ -151,6 +152,11 @@ class ScheduleResult:
     @property
     def scheduled(self) -> bool:
         return self.node_name is not None
+
+
+def _raw_scores(pl: Any, batch: Any, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+    """A Score plugin's scores of ``nodes``, in one call when it scores in batches."""
+    return batch(state, pod, nodes) if batch is not None else [pl.score(state, pod, n) for n in nodes]
 
 
 def _implements(plugin: Any, *methods: str) -> bool:
@@ -341,15 +347,13 @@ class Framework:
 
     def run_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
         totals = [0] * len(nodes)
+        cache = self.score_cache
         for pl, weight, batch, normalize, cache_key in self._score_steps:
             if pl.name in state.skip_score:
                 continue
-
-            def compute(some: list[NodeInfo], pl: Any = pl, batch: Any = batch) -> list[int]:
-                return batch(state, pod, some) if batch is not None else [pl.score(state, pod, n) for n in some]
-
-            key = cache_key(state, pod) if cache_key is not None and self.score_cache is not None else None
-            scores = compute(nodes) if key is None else self.score_cache.scores(pl.name, key, nodes, compute)  # type: ignore[union-attr]
+            compute = functools.partial(_raw_scores, pl, batch, state, pod)
+            key = cache_key(state, pod) if cache is not None and cache_key is not None else None
+            scores = compute(nodes) if cache is None or key is None else cache.scores(pl.name, key, nodes, compute)
             if normalize is not None:
                 normalize(state, pod, nodes, scores)
             if weight != 1:
