@@ -21,6 +21,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from ...errors import Cause
 from ...resource import Column, ResourceInfo, Subresource
 from .. import meta as m
@@ -222,10 +224,24 @@ def prepare_pod_update(pod: Obj, old: Obj) -> None:
 def validate_pod(pod: Obj, old: Obj | None) -> list[Cause]:
     causes = m.validate_object_meta(pod.get("metadata"), True) if old is None else \
         m.validate_object_meta_update(pod.get("metadata"), old.get("metadata"))
+    if old is not None and _same_json(pod.get("spec"), old.get("spec")):
+        # Every status write (the kubelet's, ...): the spec is the one validated when
+        # it was written, and Kubernetes does not validate it again.
+        return causes
     causes += podspec.validate_pod_spec(pod.get("spec"), "spec")
     if old is not None:
         causes += podspec.validate_pod_spec_update(pod.get("spec") or {}, old.get("spec") or {}, "spec")
     return causes
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """The same JSON value (``==`` alone takes ``1`` for ``true``: equal texts settle it)."""
+    if a != b:
+        return False
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except TypeError:  # not plain JSON: not known to be the same
+        return False
 
 
 def _bool(value: Any) -> str:
