@@ -161,7 +161,7 @@ class RuncNode:
     def shim_cpu(self) -> tuple[int, float]:
         """How many container shims run, and their CPU seconds (children included)."""
         count, total = 0, 0.0
-        for started in (self.data / "kubelet" / "runtime" / "containers").glob("*/started.json"):
+        for started in (self.data / "kubelet" / "run" / "runtime" / "containers").glob("*/started.json"):
             with contextlib.suppress(OSError, ValueError, KeyError):
                 pid = int(json.loads(started.read_text())["shimPid"])
                 total += _cpu_of(f"/proc/{pid}/stat", children=True)
@@ -191,7 +191,7 @@ class RuncNode:
     def _sweep(self) -> list[str]:
         """Remove containers, mounts, the bridge and nft tables a failed stop left."""
         found: list[str] = []
-        runc_root = self.data / "kubelet" / "runtime" / "runc"
+        runc_root = self.data / "kubelet" / "run" / "runtime" / "runc"
         if runc_root.exists():
             listing = subprocess.run(["runc", "--root", str(runc_root), "list", "-q"],
                                      capture_output=True, text=True)

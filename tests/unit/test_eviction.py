@@ -378,7 +378,7 @@ async def test_pod_usage_from_cgroups_layers_logs_and_volumes(tmp_path: Path) ->
     for cid, used in (("c1", 300 * Mi), ("c2", 10 * Mi)):
         write(root / "memory" / "skiff" / "poduid-a" / cid / "memory.usage_in_bytes", str(used))
     write(root / "pids" / "skiff" / "poduid-a" / "pids.current", "7\n")
-    data, layers = tmp_path / "kubelet", tmp_path / "containers"
+    data, layers = tmp_path / "kubelet", tmp_path / "layers"
     write(layers / "c1" / "upper" / "tmp" / "big", "x" * 50_000)
     write(data / "logs" / "default_a_uid-a" / "app" / "0.log", "y" * 10_000)
     write(data / "pods" / "uid-a" / "volumes" / "kubernetes.io~empty-dir" / "cache" / "f", "z" * 20_000)
@@ -389,7 +389,7 @@ async def test_pod_usage_from_cgroups_layers_logs_and_volumes(tmp_path: Path) ->
         status("c0", "uid-a", "app", ContainerState.EXITED),          # a previous instance
         status("c9", "uid-other", "x", ContainerState.RUNNING)])      # not asked about
     signals = NodeSignals(data_dir=data, image_dir=tmp_path, runtime=runtime,
-                          cgroup_parent="skiff", container_dir=layers, cgroup_root=root)
+                          cgroup_parent="skiff", layers_dir=layers, cgroup_root=root)
     pods = [pod("a")]
 
     memory_use = await signals.pod_usage(pods, "memory")

@@ -14,9 +14,12 @@ The node's InternalIP is 127.0.0.1: NodePorts answer on the host's loopback and 
 API server reaches the kubelet there.  Pods resolve names through the ``kube-dns``
 Service (10.96.0.10), whose Endpoints point at the DNS server on the gateway.
 
-Stopping (SIGINT/SIGTERM to ``skiff up``) removes everything the node made: its
-containers and sandboxes, pod networks, the bridge and routes, the proxy's table.
-A crash or kill -9 leaves the containers running instead; the next start adopts them.
+The state of the live pods (the runtime's, the pod network's) is kept in
+data-dir/kubelet/run, a tmpfs (kubelet/rundir.py); the containers' writable layers
+in data-dir/kubelet/layers.  Stopping (SIGINT/SIGTERM to ``skiff up``) removes
+everything the node made: its containers and sandboxes, pod networks, the bridge and
+routes, the proxy's table, then that tmpfs.  A crash or kill -9 leaves the containers
+running instead (and the tmpfs mounted); the next start adopts them.
 """
 
 from __future__ import annotations
@@ -67,17 +70,20 @@ async def run_runc_node(client: ApiClient, *, data_dir: Path, node_name: str,
     from ..kubelet.eviction import EvictionConfig
     from ..kubelet.images.store import ImageStore
     from ..kubelet.locator import RuntimeLocator
+    from ..kubelet.rundir import mount_run_dir, release_run_dir
     from ..kubelet.runtime.runc import RuncRuntime
     from ..kubelet.server import KubeletServer
     from ..proxy.netpol import run_network_policy_agent
 
-    runtime = RuncRuntime(data_dir / "kubelet" / "runtime")
+    run_dir = data_dir / "kubelet" / "run"        # the live pods' state, on a tmpfs
+    await asyncio.to_thread(mount_run_dir, run_dir)
+    runtime = RuncRuntime(run_dir / "runtime", layers=data_dir / "kubelet" / "layers")
     server = KubeletServer(runtime, RuntimeLocator(runtime))
     port = await server.start(NODE_IP, 0, None)
     kubelet = Kubelet(client, node_name=node_name, data_dir=data_dir / "kubelet",
                       pod_cidr=POD_CIDR, runtime=runtime, images=ImageStore(data_dir / "images"),
                       cluster_dns=[DNS_SERVICE_IP], node_ip=NODE_IP, kubelet_port=port,
-                      eviction=eviction)
+                      eviction=eviction, run_dir=run_dir)
     informers = InformerFactory(client)
     try:
         async with asyncio.TaskGroup() as group:
@@ -95,6 +101,7 @@ async def run_runc_node(client: ApiClient, *, data_dir: Path, node_name: str,
         informers.stop()
         await server.close()
         await _take_down(runtime, kubelet, node_name)
+        await asyncio.to_thread(release_run_dir, run_dir)
 
 
 async def _serve_network_services(client: ApiClient, kubelet: Kubelet,

@@ -82,7 +82,10 @@ class Kubelet:
                  cluster_domain: str = "cluster.local",
                  backoff_base: float = DEFAULT_BACKOFF_BASE,
                  backoff_cap: float = DEFAULT_BACKOFF_CAP, parallel_starts: int = 4,
-                 kubelet_port: int = DEFAULT_KUBELET_PORT, eviction: EvictionConfig | None = None) -> None:
+                 kubelet_port: int = DEFAULT_KUBELET_PORT, eviction: EvictionConfig | None = None,
+                 run_dir: Path | None = None) -> None:
+        """``run_dir``: where the default runtime and pod network keep their state (a
+        tmpfs on a real node, see .rundir); ``data_dir`` when not given."""
         self.client = client
         self.kubelet_port = kubelet_port  # advertised in status.daemonEndpoints (logs/exec/port-forward)
         self.clock: Clock = clock or RealClock()
@@ -94,15 +97,16 @@ class Kubelet:
         self.config = KubeletConfig(node_name=node_name, data_dir=self.data_dir,
                                     backoff_base=backoff_base, backoff_cap=backoff_cap,
                                     cluster_dns=tuple(cluster_dns), cluster_domain=cluster_domain)
+        run = Path(run_dir).resolve() if run_dir is not None else self.data_dir
         if runtime is None:
             from .runtime.runc import RuncRuntime
-            runtime = RuncRuntime(self.data_dir / "runtime")
+            runtime = RuncRuntime(run / "runtime", layers=self.data_dir / "layers")
         self.runtime = runtime
         self.store = images or ImageStore(self.data_dir / "images")
         self._own_registry = registry is None
         self.registry = registry or RegistryClient(self.store)
         if network is None:
-            network = (NodeNetwork(state_dir=self.data_dir / "network", pod_cidr=pod_cidr,
+            network = (NodeNetwork(state_dir=run / "network", pod_cidr=pod_cidr,
                                    node_ip=node_ip) if pod_cidr else LoopbackNetwork(node_ip))
         self.network = network
         self.machine = Machine.read(self.data_dir)

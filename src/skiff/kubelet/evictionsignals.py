@@ -155,22 +155,22 @@ class NodeSignals:
     """:class:`~.eviction.SignalReader` for this machine."""
 
     def __init__(self, *, data_dir: Path, image_dir: Path, runtime: Runtime,
-                 cgroup_parent: str | None = None, container_dir: Path | None = None,
+                 cgroup_parent: str | None = None, layers_dir: Path | None = None,
                  cgroup_root: Path = cgroups.CGROUP_MOUNT) -> None:
         self.data_dir = data_dir
         self.cgroup_root = cgroup_root
         self.image_dir = image_dir
         self.runtime = runtime
         self.cgroup_parent = cgroup_parent
-        self.container_dir = container_dir
+        self.layers_dir = layers_dir
 
     @classmethod
     def for_runtime(cls, runtime: Runtime, *, data_dir: Path, image_dir: Path) -> "NodeSignals":
-        """Cgroup parent and container directories from the runc runtime, when it is one."""
+        """Cgroup parent and writable layers from the runc runtime, when it is one."""
         from .runtime.runc import RuncRuntime
         if isinstance(runtime, RuncRuntime):
             return cls(data_dir=data_dir, image_dir=image_dir, runtime=runtime,
-                       cgroup_parent=runtime.cgroup_parent, container_dir=runtime.containers)
+                       cgroup_parent=runtime.cgroup_parent, layers_dir=runtime.layers)
         return cls(data_dir=data_dir, image_dir=image_dir, runtime=runtime)
 
     async def observe(self) -> dict[str, Observation]:
@@ -226,8 +226,8 @@ class NodeSignals:
 
     def _container_disk(self, container: ContainerStatus) -> tuple[int, int]:
         size = inodes = 0
-        if self.container_dir is not None:
-            size, inodes = disk_usage(self.container_dir / container.id / "upper")
+        if self.layers_dir is not None:
+            size, inodes = disk_usage(self.layers_dir / container.id / "upper")
         if container.log_path is not None:
             logs = disk_usage(container.log_path.parent)
             size, inodes = size + logs[0], inodes + logs[1]

@@ -31,11 +31,11 @@ import os
 import socket
 import struct
 import subprocess
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from ..freshthread import on_fresh_thread
 from .errors import CommandFailed
 
 T = TypeVar("T")
@@ -77,39 +77,12 @@ def _loopback_up() -> None:
 
 async def run_inside(netns: Path | None, work: Callable[[], T]) -> T:
     """Run ``work`` on a fresh thread that has joined ``netns`` (None: stays put)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
+    def inside() -> T:
+        if netns is not None:
+            enter_here(netns)
+        return work()
 
-    def deliver(result: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def body() -> None:
-        try:
-            if netns is not None:
-                enter_here(netns)
-            result = work()
-        except BaseException as error:  # handed to the awaiting task
-            loop.call_soon_threadsafe(deliver, None, error)
-        else:
-            loop.call_soon_threadsafe(deliver, result, None)
-
-    threading.Thread(target=body, name=f"netns:{netns or 'self'}", daemon=True).start()
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        # A thread can not be stopped: let it finish so that whoever cleans up after
-        # the cancellation does not race it, then pass the cancellation on.
-        if not future.done():
-            try:
-                await future
-            except BaseException:
-                pass
-        raise
+    return await on_fresh_thread(inside)
 
 
 def run_command_here(argv: Sequence[str], stdin: str | None = None) -> str:

@@ -4,9 +4,9 @@ A container's root filesystem is an overlay of the image's unpacked layers (shar
 read-only) under a per-container writable directory, so starting a container copies
 nothing::
 
-    rootfs/  (overlay, mounted at create, unmounted at remove)
-      upperdir = containers/<id>/upper     the container's writes
-      workdir  = containers/<id>/work      overlayfs scratch space
+    containers/<id>/rootfs/  (overlay, mounted at create, unmounted at remove)
+      upperdir = layers/<id>/upper         the container's writes
+      workdir  = layers/<id>/work          overlayfs scratch space
       lowerdir = layerN:...:layer1         top-most first, as overlayfs wants
 
 Calls go straight to libc through ctypes: no mount(8) process per container.

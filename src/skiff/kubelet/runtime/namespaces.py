@@ -30,12 +30,10 @@ import fcntl
 import os
 import socket
 import struct
-import threading
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import TypeVar
 
+from ..freshthread import on_fresh_thread
 from .mounts import unmount
 
 KINDS = ("net", "ipc", "uts")
@@ -44,8 +42,6 @@ MS_BIND = 0x1000
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
-
-T = TypeVar("T")
 
 
 class NamespaceError(OSError):
@@ -61,40 +57,6 @@ def _check(result: int, what: str) -> None:
     if result != 0:
         code = ctypes.get_errno()
         raise NamespaceError(code, f"{what}: {os.strerror(code)}")
-
-
-async def on_fresh_thread(work: Callable[[], T]) -> T:
-    """Run ``work`` on a new thread that ends with it (``work`` may leave the thread in
-    other namespaces: nothing else ever runs on it)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def deliver(result: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def body() -> None:
-        try:
-            result = work()
-        except BaseException as error:  # handed to the awaiting task
-            loop.call_soon_threadsafe(deliver, None, error)
-        else:
-            loop.call_soon_threadsafe(deliver, result, None)
-
-    threading.Thread(target=body, name="sandbox-namespaces", daemon=True).start()
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        if not future.done():        # let the thread finish before anyone cleans up
-            try:
-                await future
-            except BaseException:
-                pass
-        raise
 
 
 def _loopback_up() -> None:

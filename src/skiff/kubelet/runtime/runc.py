@@ -1,16 +1,18 @@
 """The runc runtime: real Linux containers from OCI bundles.
 
-State lives under one directory (``root``), so a restarted kubelet finds everything
-again (:meth:`RuncRuntime.list`, :meth:`RuncRuntime.list_sandboxes`)::
+State lives under one directory (``root``; a real node's is on a tmpfs, see
+..rundir), so a restarted kubelet finds everything again (:meth:`RuncRuntime.list`,
+:meth:`RuncRuntime.list_sandboxes`); the writable layers under another (``layers``,
+on disk)::
 
     root/runc/                    runc --root: runc's own state, separate from any other
     root/sandboxes/<id>/          see .sandbox
     root/containers/<id>/
       container.json              what the kubelet asked for (name, image, sandbox, …)
       config.json  rootfs/        the OCI bundle; rootfs is an overlay mount
-      upper/  work/               the container's writable layer
       started.json  exit.json     written by the shim: pid, times, exit code, OOM
       container.log               the CRI log, unless the spec names another path
+    layers/<id>/upper/  work/     the container's writable layer (overlayfs upper, work)
 
 A container's life in runc terms::
 
@@ -59,9 +61,12 @@ class RuncRuntime(ShimmedRuntime):
     attach_prefix = "skiff/attach"
     shim_died = "the shim died before starting runc"
 
-    def __init__(self, root: Path, *, runc: str = "runc", cgroup_parent: str = "skiff",
-                 log_max_size: int = 10 << 20, log_max_files: int = 5) -> None:
+    def __init__(self, root: Path, *, layers: Path | None = None, runc: str = "runc",
+                 cgroup_parent: str = "skiff", log_max_size: int = 10 << 20,
+                 log_max_files: int = 5) -> None:
         super().__init__(root, log_max_size=log_max_size, log_max_files=log_max_files)
+        self.layers = Path(layers).resolve() if layers is not None else self.root / "layers"
+        self.layers.mkdir(parents=True, exist_ok=True)
         self.runc = shutil.which(runc) or runc
         self.cgroup_parent = cgroup_parent
         self.runc_root = self.root / "runc"
@@ -99,10 +104,15 @@ class RuncRuntime(ShimmedRuntime):
         log_path = spec.log_path or directory / "container.log"
 
         def prepare() -> None:
-            for sub in ("rootfs", "upper", "work", "empty"):
-                (directory / sub).mkdir(parents=True)
-            lowers = [Path(p) for p in reversed(spec.layers)] or [directory / "empty"]
-            mount_overlay(directory / "rootfs", lowers, directory / "upper", directory / "work")
+            (directory / "rootfs").mkdir(parents=True)
+            lowers = [Path(p) for p in reversed(spec.layers)]
+            if not lowers:
+                lowers = [directory / "empty"]
+                lowers[0].mkdir()
+            layer = self.writable_layer(container_id)
+            layer.mkdir(parents=True)
+            (layer.parent / "work").mkdir()
+            mount_overlay(directory / "rootfs", lowers, layer, layer.parent / "work")
             rootfs = directory / "rootfs"
             user = resolve_user(rootfs, spec.security, spec.image_user)
             if spec.working_dir:
@@ -181,6 +191,10 @@ class RuncRuntime(ShimmedRuntime):
     async def _release(self, container_id: str, was_running: bool) -> None:
         await self._runc("delete", "--force", container_id, check=False)
 
+    def writable_layer(self, container_id: str) -> Path:
+        """The container's overlay upper directory: what it wrote to its root filesystem."""
+        return self.layers / container_id / "upper"
+
     def _remove_files(self, directory: Path) -> None:
         cgroup = (read_json(directory / "container.json") or {}).get("cgroupsPath")
         for point in mount_points_under(directory):
@@ -188,6 +202,7 @@ class RuncRuntime(ShimmedRuntime):
         if cgroup:
             cgroups.remove(cgroup)
         shutil.rmtree(directory, ignore_errors=True)
+        shutil.rmtree(self.layers / directory.name, ignore_errors=True)
 
     # -- exec ----------------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ from . import cgroups
 from .bundle import SandboxView
 from .interface import ContainerConfigError, NotFound, SandboxSpec, SandboxState
 from .mounts import mount_points_under, mount_tmpfs, unmount
-from .namespaces import create_here, on_fresh_thread, remove_namespaces
+from ..freshthread import on_fresh_thread
+from .namespaces import create_here, remove_namespaces
 from .sandboxdir import SandboxDirectories
 
 DEFAULT_HOSTS = ("# Kubernetes-managed hosts file.\n"

@@ -361,7 +361,7 @@ def _make_dir(directory: Path, tmpfs: bool, size: int | None) -> None:
         # only (its containers run as that user)
         os.chmod(directory, 0o700)
         return
-    if tmpfs and directory.resolve().as_posix() not in mount_points_under(directory):
+    if tmpfs and not os.path.ismount(directory):   # a tmpfs of its own: another device
         options = "mode=0755" + (f",size={size}" if size else "")
         mount("tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, options)
     if not tmpfs:
