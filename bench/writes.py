@@ -205,6 +205,7 @@ class Server:
         self.url: str = self.conn.recv()
         self.data = data
         self.plain = plain
+        self.controllers = controllers
 
     def ask(self, cmd: str, arg: Any = None) -> Any:
         self.conn.send((cmd, arg))
@@ -336,7 +337,7 @@ class Load:
                 "POST", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases", lease,
                 agent=SKIFF_AGENT))
 
-    async def setup_node(self) -> None:
+    async def setup_node(self, controllers: bool) -> None:
         """The real node of ``podstart``: registered, Ready, its lease renewed (a task)."""
         from skiff.kubelet.node_status import NodeSpec, node_lease, node_object
 
@@ -349,7 +350,10 @@ class Load:
             "POST", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases",
             node_lease(NODE, created["metadata"]["uid"], time.time()), agent=SKIFF_AGENT)
         self._watches.append(asyncio.create_task(self._renew(lease)))
-        # The pods' service account, made by the service-account controller.
+        # The pods' service account, made by the service-account controller (or here).
+        if not controllers:
+            await self.request("POST", f"/api/v1/namespaces/{NS}/serviceaccounts",
+                               {"metadata": {"name": "default"}})
         path = f"/api/v1/namespaces/{NS}/serviceaccounts/default"
         for _ in range(200):
             with contextlib.suppress(RuntimeError):
@@ -575,7 +579,7 @@ async def measure(server: Server, args: argparse.Namespace) -> dict[str, list[fl
     try:
         await load.setup()
         if "podstart" in args.ops:
-            await load.setup_node()
+            await load.setup_node(controllers=server.controllers)
         await load.open_watches(PODSTART_WATCHES if "podstart" in args.ops else WATCHES)
         phases = needed_phases(args.ops)
         for run in range(args.runs):

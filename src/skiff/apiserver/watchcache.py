@@ -203,6 +203,11 @@ class WatchCache:
         self._floor = 0  # every event after this revision is in the window
         self.revision = 0  # the newest revision the pump has seen (progress for bookmarks)
         self._subs: set[Subscription] = set()
+        #: the same subscriptions by prefix: an event goes to those of its key's ancestors
+        #: (``/registry/``, ``/registry/core/``, ``/registry/core/pods/`` ...), found in a
+        #: few lookups however many kinds are watched; prefixes that do not end in "/" are
+        #: under "" and matched one by one
+        self._by_prefix: dict[str, set[Subscription]] = {}
         self._others: set[Subscription] = set()  # direct (store-fed) watches, for stop()
         #: key -> (revision, verdicts) of its newest event in the window: so the next
         #: event of the key knows how its previous state fared against each selection
@@ -223,6 +228,7 @@ class WatchCache:
         for sub in list(self._subs) + list(self._others):
             sub.fail(None)
         self._subs.clear()
+        self._by_prefix.clear()
 
     @property
     def watchers(self) -> int:
@@ -279,9 +285,19 @@ class WatchCache:
             latest.pop(key, None)
         else:
             latest[key] = (ev.revision, ev.verdicts)
-        for sub in self._subs:
-            if key.startswith(sub.prefix):
-                sub.push(ev)
+        by_prefix = self._by_prefix
+        odd = by_prefix.get("")
+        if odd:
+            for sub in odd:
+                if key.startswith(sub.prefix):
+                    sub.push(ev)
+        end = key.find("/")
+        while end >= 0:
+            subs = by_prefix.get(key[:end + 1])
+            if subs:
+                for sub in subs:
+                    sub.push(ev)
+            end = key.find("/", end + 1)
         ev.release()  # the window keeps bytes only: little memory, nothing for the GC to walk
 
     def subscribe(self, prefix: str, after: int) -> Subscription | None:
@@ -300,7 +316,17 @@ class WatchCache:
                 sub.push(ev)
         sub._source_revision = lambda: self.revision
         self._subs.add(sub)
-        sub._on_close.append(lambda: self._subs.discard(sub))
+        slot = prefix if prefix.endswith("/") else ""
+        self._by_prefix.setdefault(slot, set()).add(sub)
+
+        def forget() -> None:
+            self._subs.discard(sub)
+            subs = self._by_prefix.get(slot)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_prefix[slot]
+        sub._on_close.append(forget)
         return sub
 
 
