@@ -16,9 +16,11 @@ podstart    what starting one pod on a real node costs the server, step by step
             ``podstart`` is their sum): create (a busybox pod as bench/podstartup.py
             makes it; admission adds the service-account volume), binding (the
             scheduler), scheduled (its ``Scheduled`` event), token (the kubelet's
-            TokenRequest for the projected token), events (``Pulled``, ``Created``,
-            ``Started``), status (the merge patch to Running, built by the kubelet's
-            own ``pod_status``).  The pods are deleted between runs (not measured).
+            TokenRequest for the projected token; none with ``--plain``), events
+            (``Pulled``, ``Created``, ``Started``), status (the merge patch to
+            Running, built by the kubelet's own ``pod_status``).  The pods are
+            deleted between runs (not measured).  ``--concurrency 20`` is the
+            pod-startup bench's burst of 20 pods.
 ==========  ======================================================================
 
 Setup: the API server (``make_app``, every built-in kind, authentication and RBAC,
@@ -38,9 +40,9 @@ cluster with one real node: the scheduler's (all pods), the node agent's
 (``spec.nodeName=<node>``) and the pod-startup bench's (the namespace's pods), plus
 all leases.  The node exists, Ready, with its lease renewed.
 
-``--cprofile FILE`` runs the measured phases (narrow them with ``--ops``) of the
-server under cProfile (timed in process CPU time), writes the stats to FILE and
-prints the top functions.
+``--cprofile FILE`` runs the measured phases (narrow them with ``--ops``, and
+podstart's with ``--profile-steps``) of the server under cProfile (timed in process
+CPU time), writes the stats to FILE and prints the top functions.
 
 Run: ``.venv/bin/python bench/writes.py`` (about 10-20 s on the 2-core machine), or
 ``.venv/bin/python bench/writes.py --ops podstart`` (measured only when named).  To
@@ -108,15 +110,14 @@ async def _controller_manager(url: str, data: Path, started: asyncio.Event) -> N
 
     from skiff.apiserver.pki import ensure_pki
     from skiff.client.rest import ApiClient
-    from skiff.controllers.manager import CONTROLLERS, run_controllers
+    from skiff.controllers.manager import CONTROLLERS, ControllerFactory, run_controllers
     from skiff.controllers.persistentvolume import with_volumes_dir
     from skiff.controllers.serviceaccount import RootCACertPublisher
 
     pki = ensure_pki(data / "pki", hosts=("127.0.0.1",))
     client = ApiClient(url, ssl_context=pki.admin_ssl_context(), user_agent="skiff-up")
-    known = (*with_volumes_dir(CONTROLLERS, data / "volumes"),
-             ("root-ca-cert-publisher", functools.partial(RootCACertPublisher,
-                                                          ca_pem=pki.ca_cert.read_text())))
+    publisher: ControllerFactory = functools.partial(RootCACertPublisher, ca_pem=pki.ca_cert.read_text())
+    known = (*with_volumes_dir(CONTROLLERS, data / "volumes"), ("root-ca-cert-publisher", publisher))
     try:
         await run_controllers(client, known=known, started=started)
     finally:
@@ -575,7 +576,7 @@ async def measure(server: Server, args: argparse.Namespace) -> dict[str, list[fl
     figures: dict[str, list[float]] = {op: [] for op in args.ops if op != "podstart"}
     if "podstart" in args.ops:
         figures["podstart"] = []
-        figures.update({f"podstart:{step}": [] for step in PODSTART})
+        figures.update({f"podstart:{step}": [] for step in podstart_steps(server)})
     try:
         await load.setup()
         if "podstart" in args.ops:
@@ -585,7 +586,7 @@ async def measure(server: Server, args: argparse.Namespace) -> dict[str, list[fl
         for run in range(args.runs):
             if "podstart" in args.ops:
                 total = 0.0
-                for step in (*PODSTART, "delete"):
+                for step in (*podstart_steps(server), "delete"):
                     calls = getattr(load, f"podstart_{step}")(run, args.count)
                     profiled = bool(args.cprofile) and step in args.profile_steps
                     spent = await phase(load, server, calls, profiled)
@@ -603,6 +604,12 @@ async def measure(server: Server, args: argparse.Namespace) -> dict[str, list[fl
     finally:
         await load.close()
     return figures
+
+
+def podstart_steps(server: Server) -> tuple[str, ...]:
+    """The steps of ``podstart``; without authentication (``--plain``) pods get no
+    service-account token, so there is no TokenRequest."""
+    return tuple(step for step in PODSTART if step != "token" or not server.plain)
 
 
 async def phase(load: Load, server: Server, calls: list[Any], profile: bool, *,
