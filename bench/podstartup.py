@@ -340,6 +340,21 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def host_cpu() -> list[int]:
+    """The machine's CPU time so far (/proc/stat's first line, in ticks)."""
+    with open("/proc/stat") as stat:
+        return [int(x) for x in stat.readline().split()[1:9]]
+
+
+def host_busy(before: list[int], after: list[int]) -> str:
+    """How busy the machine's cores were between two host_cpu() readings; steal is the
+    time the hypervisor gave to other machines while this one wanted to run."""
+    delta = [b - a for a, b in zip(before, after)]
+    total = sum(delta) or 1
+    idle = delta[3] + delta[4]                          # idle, iowait
+    return f"host cores {100 * (total - idle) / total:.0f} % busy, steal {100 * delta[7] / total:.0f} %"
+
+
 def _per_process(before: dict[str, float], after: dict[str, float], scale: float, unit: str) -> str:
     return ", ".join(f"{name} {(after[name] - before.get(name, 0.0)) * scale:.2f}{unit}" for name in after)
 
@@ -372,10 +387,10 @@ async def measure(node: RuncNode, args: argparse.Namespace) -> None:
         p50s, p99s = [], []
         for run in range(args.runs):
             names = [f"bench-{run}-{i}" for i in range(args.pods)]
-            cpu0, total0 = node.process_cpu(), node.account.seconds()
+            cpu0, total0, host0 = node.process_cpu(), node.account.seconds(), host_cpu()
             to_bound: list[float] = []
             latencies = await start_pods(client, names, to_bound)
-            cpu1, total = node.process_cpu(), node.account.seconds() - total0
+            cpu1, total, host1 = node.process_cpu(), node.account.seconds() - total0, host_cpu()
             p50, p99 = percentiles(latencies)
             p50s.append(p50)
             p99s.append(p99)
@@ -383,8 +398,8 @@ async def measure(node: RuncNode, args: argparse.Namespace) -> None:
             bound50, bound99 = percentiles(to_bound)
             print(f"run {run + 1}: {args.pods} pods at once: create -> Running p50 {p50 * 1000:4.0f} ms, "
                   f"p99 {p99 * 1000:4.0f} ms (-> bound p50 {bound50 * 1000:.0f}, p99 {bound99 * 1000:.0f} ms); CPU per pod: {_per_process(cpu0, cpu1, 1000 / args.pods, ' ms')}, "
-                  f"with shims, runc, helpers {total * 1000 / args.pods:.0f} ms; deleted in {gone:.1f} s; "
-                  f"{load()}")
+                  f"with shims, runc, helpers {total * 1000 / args.pods:.0f} ms; {host_busy(host0, host1)}; "
+                  f"deleted in {gone:.1f} s; {load()}")
         print(f"median of {args.runs} runs: p50 {statistics.median(p50s) * 1000:.0f} ms, "
               f"p99 {statistics.median(p99s) * 1000:.0f} ms  (goal: p50 <= 300 ms, p99 <= 1000 ms)")
 
