@@ -31,6 +31,7 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .eventloop import freeze_long_lived, start_event_loop
 from .lifeline import hold_lifeline
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ async def _announce_when(started: asyncio.Event, ready_fd: int | None) -> None:
     if ready_fd is not None:
         os.write(ready_fd, b"ready\n")
         os.close(ready_fd)
+    freeze_long_lived()
 
 
 async def _run_node(client: ApiClient, args: argparse.Namespace, runtime: str,
@@ -135,6 +137,4 @@ def fake_nodes_config(args: argparse.Namespace) -> FakeNodesConfig:
 def agent_main(args: argparse.Namespace, *, runtime: str) -> int:
     """``skiff agent``: the process's entry point (after argument checks)."""
     hold_lifeline()
-    from .eventloop import start_event_loop
-
     return start_event_loop(run_agent(args, runtime=runtime))

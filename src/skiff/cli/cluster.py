@@ -42,6 +42,7 @@ from ..apiserver.server import ServingHandle, serve
 from ..apiserver.streaming import install_streaming
 from ..storage.sqlite import SqliteBackend
 from .children import ComponentExited, ComponentProcess
+from .eventloop import freeze_long_lived
 from .kubeconfig import write_admin_kubeconfig
 
 if TYPE_CHECKING:
@@ -349,6 +350,7 @@ async def run_until_signalled(config: ClusterConfig) -> int:
         if cluster.ingress_urls is not None:
             print(f"ingress: {cluster.ingress_urls[0]} {cluster.ingress_urls[1]}", flush=True)
         print(f"export KUBECONFIG={config.kubeconfig}", flush=True)
+        freeze_long_lived()
         stopped = asyncio.ensure_future(stop.wait())
         failed = asyncio.ensure_future(cluster.failed.wait())
         await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
