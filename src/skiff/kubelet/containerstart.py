@@ -255,7 +255,7 @@ class ContainerStarter:
         grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
         return ContainerSpec(
             sandbox_id=sandbox.id, name=record.name, image=str(container.get("image", "")),
-            image_id=image.id, layers=tuple(await asyncio.to_thread(ctx.images.store.layer_dirs, image)),
+            image_id=image.id, layers=tuple(ctx.images.store.layer_dirs(image)),   # paths only
             command=tuple(command), env=tuple(env),
             working_dir=str(container.get("workingDir") or image.config.working_dir or ""),
             image_user=image.config.user, mounts=tuple(mounts),

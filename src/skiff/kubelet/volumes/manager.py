@@ -142,8 +142,13 @@ class VolumeManager:
             await asyncio.to_thread(_make_dir, directory, memory, size)
             return PreparedVolume(name, kind, directory)
         payload = await self._payload(pod, volume, kind)
-        await asyncio.to_thread(_make_dir, directory, kind in ("secret", "projected"), None)
-        await asyncio.to_thread(write_atomically, directory, payload)
+        tmpfs = kind in ("secret", "projected")
+
+        def materialize() -> None:          # one trip to a worker thread
+            _make_dir(directory, tmpfs, None)
+            write_atomically(directory, payload)
+
+        await asyncio.to_thread(materialize)
         return PreparedVolume(name, kind, directory, read_only=True)
 
     async def _claim(self, pod: Obj, name: str, source: Obj) -> PreparedVolume:
