@@ -174,49 +174,21 @@ class SocketSink:
     Used once the response headers and initial events are out; aiohttp's own
     writer (chunked, uncompressed) keeps working alongside for bookmarks and
     for the backlog, because every write here is one whole chunk.
-
-    The chunks of the events one store commit publishes (the pump hands them over in
-    one go) are collected and written together at the end of the loop iteration: one
-    TLS record and one send instead of one per event, the same bytes in the same
-    order.  Whoever else writes to the response calls :meth:`flush` first.
     """
 
     def __init__(self, transport: Any, encoder: EventEncoder, high_water: int = 1 << 20) -> None:
         self.transport = transport
         self.encoder = encoder
         self.high_water = high_water
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-        self._closed = False
 
     def __call__(self, ev: CacheEvent) -> bool:
         t = self.transport
-        if self._closed or t.is_closing() or \
-                t.get_write_buffer_size() + self._pending_size > self.high_water:
+        if t.is_closing() or t.get_write_buffer_size() > self.high_water:
             return False  # let the watcher's task handle back-pressure or the end
         framed = self.encoder.event_chunk(ev)
         if framed is not None:
-            if not self._pending:
-                asyncio.get_running_loop().call_soon(self.flush)
-            self._pending.append(framed)
-            self._pending_size += len(framed)
+            t.write(framed)
         return True
-
-    def flush(self) -> None:
-        """Write what was collected (before any other write to the response)."""
-        pending = self._pending
-        if not pending:
-            return
-        self._pending = []
-        self._pending_size = 0
-        t = self.transport
-        if not t.is_closing():
-            t.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
-    def close(self) -> None:
-        """Flush, then decline every later event (the response is about to end)."""
-        self.flush()
-        self._closed = True
 
 
 def chunk(data: bytes) -> bytes:
@@ -291,14 +263,9 @@ async def serve_watch(ctx: ServerContext, request: web.Request, info: ResourceIn
         if initial:
             await resp.write(b"".join(initial))
         transport = request.transport
-        sink: SocketSink | None = None
         if transport is not None and resp.chunked and not resp.compression:
-            sink = sub.sink = SocketSink(transport, encoder)
-        try:
-            await _stream(ctx, request, resp, encoder, sub, sink, timeout, bookmarks)
-        finally:
-            if sink is not None:
-                sink.close()  # its last events go out before the response's end
+            sub.sink = SocketSink(transport, encoder)
+        await _stream(ctx, request, resp, encoder, sub, timeout, bookmarks)
     except ConnectionResetError:
         pass  # the client went away
     finally:
@@ -317,8 +284,7 @@ async def _write_expired(resp: web.StreamResponse, encoder: EventEncoder, exc: C
 
 
 async def _stream(ctx: ServerContext, request: web.Request, resp: web.StreamResponse,
-                  encoder: EventEncoder, sub: Subscription, sink: SocketSink | None,
-                  timeout: float, bookmarks: bool) -> None:
+                  encoder: EventEncoder, sub: Subscription, timeout: float, bookmarks: bool) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     interval = ctx.bookmark_interval
@@ -331,30 +297,20 @@ async def _stream(ctx: ServerContext, request: web.Request, resp: web.StreamResp
         if bookmarks:
             wait = min(wait, max(0.0, next_bookmark - now))
         await sub.wait(wait)
-        # What the sink took comes before anything written here: flush before each
-        # write (a write reaches the transport before it awaits anything).
         events = sub.drain()
         if events:
             lines = [line for line in map(encoder.event_line, events) if line is not None]
             if lines:
-                _flush(sink)
                 await resp.write(b"".join(lines))
         if sub.closed:
             if isinstance(sub.error, Compacted):
-                _flush(sink)
                 await _write_expired(resp, encoder, sub.error)
             elif isinstance(sub.error, WatchOverflow):
                 log.info("ending a watch that fell %d events behind", sub.limit)
             return
         if bookmarks and loop.time() >= next_bookmark and not sub.events:
-            _flush(sink)
             await resp.write(encoder.bookmark(sub.progress()))
             next_bookmark = loop.time() + interval
         transport = request.transport
         if transport is None or transport.is_closing():
             return
-
-
-def _flush(sink: SocketSink | None) -> None:
-    if sink is not None:
-        sink.flush()
