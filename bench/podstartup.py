@@ -237,6 +237,12 @@ def runc_node() -> Iterator[RuncNode]:
         try:
             node.start()
             yield node
+        except BaseException:
+            kept = Path(tempfile.gettempdir()) / f"{base.name}.stderr"    # for the post-mortem
+            with contextlib.suppress(OSError):
+                shutil.copy(base / "skiff.stderr", kept)
+                print(f"skiff up's log: {kept}", file=sys.stderr)
+            raise
         finally:
             node.stop()
             shutil.rmtree(base, ignore_errors=True)
