@@ -234,17 +234,18 @@ def runc_node() -> Iterator[RuncNode]:
         fcntl.flock(lock, fcntl.LOCK_EX)     # the host's one runc node: wait for any other
         base = Path(tempfile.mkdtemp(prefix="skiff-bench-podstartup-"))
         node = RuncNode(base)
+        failed = True
         try:
             node.start()
             yield node
-        except BaseException:
-            kept = Path(tempfile.gettempdir()) / f"{base.name}.stderr"    # for the post-mortem
-            with contextlib.suppress(OSError):
-                shutil.copy(base / "skiff.stderr", kept)
-                print(f"skiff up's log: {kept}", file=sys.stderr)
-            raise
+            failed = False
         finally:
             node.stop()
+            if failed:                          # skiff up's log, for the post-mortem
+                kept = Path(tempfile.gettempdir()) / f"{base.name}.stderr"
+                with contextlib.suppress(OSError):
+                    shutil.copy(base / "skiff.stderr", kept)
+                    print(f"skiff up's log: {kept}", file=sys.stderr)
             shutil.rmtree(base, ignore_errors=True)
 
 
