@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import cProfile
 import io
 import multiprocessing
@@ -390,17 +391,17 @@ class Load:
         prefix = f"p{run}-"
         return [n for n in self.pods if n.startswith(prefix)]
 
+    async def _bind(self, name: str, node: str) -> None:
+        """POST pods/<name>/binding, as the scheduler does."""
+        await self.request("POST", f"/api/v1/namespaces/{NS}/pods/{name}/binding",
+                           {"apiVersion": "v1", "kind": "Binding",
+                            "metadata": {"name": name, "namespace": NS},
+                            "target": {"kind": "Node", "name": node}}, agent=SKIFF_AGENT)
+        self.pods[name]["spec"]["nodeName"] = node
+
     def op_binding(self, run: int, count: int) -> list[Any]:
-        def call(i: int, name: str) -> Any:
-            async def go() -> None:
-                node = f"node-{i % NODES}"
-                await self.request("POST", f"/api/v1/namespaces/{NS}/pods/{name}/binding",
-                                   {"apiVersion": "v1", "kind": "Binding",
-                                    "metadata": {"name": name, "namespace": NS},
-                                    "target": {"kind": "Node", "name": node}}, agent=SKIFF_AGENT)
-                self.pods[name]["spec"]["nodeName"] = node
-            return go
-        return [call(i, n) for i, n in enumerate(self._run_pods(run)[:count])]
+        return [functools.partial(self._bind, n, f"node-{i % NODES}")
+                for i, n in enumerate(self._run_pods(run)[:count])]
 
     def op_status(self, run: int, count: int) -> list[Any]:
         from skiff.kubelet.fake_pods import running_status
@@ -461,15 +462,7 @@ class Load:
         return [call(f"s{run}-{i}") for i in range(count)]
 
     def podstart_binding(self, run: int, count: int) -> list[Any]:
-        def call(name: str) -> Any:
-            async def go() -> None:
-                await self.request("POST", f"/api/v1/namespaces/{NS}/pods/{name}/binding",
-                                   {"apiVersion": "v1", "kind": "Binding",
-                                    "metadata": {"name": name, "namespace": NS},
-                                    "target": {"kind": "Node", "name": NODE}}, agent=SKIFF_AGENT)
-                self.pods[name]["spec"]["nodeName"] = NODE
-            return go
-        return [call(n) for n in self._started(run)]
+        return [functools.partial(self._bind, n, NODE) for n in self._started(run)]
 
     def _events(self, run: int, reasons: tuple[tuple[str, str, str], ...]) -> list[Any]:
         from skiff.apiserver.objects import format_time
