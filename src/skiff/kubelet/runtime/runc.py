@@ -104,16 +104,16 @@ class RuncRuntime(ShimmedRuntime):
         log_path = spec.log_path or directory / "container.log"
 
         def prepare() -> None:
-            (directory / "rootfs").mkdir(parents=True)
+            rootfs = directory / "rootfs"
+            rootfs.mkdir(parents=True)
             lowers = [Path(p) for p in reversed(spec.layers)]
-            if not lowers:
+            if not lowers:                      # an image without layers: an empty lower
                 lowers = [directory / "empty"]
                 lowers[0].mkdir()
-            layer = self.writable_layer(container_id)
-            layer.mkdir(parents=True)
-            (layer.parent / "work").mkdir()
-            mount_overlay(directory / "rootfs", lowers, layer, layer.parent / "work")
-            rootfs = directory / "rootfs"
+            upper = self.writable_layer(container_id)
+            upper.mkdir(parents=True)
+            (upper.parent / "work").mkdir()
+            mount_overlay(rootfs, lowers, upper, upper.parent / "work")
             user = resolve_user(rootfs, spec.security, spec.image_user)
             if spec.working_dir:
                 resolve_in_root(rootfs, spec.working_dir).mkdir(parents=True, exist_ok=True)
