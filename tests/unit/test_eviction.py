@@ -389,7 +389,8 @@ async def test_pod_usage_from_cgroups_layers_logs_and_volumes(tmp_path: Path) ->
         status("c0", "uid-a", "app", ContainerState.EXITED),          # a previous instance
         status("c9", "uid-other", "x", ContainerState.RUNNING)])      # not asked about
     signals = NodeSignals(data_dir=data, image_dir=tmp_path, runtime=runtime,
-                          cgroup_parent="skiff", layers_dir=layers, cgroup_root=root)
+                          cgroup_parent="skiff", writable_layer=lambda cid: layers / cid / "upper",
+                          cgroup_root=root)
     pods = [pod("a")]
 
     memory_use = await signals.pod_usage(pods, "memory")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,14 +155,15 @@ class NodeSignals:
     """:class:`~.eviction.SignalReader` for this machine."""
 
     def __init__(self, *, data_dir: Path, image_dir: Path, runtime: Runtime,
-                 cgroup_parent: str | None = None, layers_dir: Path | None = None,
+                 cgroup_parent: str | None = None,
+                 writable_layer: Callable[[str], Path] | None = None,
                  cgroup_root: Path = cgroups.CGROUP_MOUNT) -> None:
         self.data_dir = data_dir
         self.cgroup_root = cgroup_root
         self.image_dir = image_dir
         self.runtime = runtime
         self.cgroup_parent = cgroup_parent
-        self.layers_dir = layers_dir
+        self.writable_layer = writable_layer   # container ID -> its overlay upper directory
 
     @classmethod
     def for_runtime(cls, runtime: Runtime, *, data_dir: Path, image_dir: Path) -> "NodeSignals":
@@ -170,7 +171,7 @@ class NodeSignals:
         from .runtime.runc import RuncRuntime
         if isinstance(runtime, RuncRuntime):
             return cls(data_dir=data_dir, image_dir=image_dir, runtime=runtime,
-                       cgroup_parent=runtime.cgroup_parent, layers_dir=runtime.layers)
+                       cgroup_parent=runtime.cgroup_parent, writable_layer=runtime.writable_layer)
         return cls(data_dir=data_dir, image_dir=image_dir, runtime=runtime)
 
     async def observe(self) -> dict[str, Observation]:
@@ -226,8 +227,8 @@ class NodeSignals:
 
     def _container_disk(self, container: ContainerStatus) -> tuple[int, int]:
         size = inodes = 0
-        if self.layers_dir is not None:
-            size, inodes = disk_usage(self.layers_dir / container.id / "upper")
+        if self.writable_layer is not None:
+            size, inodes = disk_usage(self.writable_layer(container.id))
         if container.log_path is not None:
             logs = disk_usage(container.log_path.parent)
             size, inodes = size + logs[0], inodes + logs[1]
