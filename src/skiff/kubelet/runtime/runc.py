@@ -13,6 +13,8 @@ on disk)::
       started.json  exit.json     written by the shim: pid, times, exit code, OOM
       container.log               the CRI log, unless the spec names another path
     layers/<id>/upper/  work/     the container's writable layer (overlayfs upper, work)
+    layers/mountpoints/<key>/     read-only, shared: the empty files and directories its
+                                  mounts need (see .mountpoints), under the writable layer
 
 A container's life in runc terms::
 
@@ -42,9 +44,11 @@ from typing import Any
 
 from . import cgroups, commands
 from .bundle import build_config
+from .bundle import mounts as bundle_mounts
 from .interface import ContainerSpec, ContainerState, RuntimeFailure, SandboxSpec, Session
 from .logs import DirectoryWatch
 from .mounts import mount_overlay, mount_points_under, unmount
+from .mountpoints import MountpointLayers, mount_points
 from .sandbox import Sandboxes
 from .sessions import PipeSession, PtySession
 from .shimlauncher import ShimLauncher
@@ -72,6 +76,7 @@ class RuncRuntime(ShimmedRuntime):
         self.runc_root = self.root / "runc"
         self.runc_root.mkdir(parents=True, exist_ok=True)
         self.sandboxes = Sandboxes(self.root / "sandboxes", cgroup_parent)
+        self.mountpoints = MountpointLayers(self.layers / "mountpoints", self._mountpoint_layers_in_use)
         self._launcher = ShimLauncher()
 
     async def _runc(self, *args: str, check: bool = True) -> tuple[int, bytes, bytes]:
@@ -110,19 +115,23 @@ class RuncRuntime(ShimmedRuntime):
             if not lowers:                      # an image without layers: an empty lower
                 lowers = [directory / "empty"]
                 lowers[0].mkdir()
-            upper = self.writable_layer(container_id)
-            upper.mkdir(parents=True)
-            (upper.parent / "work").mkdir()
-            mount_overlay(rootfs, lowers, upper, upper.parent / "work")
-            user = resolve_user(rootfs, spec.security, spec.image_user)
-            if spec.working_dir:
-                resolve_in_root(rootfs, spec.working_dir).mkdir(parents=True, exist_ok=True)
-            config = build_config(spec, sandbox, user, cgroup)
-            (directory / "config.json").write_text(json.dumps(config, indent=1))
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            write_json(directory / "container.json", {
-                **self._new_record(spec, container_id, log_path), "cgroupsPath": cgroup,
-                "ownPidNamespace": sandbox.pidns is None and not sandbox.host_pid})
+            points = mount_points(bundle_mounts(spec, sandbox), spec.working_dir)
+            with self.mountpoints.use(lowers, points) as mountpoint_layer:
+                upper = self.writable_layer(container_id)
+                upper.mkdir(parents=True)
+                (upper.parent / "work").mkdir()
+                below = [mountpoint_layer, *lowers] if mountpoint_layer else lowers
+                mount_overlay(rootfs, below, upper, upper.parent / "work")
+                user = resolve_user(rootfs, spec.security, spec.image_user)
+                if spec.working_dir:
+                    resolve_in_root(rootfs, spec.working_dir).mkdir(parents=True, exist_ok=True)
+                config = build_config(spec, sandbox, user, cgroup)
+                (directory / "config.json").write_text(json.dumps(config, indent=1))
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                write_json(directory / "container.json", {
+                    **self._new_record(spec, container_id, log_path), "cgroupsPath": cgroup,
+                    "ownPidNamespace": sandbox.pidns is None and not sandbox.host_pid,
+                    **({"mountpointLayer": mountpoint_layer.name} if mountpoint_layer else {})})
 
         await self._prepare(directory, prepare)
         return container_id
@@ -190,6 +199,10 @@ class RuncRuntime(ShimmedRuntime):
 
     async def _release(self, container_id: str, was_running: bool) -> None:
         await self._runc("delete", "--force", container_id, check=False)
+
+    def _mountpoint_layers_in_use(self) -> builtins.list[str]:
+        return [record["mountpointLayer"] for record in map(read_json, self.containers.glob("*/container.json"))
+                if record and "mountpointLayer" in record]
 
     def writable_layer(self, container_id: str) -> Path:
         """The container's overlay upper directory: what it wrote to its root filesystem."""
