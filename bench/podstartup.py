@@ -353,13 +353,15 @@ def host_cpu() -> list[int]:
         return [int(x) for x in stat.readline().split()[1:9]]
 
 
-def host_busy(before: list[int], after: list[int]) -> str:
-    """How busy the machine's cores were between two host_cpu() readings; steal is the
-    time the hypervisor gave to other machines while this one wanted to run."""
+def host_busy(before: list[int], after: list[int], pods: int) -> str:
+    """How busy the machine's cores were between two host_cpu() readings, and that busy
+    time per pod (everything: skiff, runc, the containers, the kernel's own threads);
+    steal is the time the hypervisor gave to other machines while this one wanted to run."""
     delta = [b - a for a, b in zip(before, after)]
     total = sum(delta) or 1
     idle = delta[3] + delta[4]                          # idle, iowait
-    return f"host cores {100 * (total - idle) / total:.0f} % busy, steal {100 * delta[7] / total:.0f} %"
+    return (f"host cores {100 * (total - idle) / total:.0f} % busy "
+            f"({(total - idle) / TICKS * 1000 / pods:.0f} ms per pod), steal {100 * delta[7] / total:.0f} %")
 
 
 def _per_process(before: dict[str, float], after: dict[str, float], scale: float, unit: str) -> str:
@@ -405,7 +407,7 @@ async def measure(node: RuncNode, args: argparse.Namespace) -> None:
             bound50, bound99 = percentiles(to_bound)
             print(f"run {run + 1}: {args.pods} pods at once: create -> Running p50 {p50 * 1000:4.0f} ms, "
                   f"p99 {p99 * 1000:4.0f} ms (-> bound p50 {bound50 * 1000:.0f}, p99 {bound99 * 1000:.0f} ms); CPU per pod: {_per_process(cpu0, cpu1, 1000 / args.pods, ' ms')}, "
-                  f"with shims, runc, helpers {total * 1000 / args.pods:.0f} ms; {host_busy(host0, host1)}; "
+                  f"with shims, runc, helpers {total * 1000 / args.pods:.0f} ms; {host_busy(host0, host1, args.pods)}; "
                   f"deleted in {gone:.1f} s; {load()}")
         print(f"median of {args.runs} runs: p50 {statistics.median(p50s) * 1000:.0f} ms, "
               f"p99 {statistics.median(p99s) * 1000:.0f} ms  (goal: p50 <= 300 ms, p99 <= 1000 ms)")
