@@ -26,13 +26,14 @@ Data directory (``data_dir``)::
     images/     the image store (when none is passed in; what ``skiff image`` uses)
     network/    the pod network's state (when a pod CIDR is given)
     pods/<uid>/ volumes, etc-hosts, termination-message files
-    logs/<namespace>_<pod>_<uid>/<container>/<attempt>.log
+    logs/<namespace>_<pod>_<uid>/<container>/<attempt>.log   (removed with the pod)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -263,6 +264,9 @@ class Kubelet:
         for uid in self.ctx.volumes.known_pods():
             if uid not in adopted and uid not in pods:
                 await self.ctx.volumes.teardown(uid)
+        for uid, logs in self.config.logged_pods().items():
+            if uid not in adopted and uid not in pods:
+                await asyncio.to_thread(shutil.rmtree, logs, True)
         for pod in self.pods.list():     # the cache as it is now (it moved on meanwhile)
             uid = str(pod["metadata"]["uid"])
             if uid not in self.workers and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):

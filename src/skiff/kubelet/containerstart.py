@@ -158,9 +158,7 @@ class ContainerStarter:
         self.ctx = ctx
 
     def _log_path(self, pod: Obj, name: str, attempt: int) -> Path:
-        meta = pod["metadata"]
-        return (self.ctx.config.logs_dir / f"{meta.get('namespace', '')}_{meta['name']}_{meta['uid']}"
-                / name / f"{attempt}.log")
+        return self.ctx.config.pod_logs_dir(pod["metadata"]) / name / f"{attempt}.log"
 
     async def start(self, pod: Obj, record: ContainerRecord, sandbox: Sandbox,
                     volumes: dict[str, PreparedVolume], memory_capacity: int) -> str | None:

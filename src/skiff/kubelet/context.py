@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,19 @@ class KubeletConfig:
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    def pod_logs_dir(self, meta: Obj) -> Path:
+        """A pod's container logs, ``<namespace>_<name>_<uid>/<container>/<restart>.log``
+        (the layout of a kubelet's /var/log/pods).  They go with the pod."""
+        return self.logs_dir / f"{meta.get('namespace', '')}_{meta['name']}_{meta['uid']}"
+
+    def logged_pods(self) -> dict[str, Path]:
+        """The pods with a log directory (found again after a restart), by UID."""
+        try:
+            names = os.listdir(self.logs_dir)
+        except FileNotFoundError:
+            return {}
+        return {name.rsplit("_", 1)[-1]: self.logs_dir / name for name in names}
 
 
 @dataclass

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -527,6 +528,7 @@ class PodWorker:
         await podsandbox.destroy(self.ctx, self.uid, self.sandbox.id if self.sandbox else None)
         self.sandbox = None
         await self.ctx.volumes.teardown(self.uid)
+        await asyncio.to_thread(shutil.rmtree, self.ctx.config.pod_logs_dir(pod["metadata"]), True)
         self.ctx.images.forget_pod(self.uid)
         self.ctx.restarts.forget(self.uid + "/")
         if delete:

@@ -21,6 +21,12 @@ async def logs(node: Node, container_id: str) -> list[str]:
     return [r.content.decode() async for r in node.kubelet.runtime.logs(container_id)]
 
 
+def logged_pods(node: Node) -> list[str]:
+    """The pods with a log directory on the node (``<namespace>_<name>_<uid>``), by name."""
+    assert node.kubelet is not None
+    return sorted(path.name.split("_")[1] for path in node.kubelet.config.logs_dir.iterdir())
+
+
 async def test_pod_runs_ready_with_an_ip_and_logs(node: Node) -> None:
     client = node.client
     registered = await client.get(NODES, "node-1")
@@ -147,6 +153,7 @@ async def test_deletion_sends_sigterm_then_removes_the_pod(node: Node) -> None:
     await wait_event(client, "graceful", "Killing", contains="Stopping container main")
     assert node.kubelet is not None
     assert await node.kubelet.runtime.list_sandboxes() == []
+    assert logged_pods(node) == []          # its logs went with it
 
 
 async def test_a_restarted_kubelet_adopts_running_pods(node: Node) -> None:
@@ -165,6 +172,7 @@ async def test_a_restarted_kubelet_adopts_running_pods(node: Node) -> None:
     assert [c.labels["io.kubernetes.pod.name"] for c in containers
             if c.state == ContainerState.RUNNING] == ["steady"]
     assert len(await kubelet.runtime.list_sandboxes()) == 1
+    assert logged_pods(node) == ["steady"]  # the pod deleted while it was down: logs gone too
 
 
 async def test_a_pod_bound_later_by_the_scheduler_is_run(node: Node) -> None:
