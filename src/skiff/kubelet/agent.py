@@ -61,6 +61,7 @@ from .node_status import (DEFAULT_KUBELET_PORT, NODE_LEASE_NAMESPACE, NodeSpec, 
 from .podnetworking import LoopbackNetwork, PodNetworking
 from .podworker import PodWorker
 from .probes import ProbeManager
+from .runtime.diskdirs import spread_subdirectories
 from .runtime.interface import Runtime, SandboxState
 from .statusmanager import StatusManager
 from .volumes import VolumeManager, VolumeSources
@@ -98,6 +99,8 @@ class Kubelet:
         self.config = KubeletConfig(node_name=node_name, data_dir=self.data_dir,
                                     backoff_base=backoff_base, backoff_cap=backoff_cap,
                                     cluster_dns=tuple(cluster_dns), cluster_domain=cluster_domain)
+        for per_pod in (self.config.pods_dir, self.config.logs_dir):
+            spread_subdirectories(per_pod)          # see .runtime.diskdirs
         run = Path(run_dir).resolve() if run_dir is not None else self.data_dir
         if runtime is None:
             from .runtime.runc import RuncRuntime

@@ -44,6 +44,7 @@ from typing import Any
 
 from . import cgroups, commands
 from .bundle import build_config
+from .diskdirs import spread_subdirectories
 from .bundle import mounts as bundle_mounts
 from .interface import ContainerSpec, ContainerState, RuntimeFailure, SandboxSpec, Session
 from .logs import DirectoryWatch
@@ -70,7 +71,7 @@ class RuncRuntime(ShimmedRuntime):
                  log_max_files: int = 5) -> None:
         super().__init__(root, log_max_size=log_max_size, log_max_files=log_max_files)
         self.layers = Path(layers).resolve() if layers is not None else self.root / "layers"
-        self.layers.mkdir(parents=True, exist_ok=True)
+        spread_subdirectories(self.layers)          # one per container: see .diskdirs
         self.runc = shutil.which(runc) or runc
         self.cgroup_parent = cgroup_parent
         self.runc_root = self.root / "runc"
