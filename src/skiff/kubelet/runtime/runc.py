@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import json
 import os
 import secrets
 import shutil
@@ -42,10 +41,12 @@ import tty as tty_module
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from . import cgroups, commands
 from .bundle import build_config
-from .diskdirs import spread_subdirectories
 from .bundle import mounts as bundle_mounts
+from .diskdirs import spread_subdirectories
 from .interface import ContainerSpec, ContainerState, RuntimeFailure, SandboxSpec, Session
 from .logs import DirectoryWatch
 from .mounts import mount_overlay, mount_points_under, unmount
@@ -127,7 +128,7 @@ class RuncRuntime(ShimmedRuntime):
                 if spec.working_dir:
                     resolve_in_root(rootfs, spec.working_dir).mkdir(parents=True, exist_ok=True)
                 config = build_config(spec, sandbox, user, cgroup)
-                (directory / "config.json").write_text(json.dumps(config, indent=1))
+                (directory / "config.json").write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))
                 log_path.parent.mkdir(parents=True, exist_ok=True)
                 write_json(directory / "container.json", {
                     **self._new_record(spec, container_id, log_path), "cgroupsPath": cgroup,
