@@ -114,3 +114,10 @@ def test_points_follow_the_images_symbolic_links_and_keep_what_exists(tmp_path: 
     assert (root / "etc" / "hosts").read_text() == "image's own\n"
     assert (root / "etc" / "hostname").read_text() == ""
     assert not (tmp_path / "etc").exists()
+
+
+async def test_an_image_without_layers_gets_no_mountpoint_layer(runtime: RuncRuntime, sandbox: str,
+                                                                spec: SpecFactory) -> None:
+    container_id = await runtime.create(spec(sandbox, "/bin/true", layers=()))
+    assert "mountpointLayer" not in runtime._record(container_id)
+    assert os.listdir(runtime.layers / "mountpoints") == []

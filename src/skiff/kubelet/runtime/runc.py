@@ -117,7 +117,8 @@ class RuncRuntime(ShimmedRuntime):
             if not lowers:                      # an image without layers: an empty lower
                 lowers = [directory / "empty"]
                 lowers[0].mkdir()
-            points = mount_points(bundle_mounts(spec, sandbox), spec.working_dir)
+            # (an image without layers gets none: its lower is this container's own)
+            points = mount_points(bundle_mounts(spec, sandbox), spec.working_dir) if spec.layers else []
             with self.mountpoints.use(lowers, points) as mountpoint_layer:
                 upper = self.writable_layer(container_id)
                 upper.mkdir(parents=True)
