@@ -353,15 +353,17 @@ def host_cpu() -> list[int]:
         return [int(x) for x in stat.readline().split()[1:9]]
 
 
-def host_busy(before: list[int], after: list[int], pods: int) -> str:
+def host_busy(before: list[int], after: list[int], pods: int) -> tuple[str, float]:
     """How busy the machine's cores were between two host_cpu() readings, and that busy
-    time per pod (everything: skiff, runc, the containers, the kernel's own threads);
-    steal is the time the hypervisor gave to other machines while this one wanted to run."""
+    time per pod in ms (everything: skiff, runc, the containers, the kernel's own
+    threads); steal is the time the hypervisor gave to other machines while this one
+    wanted to run."""
     delta = [b - a for a, b in zip(before, after)]
     total = sum(delta) or 1
     idle = delta[3] + delta[4]                          # idle, iowait
-    return (f"host cores {100 * (total - idle) / total:.0f} % busy "
-            f"({(total - idle) / TICKS * 1000 / pods:.0f} ms per pod), steal {100 * delta[7] / total:.0f} %")
+    per_pod = (total - idle) / TICKS * 1000 / pods
+    return (f"host cores {100 * (total - idle) / total:.0f} % busy ({per_pod:.0f} ms per pod), "
+            f"steal {100 * delta[7] / total:.0f} %"), per_pod
 
 
 def _per_process(before: dict[str, float], after: dict[str, float], scale: float, unit: str) -> str:
@@ -393,7 +395,7 @@ async def measure(node: RuncNode, args: argparse.Namespace) -> None:
         await asyncio.sleep(args.settle)            # the node's first status rounds
         baseline = await idle_window(node, args.idle_seconds / 2, "no pods")
 
-        p50s, p99s = [], []
+        p50s, p99s, host_per_pod = [], [], []
         for run in range(args.runs):
             names = [f"bench-{run}-{i}" for i in range(args.pods)]
             cpu0, total0, host0 = node.process_cpu(), node.account.seconds(), host_cpu()
@@ -405,12 +407,15 @@ async def measure(node: RuncNode, args: argparse.Namespace) -> None:
             p99s.append(p99)
             gone = await delete_pods(client, names)
             bound50, bound99 = percentiles(to_bound)
+            busy, per_pod = host_busy(host0, host1, args.pods)
+            host_per_pod.append(per_pod)
             print(f"run {run + 1}: {args.pods} pods at once: create -> Running p50 {p50 * 1000:4.0f} ms, "
                   f"p99 {p99 * 1000:4.0f} ms (-> bound p50 {bound50 * 1000:.0f}, p99 {bound99 * 1000:.0f} ms); CPU per pod: {_per_process(cpu0, cpu1, 1000 / args.pods, ' ms')}, "
-                  f"with shims, runc, helpers {total * 1000 / args.pods:.0f} ms; {host_busy(host0, host1, args.pods)}; "
+                  f"with shims, runc, helpers {total * 1000 / args.pods:.0f} ms; {busy}; "
                   f"deleted in {gone:.1f} s; {load()}")
         print(f"median of {args.runs} runs: p50 {statistics.median(p50s) * 1000:.0f} ms, "
-              f"p99 {statistics.median(p99s) * 1000:.0f} ms  (goal: p50 <= 300 ms, p99 <= 1000 ms)")
+              f"p99 {statistics.median(p99s) * 1000:.0f} ms  (goal: p50 <= 300 ms, p99 <= 1000 ms); "
+              f"host CPU per pod {statistics.median(host_per_pod):.0f} ms (what the latencies move with)")
 
         names = [f"idle-{i}" for i in range(args.scale)]
         for batch in range(0, args.scale, 20):
