@@ -159,3 +159,19 @@ async def test_nothing_is_left_after_removal(runtime: RuncRuntime, sandbox: str,
     assert leftovers(runtime.root, runtime.runc_root, runtime.cgroup_parent) == []
     assert list((runtime.root / "containers").iterdir()) == []
     assert list((runtime.root / "sandboxes").iterdir()) == []
+
+
+async def test_a_restarted_runtime_removes_pod_cgroups_no_sandbox_accounts_for(
+        runtime: RuncRuntime, sandbox: str, spec: SpecFactory) -> None:
+    running = await start(runtime, spec(sandbox, "sleep", "1000"))
+    live = cgroups.pod_path(runtime.cgroup_parent, runtime.sandboxes.pod_uid(sandbox))
+    stale = cgroups.pod_path(runtime.cgroup_parent, "0c3f2a4e-left-by-a-crash")
+    for hierarchy in cgroups.hierarchies():          # a pod cgroup with an empty container one
+        (hierarchy / stale.strip("/") / "f00d").mkdir(parents=True)
+    again = RuncRuntime(runtime.root, cgroup_parent=runtime.cgroup_parent)   # a restart
+    try:
+        assert cgroups.existing(stale) == []
+        assert cgroups.existing(live) != []
+        assert (await again.status(running)).state == ContainerState.RUNNING
+    finally:
+        await again.close()

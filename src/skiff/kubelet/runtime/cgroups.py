@@ -55,6 +55,15 @@ def pod_path(parent: str, pod_uid: str) -> str:
     return f"/{parent.strip('/')}/pod{pod_uid}"
 
 
+def pod_uids(parent: str) -> set[str]:
+    """The pods with a cgroup directory under ``parent`` in any hierarchy."""
+    found: set[str] = set()
+    for top in existing(f"/{parent.strip('/')}"):
+        found.update(entry.name.removeprefix("pod") for entry in top.iterdir()
+                     if entry.is_dir() and entry.name.startswith("pod"))
+    return found
+
+
 def oom_counter_file(cgroup_path: str) -> Path:
     """The file holding ``oom_kill N`` for a cgroup path."""
     relative = cgroup_path.strip("/")

@@ -78,6 +78,7 @@ class RuncRuntime(ShimmedRuntime):
         self.runc_root = self.root / "runc"
         self.runc_root.mkdir(parents=True, exist_ok=True)
         self.sandboxes = Sandboxes(self.root / "sandboxes", cgroup_parent)
+        self.sandboxes.remove_stale_pod_cgroups()
         self.mountpoints = MountpointLayers(self.layers / "mountpoints", self._mountpoint_layers_in_use)
         self._launcher = ShimLauncher()
 

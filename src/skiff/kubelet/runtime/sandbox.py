@@ -11,7 +11,8 @@
       hosts hostname resolv.conf   bind-mounted at /etc/… in every container
 
 Removing a sandbox (after its containers) unmounts all of that, deletes the
-directory and the pod's cgroup directory when no process is left in it.
+directory and the pod's cgroup directory when no process is left in it; pod cgroups
+left over that way are removed when the runtime starts next.
 Naming, reading, listing and the sandbox.json / /etc files are .sandboxdir's
 (shared with the process runtime's sandboxes).
 """
@@ -111,6 +112,14 @@ class Sandboxes(SandboxDirectories):
             others = any(self._uid_of(d) == pod_uid for d in self.root.iterdir() if d != directory)
             if not others:
                 cgroups.remove(cgroups.pod_path(self.cgroup_parent, pod_uid))
+
+    def remove_stale_pod_cgroups(self) -> None:
+        """Remove the pod cgroups no sandbox here accounts for (a crash, or a removal that
+        found a process still in them), as a kubelet removes orphaned pod cgroups when it
+        starts; one still holding a process stays."""
+        live = {self._uid_of(d) for d in self.root.iterdir()} if self.root.is_dir() else set()
+        for uid in cgroups.pod_uids(self.cgroup_parent) - live:
+            cgroups.remove(cgroups.pod_path(self.cgroup_parent, uid))
 
     def _uid_of(self, directory: Path) -> str | None:
         try:
