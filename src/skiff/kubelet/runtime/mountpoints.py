@@ -159,7 +159,7 @@ class MountpointLayers:
                 for point, kind in points:
                     _create(str(merged), point, kind)
             finally:
-                unmount(merged, detach=True)
+                unmount(merged)            # not lazily: nothing may still write to upper
             try:
                 os.rename(upper, layer)    # complete or not there at all
             except OSError:
