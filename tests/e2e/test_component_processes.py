@@ -79,6 +79,21 @@ def test_a_component_process_that_dies_stops_the_cluster(start_cluster: Any) -> 
     assert "component scheduler exited with code -9" in cluster.stderr_tail()
 
 
+def test_a_component_that_crashes_leaves_where_it_was_in_the_log(start_cluster: Any) -> None:
+    cluster = start_cluster()
+    assert cluster.proc is not None
+    scheduler = _component(_children(cluster.proc.pid), "skiff.scheduler")
+    os.kill(scheduler, signal.SIGABRT)         # what a crash in C code (uvloop, libc) raises
+    try:
+        code = cluster.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("skiff up kept running without its scheduler") from None
+    assert code == 1
+    log = cluster.stderr_tail()
+    assert "Fatal Python error: Aborted" in log and "File " in log   # the threads' stacks
+    assert "component scheduler exited with code -6" in log
+
+
 def test_single_process_runs_the_same_cluster_in_one_process(start_cluster: Any) -> None:
     cluster = start_cluster("--single-process", nodes=2)
     assert cluster.proc is not None

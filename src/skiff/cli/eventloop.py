@@ -1,14 +1,18 @@
-"""How every skiff process runs: uvloop, and a garbage collector tuned for a server.
+"""How every skiff process runs: uvloop, a garbage collector tuned for a server, and a
+Python traceback on stderr should the process die of a fatal signal.
 
 ``skiff up`` / ``skiff server``, ``skiff agent`` and ``python -m skiff.scheduler``
 all start their main coroutine with :func:`start_event_loop`; those that import
 their components lazily (to answer sooner) call :func:`freeze_long_lived` once
-the components are up.
+the components are up.  A crash in C code (SIGSEGV, SIGABRT, ...) still ends the
+process, but its log then says where every thread was (``faulthandler``): ``skiff
+up`` reports only "component node-agent exited with code -6" otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 from typing import Any, Coroutine
 
@@ -21,6 +25,7 @@ GC_YOUNG_THRESHOLD = 10_000
 
 def start_event_loop(main_coroutine: "Coroutine[Any, Any, int]") -> int:
     """Run a skiff process's main coroutine on uvloop, with the collector tuned for a server."""
+    faulthandler.enable()
     try:
         import uvloop
         uvloop.install()
