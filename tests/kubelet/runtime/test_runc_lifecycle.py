@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import signal
 import time
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from runtime_support import SpecFactory, leftovers, run_to_exit, start
 
-from skiff.kubelet.runtime import cgroups
+from skiff.kubelet.runtime import cgroups, shimmed
 from skiff.kubelet.runtime.interface import (ContainerState, Resources, SandboxSpec,
                                              StartFailed)
 from skiff.kubelet.runtime.runc import RuncRuntime
@@ -175,3 +177,33 @@ async def test_a_restarted_runtime_removes_pod_cgroups_no_sandbox_accounts_for(
         assert (await again.status(running)).state == ContainerState.RUNNING
     finally:
         await again.close()
+
+
+async def test_a_container_that_outlives_sigkill_is_logged_while_stop_waits(
+        runtime: RuncRuntime, sandbox: str, spec: SpecFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shimmed, "KILL_WARNING_SECONDS", 0.2)
+    container_id = await start(runtime, spec(sandbox, "sleep", "1000"))
+    deliver = runtime._stop_signal
+
+    async def lost(_: str, __: int) -> bool:          # as if the process could not die yet
+        return True
+
+    monkeypatch.setattr(runtime, "_stop_signal", lost)
+    warned = asyncio.Event()
+
+    class Flag(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "has not exited" in record.getMessage() and container_id[:12] in record.getMessage():
+                warned.set()
+
+    flag = Flag()
+    logging.getLogger(shimmed.__name__).addHandler(flag)
+    try:
+        stopping = asyncio.ensure_future(runtime.stop(container_id, 0))
+        await asyncio.wait_for(warned.wait(), 10)
+        assert not stopping.done()                     # still waiting for the exit
+        await deliver(container_id, signal.SIGKILL)
+        await asyncio.wait_for(stopping, 10)
+    finally:
+        logging.getLogger(shimmed.__name__).removeHandler(flag)
+    assert (await runtime.status(container_id)).state == ContainerState.EXITED

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import functools
+import logging
 import os
 import secrets
 import signal
@@ -47,7 +48,11 @@ from .logs import LogRecord, container_log, parse_time
 from .sessions import AttachSession
 from .statefiles import JsonCache, read_json, write_json
 
+log = logging.getLogger(__name__)
+
 LOST_EXIT_CODE = 255
+#: After SIGKILL a container's shim exits within its output drain (2 s); longer is worth a log line.
+KILL_WARNING_SECONDS = 10.0
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -290,7 +295,14 @@ class ShimmedRuntime:
             except asyncio.TimeoutError:
                 pass
         await self._stop_signal(container_id, signal.SIGKILL)
-        await asyncio.shield(exited)
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), KILL_WARNING_SECONDS)
+        except asyncio.TimeoutError:       # a process stuck in the kernel, or a bug: say so
+            started = self._started_doc(container_id) or {}
+            log.warning("container %s: its shim (pid %s) has not exited %.0f s after SIGKILL to pid %s; "
+                        "still waiting", container_id[:12], started.get("shimPid"), KILL_WARNING_SECONDS,
+                        started.get("pid"))
+            await asyncio.shield(exited)
 
     async def remove(self, container_id: str) -> None:
         directory = self._dir(container_id)
