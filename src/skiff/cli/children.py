@@ -36,6 +36,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from ..pipes import read_line
 from .lifeline import ENV as LIFELINE_ENV
 
 log = logging.getLogger(__name__)
@@ -92,16 +93,8 @@ class ComponentProcess:
 
     async def _await_ready_line(self, read_fd: int) -> None:
         """Set :attr:`ready` when the child writes its line (EOF without one: not ready)."""
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        pipe = os.fdopen(read_fd, "rb", buffering=0)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), pipe)
-        try:
-            if await reader.readline():
-                self.ready.set()
-        finally:
-            transport.close()
+        if await read_line(read_fd):     # (closes read_fd)
+            self.ready.set()
 
     async def _watch(self) -> None:
         assert self.process is not None

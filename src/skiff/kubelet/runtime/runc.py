@@ -43,6 +43,7 @@ from typing import Any
 
 import orjson
 
+from ...pipes import read_line
 from . import cgroups, commands
 from .bundle import build_config
 from .bundle import mounts as bundle_mounts
@@ -159,14 +160,7 @@ class RuncRuntime(ShimmedRuntime):
             raise
         finally:
             os.close(write_end)
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb", 0))
-        try:
-            return (await reader.readline()).decode(errors="replace")
-        finally:
-            transport.close()
+        return (await read_line(read_end)).decode(errors="replace")   # (closes read_end)
 
     async def _start_failed(self, container_id: str) -> None:
         await self._runc("delete", "--force", container_id, check=False)
