@@ -11,7 +11,10 @@ from the distribution's busybox-static and imported (nothing is pulled), then:
    processes (the server: API server, store, controllers; the scheduler; the node
    agent: kubelet, proxy, DNS), and by everything ``skiff up`` started (a cgroup of
    its own: shims, runc, helpers; the containers are in theirs).  The pods are
-   deleted between runs.
+   deleted between runs.  After each run, the same burst with runc alone (``--pods``
+   bare ``runc run --detach``, four at a time as the node agent starts pods; see
+   ``_runcalone.py``) gives this machine's floor at that moment, and the ratio of the
+   pods' p50 to it is printed: a figure that moves much less with the machine's speed.
 2. idle CPU: each process's CPU (utime + stime from ``/proc``) over an idle window
    with no pods, then with ``--scale`` running pods (created 20 at a time), as % of
    one core (the goal: under 2 % for the node agent with 100 pods); the pods' shims
@@ -55,10 +58,12 @@ from skiff.api.errors import StatusError  # noqa: E402
 from skiff.client.resources import NODES, PODS  # noqa: E402
 from skiff.client.rest import ApiClient  # noqa: E402
 from _cluster import component_processes  # noqa: E402
+from _runcalone import RuncAlone  # noqa: E402
 
 Obj = dict[str, Any]
 LOCK = Path("/tmp/skiff-runc-node.lock")
 IMAGE = "busybox:latest"
+START_SLOTS = 4       # the node agent's pods starting at once (its --parallel-starts default)
 NAMESPACE = "default"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
@@ -395,27 +400,12 @@ async def measure(node: RuncNode, args: argparse.Namespace) -> None:
         await asyncio.sleep(args.settle)            # the node's first status rounds
         baseline = await idle_window(node, args.idle_seconds / 2, "no pods")
 
-        p50s, p99s, host_per_pod = [], [], []
-        for run in range(args.runs):
-            names = [f"bench-{run}-{i}" for i in range(args.pods)]
-            cpu0, total0, host0 = node.process_cpu(), node.account.seconds(), host_cpu()
-            to_bound: list[float] = []
-            latencies = await start_pods(client, names, to_bound)
-            cpu1, total, host1 = node.process_cpu(), node.account.seconds() - total0, host_cpu()
-            p50, p99 = percentiles(latencies)
-            p50s.append(p50)
-            p99s.append(p99)
-            gone = await delete_pods(client, names)
-            bound50, bound99 = percentiles(to_bound)
-            busy, per_pod = host_busy(host0, host1, args.pods)
-            host_per_pod.append(per_pod)
-            print(f"run {run + 1}: {args.pods} pods at once: create -> Running p50 {p50 * 1000:4.0f} ms, "
-                  f"p99 {p99 * 1000:4.0f} ms (-> bound p50 {bound50 * 1000:.0f}, p99 {bound99 * 1000:.0f} ms); CPU per pod: {_per_process(cpu0, cpu1, 1000 / args.pods, ' ms')}, "
-                  f"with shims, runc, helpers {total * 1000 / args.pods:.0f} ms; {busy}; "
-                  f"deleted in {gone:.1f} s; {load()}")
-        print(f"median of {args.runs} runs: p50 {statistics.median(p50s) * 1000:.0f} ms, "
-              f"p99 {statistics.median(p99s) * 1000:.0f} ms  (goal: p50 <= 300 ms, p99 <= 1000 ms); "
-              f"host CPU per pod {statistics.median(host_per_pod):.0f} ms (what the latencies move with)")
+        alone = RuncAlone(node.base / "runc-alone") if args.runc_alone else None
+        try:
+            await _latency_runs(node, client, args, alone)
+        finally:
+            if alone is not None:
+                alone.cleanup()
 
         names = [f"idle-{i}" for i in range(args.scale)]
         for batch in range(0, args.scale, 20):
@@ -431,6 +421,48 @@ async def measure(node: RuncNode, args: argparse.Namespace) -> None:
         await client.close()
 
 
+async def _latency_runs(node: RuncNode, client: ApiClient, args: argparse.Namespace,
+                        alone: RuncAlone | None) -> None:
+    """``--runs`` bursts of ``--pods`` pods (each followed by runc alone's burst): print each
+    run's figures and their medians."""
+    p50s, p99s, host_per_pod = [], [], []
+    alone_p50s: list[float] = []
+    for run in range(args.runs):
+        names = [f"bench-{run}-{i}" for i in range(args.pods)]
+        cpu0, total0, host0 = node.process_cpu(), node.account.seconds(), host_cpu()
+        to_bound: list[float] = []
+        latencies = await start_pods(client, names, to_bound)
+        cpu1, total, host1 = node.process_cpu(), node.account.seconds() - total0, host_cpu()
+        p50, p99 = percentiles(latencies)
+        p50s.append(p50)
+        p99s.append(p99)
+        gone = await delete_pods(client, names)
+        bound50, bound99 = percentiles(to_bound)
+        busy, per_pod = host_busy(host0, host1, args.pods)
+        host_per_pod.append(per_pod)
+        print(f"run {run + 1}: {args.pods} pods at once: create -> Running p50 {p50 * 1000:4.0f} ms, "
+              f"p99 {p99 * 1000:4.0f} ms (-> bound p50 {bound50 * 1000:.0f}, p99 {bound99 * 1000:.0f} ms); CPU per pod: {_per_process(cpu0, cpu1, 1000 / args.pods, ' ms')}, "
+              f"with shims, runc, helpers {total * 1000 / args.pods:.0f} ms; {busy}; "
+              f"deleted in {gone:.1f} s; {load()}")
+        if alone is not None:
+            try:
+                started, cpu = await alone.burst(args.pods, START_SLOTS, f"alone-{run}")
+            finally:
+                alone.stop_all()
+            a50, a99 = percentiles(started)
+            alone_p50s.append(a50)
+            print(f"       runc alone, {args.pods} containers {START_SLOTS} at a time: p50 {a50 * 1000:4.0f} ms, "
+                  f"p99 {a99 * 1000:4.0f} ms; host CPU per container {cpu:.0f} ms")
+    p50 = statistics.median(p50s)
+    print(f"median of {args.runs} runs: p50 {p50 * 1000:.0f} ms, "
+          f"p99 {statistics.median(p99s) * 1000:.0f} ms  (goal: p50 <= 300 ms, p99 <= 1000 ms); "
+          f"host CPU per pod {statistics.median(host_per_pod):.0f} ms (what the latencies move with)")
+    if alone_p50s:
+        floor = statistics.median(alone_p50s)
+        print(f"runc alone, median: p50 {floor * 1000:.0f} ms; pods' p50 / runc alone's p50 = "
+              f"{p50 / floor:.2f} (the part of the latency that is not this machine's runc)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -438,6 +470,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=100)
     parser.add_argument("--idle-seconds", type=float, default=60.0,
                         help="the window with --scale pods (the one without pods is half of it)")
+    parser.add_argument("--no-runc-alone", dest="runc_alone", action="store_false",
+                        help="skip the reference burst of bare `runc run` after each run")
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds of quiet before each idle window")
     args = parser.parse_args()
