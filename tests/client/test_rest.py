@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,29 @@ async def test_from_kubeconfig_sends_bearer_token(tmp_path: Path, stub: tuple[St
         assert api.namespace == "team"
         await api.list(PODS)
     assert stub[0].authorization[-1] == "Bearer s3cret"
+
+
+async def test_a_connection_idle_past_aiohttps_default_is_still_reused() -> None:
+    """aiohttp closes an idle client connection after 15 s; the client keeps it a minute,
+    so the scheduler's and node agent's first requests after a quiet spell do not each
+    start with a new connection (over TLS: a handshake on both sides)."""
+    from aiohttp import web
+
+    async def whoami(request: web.Request) -> web.Response:
+        return web.json_response({"port": request.transport.get_extra_info("peername")[1]})
+
+    app = web.Application()
+    app.router.add_get("/whoami", whoami)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    client = ApiClient(f"http://127.0.0.1:{runner.addresses[0][1]}")
+    try:
+        first = await client.request("GET", "/whoami")
+        await asyncio.sleep(16)        # what is tested is a quiet spell: nothing to await
+        second = await client.request("GET", "/whoami")
+        assert second["port"] == first["port"]
+    finally:
+        await client.close()
+        await runner.cleanup()
