@@ -206,8 +206,9 @@ def resources(spec: ContainerSpec) -> dict[str, Any]:
 
 
 def build_config(spec: ContainerSpec, sandbox: SandboxView, user: User,
-                 cgroups_path: str) -> dict[str, Any]:
-    """config.json for ``spec`` (the rootfs is ``rootfs/`` next to it)."""
+                 cgroups_path: str, oci_mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """config.json for ``spec`` (the rootfs is ``rootfs/`` next to it); ``oci_mounts`` is
+    ``mounts(spec, sandbox)`` when the caller has it already."""
     caps = capability_set(spec)
     process: dict[str, Any] = {
         "terminal": spec.tty,
@@ -237,7 +238,7 @@ def build_config(spec: ContainerSpec, sandbox: SandboxView, user: User,
         "ociVersion": OCI_VERSION,
         "process": process,
         "root": {"path": "rootfs", "readonly": spec.security.read_only_root_filesystem},
-        "mounts": mounts(spec, sandbox),
+        "mounts": mounts(spec, sandbox) if oci_mounts is None else oci_mounts,
         "linux": linux,
     }
     if sandbox.utsns is not None and sandbox.hostname:

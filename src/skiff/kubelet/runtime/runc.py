@@ -120,7 +120,8 @@ class RuncRuntime(ShimmedRuntime):
                 lowers = [directory / "empty"]
                 lowers[0].mkdir()
             # (an image without layers gets none: its lower is this container's own)
-            points = mount_points(bundle_mounts(spec, sandbox), spec.working_dir) if spec.layers else []
+            oci_mounts = bundle_mounts(spec, sandbox)
+            points = mount_points(oci_mounts, spec.working_dir) if spec.layers else []
             with self.mountpoints.use(lowers, points) as mountpoint_layer:
                 upper = self.writable_layer(container_id)
                 upper.mkdir(parents=True)
@@ -130,7 +131,7 @@ class RuncRuntime(ShimmedRuntime):
                 user = resolve_user(rootfs, spec.security, spec.image_user)
                 if spec.working_dir:
                     resolve_in_root(rootfs, spec.working_dir).mkdir(parents=True, exist_ok=True)
-                config = build_config(spec, sandbox, user, cgroup)
+                config = build_config(spec, sandbox, user, cgroup, oci_mounts)
                 (directory / "config.json").write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))
                 log_path.parent.mkdir(parents=True, exist_ok=True)
                 write_json(directory / "container.json", {
