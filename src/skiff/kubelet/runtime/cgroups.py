@@ -34,8 +34,13 @@ def _host_is_unified() -> bool:
     return is_unified()
 
 
-def hierarchies() -> list[Path]:
-    """Mount points of every cgroup hierarchy (v1 controllers and v2) on this host."""
+@cache
+def hierarchies() -> tuple[Path, ...]:
+    """Mount points of every cgroup hierarchy (v1 controllers and v2) on this host.
+
+    Read from /proc/self/mountinfo once: a host does not remount its cgroup trees under a
+    running node, and with a few mounts per pod the table grows long (each read makes
+    the kernel print all of it; deleting pods read it twice per pod)."""
     found = []
     with open("/proc/self/mountinfo") as mountinfo:
         for line in mountinfo:
@@ -43,7 +48,7 @@ def hierarchies() -> list[Path]:
             fstype = right.split()[0] if right else ""
             if fstype in ("cgroup", "cgroup2"):
                 found.append(Path(left.split()[4]))
-    return found
+    return tuple(found)
 
 
 def container_path(parent: str, pod_uid: str, container_id: str) -> str:

@@ -59,6 +59,21 @@ def unmount(target: Path | str, *, detach: bool = False, missing_ok: bool = True
         raise MountError(err, f"umount {target}: {os.strerror(err)}")
 
 
+def unmount_all_at(target: Path | str, *, limit: int = 16) -> None:
+    """Detach whatever is mounted on ``target`` -- every mount stacked there, and with each
+    (lazily, MNT_DETACH) all that is mounted below it -- until it is a plain directory or
+    file again.  For paths skiff itself mounts on: one umount2(2) each, where scanning
+    /proc/self/mountinfo would make the kernel print the whole mount table."""
+    for _ in range(limit):
+        result = _libc().umount2(os.fsencode(target), MNT_DETACH)
+        if result != 0:
+            err = ctypes.get_errno()
+            if err in (errno.EINVAL, errno.ENOENT):
+                return  # not a mount point (any more), or not there at all
+            raise MountError(err, f"umount {target}: {os.strerror(err)}")
+    raise MountError(errno.EBUSY, f"umount {target}: still mounted after {limit} unmounts")
+
+
 def mount_overlay(target: Path, lowers_top_first: list[Path], upper: Path | None = None,
                   work: Path | None = None, *, read_only: bool = False) -> None:
     for path in [*lowers_top_first, upper, work, target]:
