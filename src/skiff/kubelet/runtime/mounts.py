@@ -50,13 +50,15 @@ def mount(source: str, target: Path | str, fstype: str, flags: int = 0, data: st
         raise MountError(err, f"mount {fstype} {source} on {target} ({data}): {os.strerror(err)}")
 
 
-def unmount(target: Path | str, *, detach: bool = False, missing_ok: bool = True) -> None:
+def unmount(target: Path | str, *, detach: bool = False, missing_ok: bool = True) -> bool:
+    """Unmount the top mount on ``target``; False if nothing was mounted there."""
     result = _libc().umount2(os.fsencode(target), MNT_DETACH if detach else 0)
     if result != 0:
         err = ctypes.get_errno()
         if missing_ok and err in (errno.EINVAL, errno.ENOENT):
-            return  # not a mount point (any more)
+            return False  # not a mount point (any more)
         raise MountError(err, f"umount {target}: {os.strerror(err)}")
+    return True
 
 
 def unmount_all_at(target: Path | str, *, limit: int = 16) -> None:
@@ -65,12 +67,8 @@ def unmount_all_at(target: Path | str, *, limit: int = 16) -> None:
     file again.  For paths skiff itself mounts on: one umount2(2) each, where scanning
     /proc/self/mountinfo would make the kernel print the whole mount table."""
     for _ in range(limit):
-        result = _libc().umount2(os.fsencode(target), MNT_DETACH)
-        if result != 0:
-            err = ctypes.get_errno()
-            if err in (errno.EINVAL, errno.ENOENT):
-                return  # not a mount point (any more), or not there at all
-            raise MountError(err, f"umount {target}: {os.strerror(err)}")
+        if not unmount(target, detach=True):
+            return
     raise MountError(errno.EBUSY, f"umount {target}: still mounted after {limit} unmounts")
 
 
