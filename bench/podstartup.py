@@ -19,6 +19,8 @@ from the distribution's busybox-static and imported (nothing is pulled), then:
    with no pods, then with ``--scale`` running pods (created 20 at a time), as % of
    one core (the goal: under 2 % for the node agent with 100 pods); the pods' shims
    (one small process per container) and the cgroup's total are printed next to it.
+   Then the ``--scale`` pods are deleted at once: how long until they are gone, and the
+   node agent's CPU per deleted pod (with many pods on a node, removal is the dearer end).
 
 On a machine shared with other work the latencies move with its load (printed with
 every figure); the CPU per pod moves much less.
@@ -417,6 +419,14 @@ async def measure(node: RuncNode, args: argparse.Namespace) -> None:
         loaded = await idle_window(node, args.idle_seconds, f"{args.scale} pods")
         print(f"idle CPU of the node agent with {args.scale} pods: {loaded:.2f} % of a core "
               f"({loaded - baseline:+.2f} % over no pods; goal: under 2 %)")
+        if names:
+            cpu0 = node.process_cpu()
+            gone = await delete_pods(client, names)
+            await asyncio.sleep(1)                  # the node's last teardown work
+            agent = "node agent" if "node agent" in cpu0 else "server"
+            per_pod = (node.process_cpu()[agent] - cpu0[agent]) * 1000 / len(names)
+            print(f"deleting the {len(names)} pods at once: gone in {gone:.1f} s; "
+                  f"{agent} CPU per deleted pod {per_pod:.1f} ms")
     finally:
         await client.close()
 
