@@ -3,8 +3,8 @@
 ``RuncAlone(base).burst(n, slots)`` starts ``n`` busybox ``sleep`` containers with
 ``runc run --detach``, ``slots`` at a time, first come first served (as the node
 agent's start slots do), and returns each one's time from the burst's start to its
-``runc run`` returning, plus the host's busy CPU per container.  No API server, no
-scheduler, no kubelet: what is left when all of Kubernetes' own work is taken away.
+``runc run`` returning.  No API server, no scheduler, no kubelet: what is left when
+all of Kubernetes' own work is taken away.
 
 The containers get what a pod's container gets from runc: their own pid, ipc, uts,
 mount and network namespaces (a pod's sandbox makes the last three once per pod; here
@@ -13,7 +13,7 @@ mounted, runc's default masked and read-only paths.  Not included: the overlay r
 file system, the pod network (veth, bridge, address), volumes, the shim.
 
 Everything lives under ``base``: runc's state (``--root``), the bundles, and a cgroup
-parent named after ``base`` and its parent; ``cleanup()`` kills and deletes every container and
+parent named after ``base`` and its parent; ``cleanup()`` deletes every container and
 removes the cgroups, also after a failure.
 """
 
@@ -21,20 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
+from skiff.kubelet.runtime import cgroups
+
 BUSYBOX = Path("/bin/busybox")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-
-
-def _host_busy_ticks() -> int:
-    with open("/proc/stat") as stat:
-        fields = [int(x) for x in stat.readline().split()[1:9]]
-    return sum(fields) - fields[3] - fields[4]         # all but idle and iowait
 
 
 class RuncAlone:
@@ -81,10 +75,9 @@ class RuncAlone:
         (directory / "config.json").write_text(json.dumps(config))
         return directory
 
-    async def burst(self, count: int, slots: int, label: str) -> tuple[list[float], float]:
-        """Start ``count`` containers, ``slots`` at a time: (seconds from the burst's start
-        to each one running, sorted; host CPU per container in ms).  The containers keep
-        running until ``stop_all``."""
+    async def burst(self, count: int, slots: int, label: str) -> list[float]:
+        """Start ``count`` containers, ``slots`` at a time: seconds from the burst's start
+        to each one running, sorted.  The containers keep running until ``stop_all``."""
         ids = [f"{label}-{i}" for i in range(count)]
         bundles = {cid: self._bundle_for(cid) for cid in ids}
         gate = asyncio.Semaphore(slots)
@@ -96,17 +89,12 @@ class RuncAlone:
                 await self._run(container_id, bundles[container_id])
             done.append(time.monotonic() - began)
 
-        busy0 = _host_busy_ticks()
         began = time.monotonic()
         await asyncio.gather(*(one(cid) for cid in ids))
-        busy = _host_busy_ticks() - busy0
-        return sorted(done), busy / os.sysconf("SC_CLK_TCK") * 1000 / count
+        return sorted(done)
 
     def stop_all(self) -> None:
-        """Kill and delete every container started so far."""
-        for container_id in self.started:
-            subprocess.run(["runc", "--root", str(self.root), "kill", container_id, "KILL"],
-                           capture_output=True, check=False)
+        """Delete (``--force``: SIGKILL first) every container started so far."""
         for container_id in self.started:
             deadline = time.monotonic() + 10
             while subprocess.run(["runc", "--root", str(self.root), "delete", "--force", container_id],
@@ -119,20 +107,5 @@ class RuncAlone:
 
     def cleanup(self) -> None:
         self.stop_all()
-        unified = (CGROUP_ROOT / "cgroup.controllers").exists()
-        hierarchies = [CGROUP_ROOT] if unified else [h for h in CGROUP_ROOT.iterdir() if h.is_dir()]
-        for hierarchy in hierarchies:
-            parent = hierarchy / self.cgroup_parent.lstrip("/")
-            if parent.is_dir():
-                for child in parent.iterdir():
-                    if child.is_dir():
-                        _rmdir_quietly(child)
-                _rmdir_quietly(parent)
+        cgroups.remove(self.cgroup_parent)
         shutil.rmtree(self.base, ignore_errors=True)
-
-
-def _rmdir_quietly(path: Path) -> None:
-    try:
-        path.rmdir()
-    except OSError:
-        pass
