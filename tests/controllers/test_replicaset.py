@@ -143,10 +143,13 @@ async def test_orphans_are_adopted_and_non_matching_pods_released(cluster: Clust
 
 async def test_min_ready_seconds_delays_availability(cluster: Cluster) -> None:
     sets = await cluster.observe(REPLICASETS)
-    await cluster.client.create(REPLICASETS, replicaset("slow", 2, min_ready=1))
+    # 3 s, not 1: a Ready condition's lastTransitionTime has whole seconds (as in Kubernetes),
+    # so a pod can count as ready up to a second before it was; with 1 s the status that
+    # first counted both pods ready already counted them available once (a full `make test`).
+    await cluster.client.create(REPLICASETS, replicaset("slow", 2, min_ready=3))
     ready = await sets.wait_for(status_is("slow", readyReplicas=2), what="ready")
     assert ready["status"].get("availableReplicas", 0) < 2
-    await sets.wait_for(status_is("slow", availableReplicas=2), what="available after 1s")
+    await sets.wait_for(status_is("slow", availableReplicas=2), what="available after 3s")
 
 
 async def test_replication_controller(cluster: Cluster) -> None:
