@@ -262,8 +262,7 @@ class ImageStore:
         for name in os.listdir(self.layers):
             if name in keep_layers or name == "by-blob" or name.startswith("tmp-"):
                 continue
-            layer_diff = str(self.layers / name / "diff")
-            if layer_diff in mounted:
+            if _in(str(self.layers / name / "diff"), mounted):
                 continue
             shutil.rmtree(self.layers / name, ignore_errors=True)
         for blob_link in os.listdir(self.by_blob):
@@ -374,8 +373,18 @@ def _archive_names(names: list[str]) -> list[Reference]:
     return refs
 
 
+def _in(layer_diff: str, mounted: set[str]) -> bool:
+    """Is ``layer_diff`` one of the ``mounted`` lowerdirs?  The runtime gives them to the
+    kernel relative to the data directory (kubelet/runtime/mounts.py), so a relative one
+    matches by its end (at worst a layer of another data directory with the same digest
+    is kept a while longer)."""
+    return layer_diff in mounted or any(
+        not d.startswith("/") and layer_diff.endswith("/" + d) for d in mounted)
+
+
 def _mounted_lowerdirs() -> set[str]:
-    """Every overlayfs lowerdir in use on this host (so their layers stay)."""
+    """Every overlayfs lowerdir in use on this host (so their layers stay), as mountinfo
+    prints them: absolute, or relative to the directory the mount was made from."""
     dirs: set[str] = set()
     try:
         with open("/proc/self/mountinfo") as mountinfo:

@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .mounts import MAX_OVERLAY_OPTIONS, MountError, mount_overlay, unmount
+from .mounts import MAX_OVERLAY_OPTIONS, MountError, mount_overlay, overlay_options, unmount
 from .rootless import SetupError, resolve_in_root
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,9 @@ class MountpointLayers:
         try:
             for path in (upper, work, merged):
                 path.mkdir(parents=True)
-            if len(str(layer)) + sum(len(str(p)) + 1 for p in lowers) + 16 > MAX_OVERLAY_OPTIONS:
+            # as a container's overlay will be: this layer on top (its own upper and
+            # work have 2 x 48 more characters than the scratch's)
+            if len(overlay_options([layer, *lowers], upper, work)[1]) + 96 > MAX_OVERLAY_OPTIONS:
                 raise MountError(0, "too many image layers to add one")
             mount_overlay(merged, list(lowers), upper, work)
             try:

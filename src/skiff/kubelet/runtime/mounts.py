@@ -9,6 +9,12 @@ nothing::
       workdir  = layers/<id>/work          overlayfs scratch space
       lowerdir = layerN:...:layer1         top-most first, as overlayfs wants
 
+The layer directories go to the kernel relative to their closest common parent (the
+data directory, in the runtime), as Docker's overlay2 gives its short layer links:
+mountinfo prints every overlay's options on every read, and each ``runc run`` reads it
+four times, so on a node with a hundred pods long absolute layer paths cost each new
+container milliseconds of the kernel printing and runc parsing them.
+
 Calls go straight to libc through ctypes: no mount(8) process per container.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -29,6 +36,7 @@ MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 0x2
+CLONE_FS = 0x200
 # overlayfs refuses option strings longer than a page
 MAX_OVERLAY_OPTIONS = 4000
 
@@ -72,17 +80,70 @@ def unmount_all_at(target: Path | str, *, limit: int = 16) -> None:
     raise MountError(errno.EBUSY, f"umount {target}: still mounted after {limit} unmounts")
 
 
+def overlay_options(lowers_top_first: list[Path], upper: Path | None = None,
+                    work: Path | None = None) -> tuple[str, str]:
+    """``(directory, options)`` for an overlay mount: the layer directories relative to
+    ``directory``, their closest common parent (never one of them)."""
+    layers = [*lowers_top_first, *([upper, work] if upper is not None and work is not None else [])]
+    absolute = [os.path.abspath(p) for p in layers]
+    directory = os.path.commonpath(absolute)
+    if directory in absolute:
+        directory = os.path.dirname(directory)
+    relative = [os.path.relpath(p, directory) for p in absolute]
+    for path in relative:
+        if any(c in path for c in ",:"):
+            raise MountError(errno.EINVAL, f"overlayfs cannot take the path {path!r}")
+    options = "lowerdir=" + ":".join(relative[:len(lowers_top_first)])
+    if len(relative) > len(lowers_top_first):
+        options += f",upperdir={relative[-2]},workdir={relative[-1]}"
+    return directory, options
+
+
 def mount_overlay(target: Path, lowers_top_first: list[Path], upper: Path | None = None,
                   work: Path | None = None, *, read_only: bool = False) -> None:
-    for path in [*lowers_top_first, upper, work, target]:
-        if path is not None and any(c in str(path) for c in ",:"):
-            raise MountError(errno.EINVAL, f"overlayfs cannot take the path {path!r}")
-    options = "lowerdir=" + ":".join(str(p) for p in lowers_top_first)
-    if upper is not None and work is not None:
-        options += f",upperdir={upper},workdir={work}"
+    directory, options = overlay_options(lowers_top_first, upper, work)
     if len(options) > MAX_OVERLAY_OPTIONS:
         raise MountError(errno.E2BIG, f"too many layers for one overlay mount ({len(lowers_top_first)})")
-    mount("overlay", target, "overlay", MS_RDONLY if read_only else 0, options)
+    mount_from(directory, "overlay", os.path.abspath(target), "overlay",
+               MS_RDONLY if read_only else 0, options)
+
+
+_own_working_directory = threading.local()
+
+
+def mount_from(directory: str, source: str, target: str, fstype: str, flags: int, data: str) -> None:
+    """mount(2) with the relative paths in ``data`` resolved from ``directory``.
+
+    The working directory is a process's, shared by its threads, so the mount is made
+    by a thread with one of its own (``unshare(CLONE_FS)``, once per thread), which
+    goes back to where it was afterwards.  The main thread hands the mount to a
+    short-lived thread instead: its working directory stays the process's."""
+    if threading.current_thread() is threading.main_thread():
+        failure: list[BaseException] = []
+
+        def mount_there() -> None:
+            try:
+                mount_from(directory, source, target, fstype, flags, data)
+            except BaseException as err:    # handed back to the caller below
+                failure.append(err)
+        helper = threading.Thread(target=mount_there, name="mount")
+        helper.start()
+        helper.join()
+        if failure:
+            raise failure[0]
+        return
+    if not getattr(_own_working_directory, "done", False):
+        if _libc().unshare(CLONE_FS) != 0:
+            err = ctypes.get_errno()
+            raise MountError(err, f"unshare(CLONE_FS): {os.strerror(err)}")
+        _own_working_directory.done = True
+    back = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(directory)
+        mount(source, target, fstype, flags, data)
+    finally:
+        os.fchdir(back)
+        os.close(back)
 
 
 def bind_mount(source: Path | str, target: Path | str, *, read_only: bool = False) -> None:
