@@ -44,6 +44,7 @@ from .config import ImageConfig, InvalidImageConfig
 from .layer import LayerError, LayerInfo, extract_layer
 from .mediatypes import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST
 from .reference import InvalidReference, Reference, is_digest, parse_reference
+from ..runtime.mounts import unescape
 
 
 class ImageStoreError(Exception):
@@ -374,17 +375,17 @@ def _archive_names(names: list[str]) -> list[Reference]:
 
 
 def _in(layer_diff: str, mounted: set[str]) -> bool:
-    """Is ``layer_diff`` one of the ``mounted`` lowerdirs?  The runtime gives them to the
-    kernel relative to the data directory (kubelet/runtime/mounts.py), so a relative one
-    matches by its end (at worst a layer of another data directory with the same digest
-    is kept a while longer)."""
+    """Is ``layer_diff`` one of the ``mounted`` lowerdirs?  A relative one that could not
+    be resolved (an overlay that does not name its directory) matches by its end: at
+    worst a layer is kept a while longer."""
     return layer_diff in mounted or any(
         not d.startswith("/") and layer_diff.endswith("/" + d) for d in mounted)
 
 
 def _mounted_lowerdirs() -> set[str]:
-    """Every overlayfs lowerdir in use on this host (so their layers stay), as mountinfo
-    prints them: absolute, or relative to the directory the mount was made from."""
+    """Every overlayfs lowerdir in use on this host (so their layers stay).  The runtime
+    gives them relative to the directory it names as the mount's source
+    (kubelet/runtime/mounts.py); they are resolved against it here."""
     dirs: set[str] = set()
     try:
         with open("/proc/self/mountinfo") as mountinfo:
@@ -393,9 +394,13 @@ def _mounted_lowerdirs() -> set[str]:
                 fields = tail.split()
                 if len(fields) < 3 or fields[0] != "overlay":
                     continue
+                source = unescape(fields[1])
                 for option in fields[2].split(","):
                     if option.startswith("lowerdir="):
-                        dirs.update(option[len("lowerdir="):].split(":"))
+                        for lower in option[len("lowerdir="):].split(":"):
+                            if not lower.startswith("/") and source.startswith("/"):
+                                lower = os.path.join(source, lower)
+                            dirs.add(unescape(lower))
     except OSError:
         pass
     return dirs

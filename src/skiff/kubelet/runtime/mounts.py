@@ -10,7 +10,8 @@ nothing::
       lowerdir = layerN:...:layer1         top-most first, as overlayfs wants
 
 The layer directories go to the kernel relative to their closest common parent (the
-data directory, in the runtime), as Docker's overlay2 gives its short layer links:
+data directory, in the runtime; named as the mount's source), as Docker's overlay2
+gives its short layer links:
 mountinfo prints every overlay's options on every read, and each ``runc run`` reads it
 four times, so on a node with a hundred pods long absolute layer paths cost each new
 container milliseconds of the kernel printing and runc parsing them.
@@ -104,11 +105,23 @@ def mount_overlay(target: Path, lowers_top_first: list[Path], upper: Path | None
     directory, options = overlay_options(lowers_top_first, upper, work)
     if len(options) > MAX_OVERLAY_OPTIONS:
         raise MountError(errno.E2BIG, f"too many layers for one overlay mount ({len(lowers_top_first)})")
-    mount_from(directory, "overlay", os.path.abspath(target), "overlay",
+    # the source (free text for overlayfs, printed in mountinfo) says where the relative
+    # paths start, so that a reader of the table (the image store) can resolve them
+    mount_from(directory, directory, os.path.abspath(target), "overlay",
                MS_RDONLY if read_only else 0, options)
 
 
 _own_working_directory = threading.local()
+
+
+def own_working_directory() -> None:
+    """Give the calling thread a working directory (and root) of its own, apart from the
+    process's other threads (``unshare(CLONE_FS)``; once per thread)."""
+    if not getattr(_own_working_directory, "done", False):
+        if _libc().unshare(CLONE_FS) != 0:
+            err = ctypes.get_errno()
+            raise MountError(err, f"unshare(CLONE_FS): {os.strerror(err)}")
+        _own_working_directory.done = True
 
 
 def mount_from(directory: str, source: str, target: str, fstype: str, flags: int, data: str) -> None:
@@ -132,11 +145,7 @@ def mount_from(directory: str, source: str, target: str, fstype: str, flags: int
         if failure:
             raise failure[0]
         return
-    if not getattr(_own_working_directory, "done", False):
-        if _libc().unshare(CLONE_FS) != 0:
-            err = ctypes.get_errno()
-            raise MountError(err, f"unshare(CLONE_FS): {os.strerror(err)}")
-        _own_working_directory.done = True
+    own_working_directory()
     back = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.chdir(directory)
@@ -162,7 +171,7 @@ def mount_points_under(prefix: Path | str) -> list[str]:
     found = []
     with open("/proc/self/mountinfo") as mountinfo:
         for line in mountinfo:
-            point = _unescape(line.split()[4])
+            point = unescape(line.split()[4])
             if point == prefix or point.startswith(prefix.rstrip("/") + "/"):
                 found.append(point)
     return sorted(found, key=lambda p: p.count("/"), reverse=True)
@@ -172,7 +181,7 @@ def is_mount_point(path: Path | str) -> bool:
     return os.path.realpath(path) in mount_points_under(path)
 
 
-def _unescape(field: str) -> str:
+def unescape(field: str) -> str:
     """mountinfo writes space, tab, newline and backslash as octal escapes."""
     if "\\" not in field:
         return field
