@@ -108,6 +108,25 @@ def test_layers_in_use_by_a_mount_survive_removal(store: ImageStore, busybox_arc
     assert layer_dirs(store) == []
 
 
+def test_an_overlay_elsewhere_naming_a_layer_alike_does_not_keep_it(
+        store: ImageStore, busybox_archive: Path, tmp_path: Path) -> None:
+    # Overlays name their layers relative to a directory given as their source; another
+    # node's overlay of the same image prints the same relative names from another one.
+    [image] = store.import_archive(busybox_archive)
+    layer = Path(store.layer_dirs(image)[0])
+    elsewhere = tmp_path / "elsewhere"
+    lookalike = elsewhere / layer.relative_to(os.path.commonpath([layer, tmp_path]))
+    rootfs, upper, work = elsewhere / "rootfs", elsewhere / "upper", elsewhere / "work"
+    for directory in (lookalike, rootfs, upper, work):
+        directory.mkdir(parents=True)
+    mount_overlay(rootfs, [lookalike], upper, work)
+    try:
+        store.remove("busybox:test")
+        assert layer_dirs(store) == []             # not in use: removed
+    finally:
+        unmount(rootfs)
+
+
 def test_a_layer_that_does_not_match_its_diff_id_is_refused(store: ImageStore, tmp_path: Path) -> None:
     layer = LayerBuilder().file("a", "a").bytes()
     config = image_config(["sha256:" + "0" * 64])
