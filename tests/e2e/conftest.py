@@ -28,6 +28,8 @@ import pytest
 
 from e2e_support import SkiffProcess, dns_label, new_base, unique
 
+from skiff.kubelet.runtime.nskeeper import leftovers as keeper_leftovers
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
@@ -65,7 +67,8 @@ def _runc_leftovers(data_dir: Path) -> list[str]:
               if str(data_dir) in line]
     links = subprocess.run(["ip", "-o", "link", "show", "skiff0"], capture_output=True, text=True)
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-    return (mounts + (["bridge skiff0"] if links.returncode == 0 else [])
+    return (mounts + keeper_leftovers(data_dir / "kubelet" / "run" / "runtime")
+            + (["bridge skiff0"] if links.returncode == 0 else [])
             + [t for t in tables.splitlines() if "skiff" in t])
 
 

@@ -101,6 +101,7 @@ async def run_runc_node(client: ApiClient, *, data_dir: Path, node_name: str,
         informers.stop()
         await server.close()
         await _take_down(runtime, kubelet, node_name)
+        await asyncio.to_thread(runtime.take_down)
         await asyncio.to_thread(release_run_dir, run_dir)
 
 

@@ -24,6 +24,8 @@ from skiff.kubelet.network import NodeNetwork
 from skiff.kubelet.runtime import cgroups
 from skiff.kubelet.runtime.interface import Runtime
 from skiff.kubelet.runtime.mounts import mount_points_under, unmount
+from skiff.kubelet.runtime.nskeeper import NamespaceKeeper
+from skiff.kubelet.runtime.nskeeper import leftovers as keeper_leftovers
 from skiff.kubelet.runtime.runc import RuncRuntime
 
 __all__ = ["IMAGE", "Node", "condition", "container", "events_of", "pod", "running", "state",
@@ -60,12 +62,14 @@ class Node(KubeletNode):
         try:
             await self.network.teardown()
         finally:
+            NamespaceKeeper(self.root / "runtime").stop()
             for point in mount_points_under(self.root):
                 unmount(point, detach=True)
             cgroups.remove(f"/{self.cgroup_parent}")
 
     def leftovers(self) -> list[str]:
         found = [f"mount {m}" for m in mount_points_under(self.root)]
+        found += keeper_leftovers(self.root / "runtime")
         found += [f"cgroup {d}" for d in cgroups.existing(f"/{self.cgroup_parent}")
                   for d in d.iterdir() if d.is_dir()]
         return found

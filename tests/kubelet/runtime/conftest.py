@@ -26,6 +26,7 @@ from skiff.kubelet.images.store import Image, ImageStore  # noqa: E402
 from skiff.kubelet.runtime import cgroups  # noqa: E402
 from skiff.kubelet.runtime.interface import ContainerSpec, SandboxSpec  # noqa: E402
 from skiff.kubelet.runtime.mounts import mount_points_under, unmount  # noqa: E402
+from skiff.kubelet.runtime.nskeeper import NamespaceKeeper  # noqa: E402
 from skiff.kubelet.runtime.runc import RuncRuntime  # noqa: E402
 
 if os.geteuid() != 0:
@@ -70,6 +71,7 @@ def _force_cleanup(rt: RuncRuntime, parent: str) -> None:
     for container_id in listing.stdout.split():
         subprocess.run(["runc", "--root", str(rt.runc_root), "delete", "--force", container_id],
                        capture_output=True)
+    NamespaceKeeper(rt.root).stop()
     for point in mount_points_under(rt.root):
         unmount(point, detach=True)
     cgroups.remove(f"/{parent}")

@@ -9,14 +9,16 @@ from pathlib import Path
 from skiff.kubelet.runtime import cgroups
 from skiff.kubelet.runtime.interface import ContainerSpec, ContainerStatus
 from skiff.kubelet.runtime.mounts import mount_points_under
+from skiff.kubelet.runtime.nskeeper import leftovers as keeper_leftovers
 from skiff.kubelet.runtime.runc import RuncRuntime
 
 SpecFactory = Callable[..., ContainerSpec]   # spec(sandbox_id, *argv, **fields)
 
 
 def leftovers(root: Path, runc_root: Path, cgroup_parent: str) -> list[str]:
-    """Anything a runtime left behind: mounts, runc containers, cgroups."""
-    found = [f"mount {m}" for m in mount_points_under(root)]
+    """Anything a runtime left behind: mounts (also in its namespace keeper's mount
+    namespace, and the keeper itself), runc containers, cgroups."""
+    found = [f"mount {m}" for m in mount_points_under(root)] + keeper_leftovers(root)
     listing = subprocess.run(["runc", "--root", str(runc_root), "list", "-q"],
                              capture_output=True, text=True)
     found += [f"runc container {c}" for c in listing.stdout.split()]

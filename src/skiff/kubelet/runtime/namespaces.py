@@ -6,6 +6,10 @@
     sandboxes/<id>/ns/ipc   ─ … of an IPC namespace
     sandboxes/<id>/ns/uts   ─ … of a UTS namespace (hostname = the pod's)
 
+The runc runtime makes these mounts in its namespace keeper's mount namespace, not
+the host's (see .nskeeper: the host's mount table, which every ``runc run`` reads,
+does not grow by three lines per pod); without a keeper they are made in the host's.
+
 Namespaces belong to *threads* in Linux (``unshare(2)`` of net, ipc and uts moves
 only the calling thread), so they are made on a fresh thread of this process that
 is thrown away afterwards::
@@ -25,6 +29,7 @@ later.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import fcntl
 import os
@@ -35,9 +40,11 @@ from pathlib import Path
 
 from ..freshthread import on_fresh_thread
 from .mounts import unmount
+from .nskeeper import NamespaceKeeper
 
 KINDS = ("net", "ipc", "uts")
 CLONE_FLAGS = {"net": 0x40000000, "ipc": 0x08000000, "uts": 0x04000000}
+CLONE_FS = 0x200
 MS_BIND = 0x1000
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -66,9 +73,11 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
 
 
-def create_here(directory: Path, kinds: list[str], hostname: str) -> None:
+def create_here(directory: Path, kinds: list[str], hostname: str,
+                keeper: NamespaceKeeper | None = None) -> None:
     """On a throwaway thread (see :func:`on_fresh_thread`): unshare, configure, and
-    bind-mount the namespaces onto files in ``directory`` (created if need be)."""
+    bind-mount the namespaces onto files in ``directory`` (created if need be) -- in
+    ``keeper``'s mount namespace when given (the thread comes back to the host's)."""
     unknown = [kind for kind in kinds if kind not in CLONE_FLAGS]
     if unknown:
         raise ValueError(f"unknown namespace kinds {unknown}")
@@ -80,15 +89,19 @@ def create_here(directory: Path, kinds: list[str], hostname: str) -> None:
     for kind in kinds:
         flags |= CLONE_FLAGS[kind]
         os.close(os.open(directory / kind, os.O_CREAT | os.O_WRONLY | os.O_EXCL | os.O_CLOEXEC, 0o444))
+    if keeper is not None:
+        keeper.ensure()                 # before unshare: a keeper started later would hold the pod's
+        flags |= CLONE_FS               # (entering a mount namespace wants a thread's own fs)
     _check(libc.unshare(flags), "unshare")
     if "uts" in kinds and hostname:
         name = hostname.encode()
         _check(libc.sethostname(name, len(name)), "sethostname")
     if "net" in kinds:
         _loopback_up()
-    for kind in kinds:
-        _check(libc.mount(f"/proc/thread-self/ns/{kind}".encode(), os.fsencode(directory / kind),
-                          None, ctypes.c_ulong(MS_BIND), None), f"bind mount of the {kind} namespace")
+    with keeper.inside() if keeper is not None else contextlib.nullcontext():
+        for kind in kinds:
+            _check(libc.mount(f"/proc/thread-self/ns/{kind}".encode(), os.fsencode(directory / kind),
+                              None, ctypes.c_ulong(MS_BIND), None), f"bind mount of the {kind} namespace")
 
 
 async def create_namespaces(directory: Path, kinds: list[str], hostname: str) -> dict[str, Path]:
@@ -101,10 +114,17 @@ async def create_namespaces(directory: Path, kinds: list[str], hostname: str) ->
     return {kind: directory / kind for kind in kinds}
 
 
-def remove_namespaces(directory: Path) -> None:
-    """Unmount and delete the namespace files (idempotent)."""
-    for kind in KINDS:
-        path = directory / kind
-        if path.exists():
-            unmount(path, detach=True)
-            path.unlink(missing_ok=True)
+def remove_namespaces(directory: Path, keeper: NamespaceKeeper | None = None) -> None:
+    """Unmount and delete the namespace files (idempotent): in ``keeper``'s namespace
+    when given, and in the host's (where sandboxes made before the keeper have them)."""
+    present = [directory / kind for kind in KINDS if (directory / kind).exists()]
+    if not present:
+        return
+    for path in present:
+        unmount(path, detach=True)
+    if keeper is not None and keeper.pinned():
+        with keeper.inside():
+            for path in present:
+                unmount(path, detach=True)
+    for path in present:
+        path.unlink(missing_ok=True)

@@ -52,6 +52,7 @@ from .interface import ContainerSpec, ContainerState, RuntimeFailure, SandboxSpe
 from .logs import DirectoryWatch
 from .mounts import mount_overlay, unmount_all_at
 from .mountpoints import MountpointLayers, mount_points
+from .nskeeper import NamespaceKeeper
 from .sandbox import Sandboxes
 from .sessions import PipeSession, PtySession
 from .shimlauncher import ShimLauncher
@@ -78,8 +79,9 @@ class RuncRuntime(ShimmedRuntime):
         self.cgroup_parent = cgroup_parent
         self.runc_root = self.root / "runc"
         self.runc_root.mkdir(parents=True, exist_ok=True)
-        self.sandboxes = Sandboxes(self.root / "sandboxes", cgroup_parent)
+        self.sandboxes = Sandboxes(self.root / "sandboxes", cgroup_parent, NamespaceKeeper(self.root))
         self.sandboxes.remove_stale_pod_cgroups()
+        self.sandboxes.keep_namespaces()
         self.mountpoints = MountpointLayers(self.layers / "mountpoints", self._mountpoint_layers_in_use)
         self._launcher = ShimLauncher()
 
@@ -113,6 +115,7 @@ class RuncRuntime(ShimmedRuntime):
         log_path = spec.log_path or directory / "container.log"
 
         def prepare() -> None:
+            self.sandboxes.keep_namespaces()    # (the container joins them through the keeper)
             rootfs = directory / "rootfs"
             rootfs.mkdir(parents=True)
             lowers = [Path(p) for p in reversed(spec.layers)]
@@ -256,9 +259,17 @@ class RuncRuntime(ShimmedRuntime):
         return PtySession(process, master, pid_file)
 
     async def close(self) -> None:
-        """Forget exit watches, let the launcher go (containers and shims keep running)."""
+        """Forget exit watches, let the launcher go (containers and shims keep running,
+        and so does the namespace keeper while any sandbox is left)."""
         await super().close()
         self._launcher.close()
+        await asyncio.to_thread(self.sandboxes.stop_keeper_if_unused)
+
+    def take_down(self) -> None:
+        """The node is going away for good (its pods removed): end the namespace keeper
+        whatever it still holds, before the run directory goes."""
+        if self.sandboxes.keeper is not None:
+            self.sandboxes.keeper.stop()
 
 
 def _signal_init(started: dict[str, Any], sig: int) -> bool:

@@ -4,8 +4,10 @@
 
     sandboxes/<id>/
       sandbox.json       the spec, creation time, state (ready / not-ready)
-      ns/net ns/ipc ns/uts   bind-mounted namespaces (see .namespaces); absent for
-                         hostNetwork (net, uts) and hostIPC (ipc)
+      ns/net ns/ipc ns/uts   namespaces, bind-mounted in the namespace keeper's mount
+                         namespace (see .namespaces, .nskeeper; sandbox.json says
+                         "nsKeeper": true); absent for hostNetwork (net, uts) and
+                         hostIPC (ipc)
       shm/               the pod's /dev/shm: one tmpfs, bind-mounted into every
                          container (absent with hostIPC: the host's /dev/shm)
       hosts hostname resolv.conf   bind-mounted at /etc/… in every container
@@ -31,6 +33,7 @@ from .interface import ContainerConfigError, NotFound, SandboxSpec, SandboxState
 from .mounts import mount_tmpfs, unmount_all_at
 from ..freshthread import on_fresh_thread
 from .namespaces import create_here, remove_namespaces
+from .nskeeper import NamespaceKeeper
 from .sandboxdir import SandboxDirectories
 
 DEFAULT_HOSTS = ("# Kubernetes-managed hosts file.\n"
@@ -45,9 +48,10 @@ DEFAULT_HOSTS = ("# Kubernetes-managed hosts file.\n"
 class Sandboxes(SandboxDirectories):
     default_hosts = DEFAULT_HOSTS
 
-    def __init__(self, root: Path, cgroup_parent: str) -> None:
+    def __init__(self, root: Path, cgroup_parent: str, keeper: NamespaceKeeper | None = None) -> None:
         super().__init__(root)
         self.cgroup_parent = cgroup_parent
+        self.keeper = keeper
         self._uids: dict[str, str] = {}     # sandbox id -> pod uid
 
     async def create(self, sandbox_id: str, spec: SandboxSpec) -> None:
@@ -59,11 +63,12 @@ class Sandboxes(SandboxDirectories):
 
         def make() -> None:          # on a thread of its own: it ends in the pod's namespaces
             directory.mkdir(parents=True)
-            create_here(directory / "ns", kinds, hostname)
+            keeper = self.keeper if kinds else None
+            create_here(directory / "ns", kinds, hostname, keeper)
             if not spec.host_ipc:
                 (directory / "shm").mkdir()
                 mount_tmpfs(directory / "shm")
-            self.write_files(directory, spec, hostname)
+            self.write_files(directory, spec, hostname, **({"nsKeeper": True} if keeper else {}))
 
         try:
             await on_fresh_thread(make)
@@ -77,7 +82,7 @@ class Sandboxes(SandboxDirectories):
         spec = record["spec"]
         if record["state"] != SandboxState.READY.value:
             raise ContainerConfigError(f"sandbox {sandbox_id} is not ready")
-        ns = directory / "ns"
+        ns = self._namespaces(record, directory)
         return SandboxView(
             hostname=spec["hostname"] or spec["name"],
             hosts_file=directory / "hosts", hostname_file=directory / "hostname",
@@ -92,7 +97,26 @@ class Sandboxes(SandboxDirectories):
         return str(self.load(sandbox_id)["spec"]["uid"])
 
     def netns_path(self, sandbox_id: str, spec: dict[str, Any]) -> Path | None:
-        return None if spec["host_network"] else self.directory(sandbox_id) / "ns" / "net"
+        if spec["host_network"]:
+            return None
+        return self._namespaces(self.load(sandbox_id), self.directory(sandbox_id)) / "net"
+
+    def _namespaces(self, record: dict[str, Any], directory: Path) -> Path:
+        """Where the host opens the sandbox's namespace files."""
+        if record.get("nsKeeper") and self.keeper is not None:
+            return self.keeper.path(directory / "ns")
+        return directory / "ns"
+
+    def keep_namespaces(self) -> None:
+        """A live keeper whenever its namespace holds pods' namespaces (after a node agent
+        restart, or the keeper was killed): their paths lead through it."""
+        if self.keeper is not None and self.keeper.pinned():
+            self.keeper.ensure()
+
+    def stop_keeper_if_unused(self) -> None:
+        """End the namespace keeper when no sandbox is left (a node taken down, a test)."""
+        if self.keeper is not None and not (self.root.is_dir() and any(self.root.iterdir())):
+            self.keeper.stop()
 
     async def destroy(self, sandbox_id: str) -> None:
         directory = self.directory(sandbox_id)
@@ -107,7 +131,7 @@ class Sandboxes(SandboxDirectories):
     def _destroy(self, directory: Path, pod_uid: str | None) -> None:
         # A sandbox's mounts are its namespace files and its /dev/shm, nothing else: one
         # umount2 each, no scan of the (with many pods, long) mount table.
-        remove_namespaces(directory / "ns")
+        remove_namespaces(directory / "ns", self.keeper)
         unmount_all_at(directory / "shm")
         shutil.rmtree(directory, ignore_errors=True)
         self._uids.pop(directory.name, None)

@@ -43,8 +43,10 @@ class SandboxDirectories:
         """sandbox.json."""
         return self._loaded.load(sandbox_id, self.directory(sandbox_id) / "sandbox.json")
 
-    def write_files(self, directory: Path, spec: SandboxSpec, hostname: str) -> None:
-        """The pod's /etc files, then sandbox.json (ready): the sandbox exists from then on."""
+    def write_files(self, directory: Path, spec: SandboxSpec, hostname: str,
+                    **record: Any) -> None:
+        """The pod's /etc files, then sandbox.json (ready, with ``record``'s fields): the
+        sandbox exists from then on."""
         (directory / "hosts").write_text(spec.hosts_file or self.default_hosts)
         (directory / "hostname").write_text(hostname + "\n")
         resolv = spec.resolv_conf
@@ -56,7 +58,7 @@ class SandboxDirectories:
         (directory / "resolv.conf").write_text(resolv)
         write_json(directory / "sandbox.json", {
             "id": directory.name, "spec": dataclasses.asdict(spec), "createdAt": time.time(),
-            "state": SandboxState.READY.value})
+            "state": SandboxState.READY.value, **record})
 
     def mark_not_ready(self, sandbox_id: str) -> None:
         record = dict(self.load(sandbox_id), state=SandboxState.NOT_READY.value)
