@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..freshthread import on_fresh_thread
+from ..nsfs import holds_namespace
 from .errors import CommandFailed
 
 T = TypeVar("T")
@@ -155,18 +156,7 @@ def remove(path: Path) -> None:
 
 def is_namespace(path: Path) -> bool:
     """True when ``path`` is a bound network namespace (not just an empty file)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        # nsfs files answer NS_GET_NSTYPE; a plain file does not.
-        NS_GET_NSTYPE = 0xB703
-        return fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+    return holds_namespace(path, CLONE_NEWNET)
 
 
 def interface_exists_here(name: str) -> bool:

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import json
 import logging
 import os
@@ -50,12 +49,12 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
+from ..nsfs import holds_namespace
 from .mounts import MS_BIND, MountError, mount, own_working_directory, unmount
 
 log = logging.getLogger(__name__)
 
 CLONE_NEWNS = 0x00020000
-NS_GET_NSTYPE = 0xB703
 
 # The keeper: join the pinned namespace ("join") or make a private copy of the host's
 # ("new"); say so on stdout; then wait for a signal to end it.
@@ -97,16 +96,7 @@ def _start_time(pid: int) -> int | None:
 
 
 def is_mount_namespace(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        return fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNS
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+    return holds_namespace(path, CLONE_NEWNS)
 
 
 class NamespaceKeeper:
