@@ -51,6 +51,8 @@ from pathlib import Path
 
 from ..nsfs import holds_namespace
 from .mounts import MS_BIND, MountError, mount, own_working_directory, unmount
+from .shim import process_start_time
+from .shimmed import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +85,6 @@ class NamespaceKeeperError(OSError):
 @cache
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
-
-
-def _start_time(pid: int) -> int | None:
-    """/proc/<pid>/stat's start time; None if gone (or a zombie)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] == b"Z" else int(fields[19])
 
 
 def is_mount_namespace(path: Path) -> bool:
@@ -130,7 +122,7 @@ class NamespaceKeeper:
     def _alive(self) -> bool:
         if self._child is not None and self._child.poll() is not None:
             return False                      # ours, and reaped just now
-        return self._pid is not None and _start_time(self._pid) == self._start
+        return process_alive(self._pid, self._start)
 
     def _adopt(self) -> bool:
         """A keeper a previous node agent started, if it is alive and still sees our run
@@ -140,7 +132,7 @@ class NamespaceKeeper:
             pid, start = int(doc["pid"]), int(doc["startTime"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
-        if _start_time(pid) != start:
+        if not process_alive(pid, start):
             return False
         self._pid, self._start, self._child = pid, start, None
         if self._sees_our_directory() and is_mount_namespace(self.pin):
@@ -173,7 +165,7 @@ class NamespaceKeeper:
             child.stderr.close()
             raise NamespaceKeeperError(0, f"the namespace keeper did not start: {error or 'no word'}")
         child.stderr.close()
-        self._child, self._pid, self._start = child, child.pid, _start_time(child.pid)
+        self._child, self._pid, self._start = child, child.pid, process_start_time(str(child.pid))
         with contextlib.suppress(OSError):
             Path(f"/proc/{child.pid}/oom_score_adj").write_text("-998")   # as a node's own daemons
         try:
@@ -210,7 +202,7 @@ class NamespaceKeeper:
                 pidfd = None
             if pidfd is not None:
                 try:
-                    if _start_time(self._pid) == self._start:
+                    if process_alive(self._pid, self._start):
                         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                         select.select([pidfd], [], [], 10)      # readable once it has exited
                 finally:
@@ -278,7 +270,8 @@ def leftovers(directory: Path) -> list[str]:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if KEEPER.encode() in argv and str(keeper.pin).encode() in argv and _start_time(int(entry)):
+        if KEEPER.encode() in argv and str(keeper.pin).encode() in argv \
+                and process_alive(int(entry), None):
             found.append(f"namespace keeper pid {entry}")
             with contextlib.suppress(OSError), open(f"/proc/{entry}/mountinfo") as mountinfo:
                 found += [f"mount {line.split()[4]} (in the keeper's namespace)" for line in mountinfo
