@@ -210,3 +210,11 @@ async def test_a_connection_idle_past_aiohttps_default_is_still_reused() -> None
     finally:
         await client.close()
         await runner.cleanup()
+
+
+def test_idle_connections_are_kept_for_minutes_and_the_server_keeps_them_longer() -> None:
+    # A client reusing a connection the server has just closed gets "Server disconnected"
+    # instead of its answer: the server's idle limit must outlast the client's.
+    from skiff.apiserver.server import IDLE_CONNECTION_SECONDS
+    from skiff.client.rest import KEEPALIVE_SECONDS
+    assert 60 < KEEPALIVE_SECONDS < IDLE_CONNECTION_SECONDS

@@ -46,11 +46,12 @@ from .resources import ResourceLike, resource_path
 Obj = dict[str, Any]
 
 #: How long an idle connection is kept for the next request.  Below the API server's
-#: own idle limit (aiohttp's 75 s), so the server never closes one the client is about
-#: to use; long enough that the scheduler's and node agent's work for a user's next
-#: command, a quiet minute later, does not start with new TLS handshakes (aiohttp's
-#: default keeps them 15 s).
-KEEPALIVE_SECONDS = 60.0
+#: own idle limit (``IDLE_CONNECTION_SECONDS`` in skiff.apiserver.server), so the server
+#: never closes one the client is about to use; long enough that the scheduler's and
+#: node agent's work for a user's next command, minutes later, does not start with new
+#: TLS handshakes (aiohttp's default keeps them 15 s).  Kubernetes' components get the
+#: same from HTTP/2: one connection each, kept open by their watches.
+KEEPALIVE_SECONDS = 570.0
 
 PATCH_CONTENT_TYPES: Mapping[str, str] = {
     "merge": "application/merge-patch+json",
