@@ -187,9 +187,9 @@ async def test_from_kubeconfig_sends_bearer_token(tmp_path: Path, stub: tuple[St
 
 
 async def test_a_connection_idle_past_aiohttps_default_is_still_reused() -> None:
-    """aiohttp closes an idle client connection after 15 s; the client keeps it a minute,
-    so the scheduler's and node agent's first requests after a quiet spell do not each
-    start with a new connection (over TLS: a handshake on both sides)."""
+    """aiohttp closes an idle client connection after 15 s; the client keeps it minutes
+    (KEEPALIVE_SECONDS), so the scheduler's and node agent's first requests after a quiet
+    spell do not each start with a new connection (over TLS: a handshake on both sides)."""
     from aiohttp import web
 
     async def whoami(request: web.Request) -> web.Response:
