@@ -22,15 +22,15 @@ import asyncio
 import ctypes
 import ctypes.util
 import json
-import os
 import queue
 import threading
 from pathlib import Path
 from typing import Any
 
+from ..nsfs import CLONE_NEWNET, enter
+
 NFT = "nft"
 NSENTER = "nsenter"
-CLONE_NEWNET = 0x40000000
 
 
 class NftError(Exception):
@@ -78,14 +78,7 @@ class _Library:
     def _serve(self, netns: Path | None) -> None:
         try:
             if netns is not None:
-                libc = ctypes.CDLL(None, use_errno=True)
-                fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    if libc.setns(fd, CLONE_NEWNET) != 0:
-                        code = ctypes.get_errno()
-                        raise OSError(code, f"setns {netns}: {os.strerror(code)}")
-                finally:
-                    os.close(fd)
+                enter(netns, CLONE_NEWNET)
             context = self._lib.nft_ctx_new(0)
             if not context:
                 raise NftError("libnftables", "nft_ctx_new failed")

@@ -36,12 +36,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..freshthread import on_fresh_thread
-from ..nsfs import holds_namespace
+from ...nsfs import CLONE_NEWNET, enter, holds_namespace, join
 from .errors import CommandFailed
 
 T = TypeVar("T")
 
-CLONE_NEWNET = 0x40000000
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_SHARED = 1 << 20
@@ -61,11 +60,7 @@ def _check(result: int, what: str, path: object = None) -> None:
 
 def enter_here(path: Path) -> None:
     """Move the calling thread into the network namespace bound at ``path``."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _check(_libc.setns(fd, CLONE_NEWNET), "setns", path)
-    finally:
-        os.close(fd)
+    enter(path, CLONE_NEWNET)
 
 
 def _loopback_up() -> None:
@@ -131,7 +126,7 @@ def create_here(path: Path) -> None:
             _check(_libc.mount(b"/proc/thread-self/ns/net", os.fsencode(path), None,
                                ctypes.c_ulong(MS_BIND), None), "bind mount", path)
         finally:
-            _check(_libc.setns(home, CLONE_NEWNET), "setns back", path)
+            join(home, CLONE_NEWNET)
     except BaseException:
         remove(path)
         raise

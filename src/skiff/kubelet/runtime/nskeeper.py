@@ -36,7 +36,6 @@ unpins the namespace.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -46,17 +45,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 
-from ..nsfs import holds_namespace
+from ...nsfs import CLONE_NEWNS, enter, holds_namespace, join
 from .mounts import MS_BIND, MountError, mount, own_working_directory, unmount
 from .shim import process_start_time
 from .shimmed import process_alive
 
 log = logging.getLogger(__name__)
 
-CLONE_NEWNS = 0x00020000
 
 # The keeper: join the pinned namespace ("join") or make a private copy of the host's
 # ("new"); say so on stdout; then wait for a signal to end it.
@@ -81,10 +78,6 @@ while True:
 class NamespaceKeeperError(OSError):
     """The keeper could not be started or its namespace entered."""
 
-
-@cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
 
 
 def is_mount_namespace(path: Path) -> bool:
@@ -231,25 +224,21 @@ class NamespaceKeeper:
         """Run the block with the calling thread in the keeper's mount namespace (paths
         as on the host: it is a copy of the host's), then back in the one it was in."""
         own_working_directory()               # setns(CLONE_NEWNS) wants a thread's own
-        libc = _libc()
         back = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         try:
             try:
-                there = os.open(self.pin, os.O_RDONLY | os.O_CLOEXEC)
+                enter(self.pin, CLONE_NEWNS)
             except OSError as err:
-                raise NamespaceKeeperError(err.errno, f"the namespace keeper's pin: {err.strerror}")
-            try:
-                if libc.setns(there, CLONE_NEWNS) != 0:
-                    code = ctypes.get_errno()
-                    raise NamespaceKeeperError(code, f"entering the keeper's namespace: {os.strerror(code)}")
-            finally:
-                os.close(there)
+                raise NamespaceKeeperError(err.errno, f"entering the keeper's namespace: {err.strerror}",
+                                           str(self.pin)) from None
             try:
                 yield
             finally:
-                if libc.setns(back, CLONE_NEWNS) != 0:   # cannot happen; if it did, the thread
-                    code = ctypes.get_errno()          # must not do host work any more
-                    raise MountError(code, f"back to the host's mount namespace: {os.strerror(code)}")
+                try:
+                    join(back, CLONE_NEWNS)
+                except OSError as err:        # cannot happen; if it did, the thread must
+                    raise MountError(err.errno,  # not do host work any more
+                                     f"back to the host's mount namespace: {err.strerror}") from None
         finally:
             os.close(back)
 
