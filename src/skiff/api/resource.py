@@ -106,6 +106,9 @@ class ResourceInfo:
     prepare_create: Callable[[Obj], None] = _noop_create
     prepare_update: Callable[[Obj, Obj], None] = _noop_update
     field_labels: dict[str, Callable[[Obj], str]] = field(default_factory=dict)
+    #: False: nothing is stored; a component's read-only source answers get and list
+    #: (metrics.k8s.io, see skiff.apiserver.readonly)
+    stored: bool = True
 
     @property
     def api_version(self) -> str:

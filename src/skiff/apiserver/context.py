@@ -19,6 +19,7 @@ from .objects import ObjectStore
 
 if TYPE_CHECKING:
     from .admission import Admission
+    from .readonly import ReadOnlySource
     from .watchcache import WatchCache
 
 Obj = dict[str, Any]
@@ -35,6 +36,8 @@ class ServerContext:
     watch_cache: "WatchCache | None" = None
     #: create-only resources answered without storing: (group, plural) -> handler (reviews.py)
     reviews: dict[tuple[str, str], Callable[[Obj], Obj]] = field(default_factory=dict)
+    #: resources read from a component's memory: (group, plural) -> source (readonly.py)
+    read_only: "dict[tuple[str, str], ReadOnlySource]" = field(default_factory=dict)
     #: LimitRanger and ResourceQuota admission, run by the write path after the kind hooks
     admission: "Admission | None" = None
     store: ObjectStore = field(init=False)

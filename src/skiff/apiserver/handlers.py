@@ -11,6 +11,7 @@
     DELETE item                  delete
     *      item/<subresource>    status, scale, binding, finalize, and handlers
                                  registered by other components (log, exec ...)
+    GET    not stored            metrics.k8s.io: from a component's memory (readonly.py)
 
 Only this module touches aiohttp request objects for resources; the
 operations themselves live in :mod:`.writes`, :mod:`.lists`, :mod:`.deletion`,
@@ -46,6 +47,7 @@ from .negotiation import (
 from .objects import decode, object_key, with_resource_version
 from .patching import Patcher
 from .paths import ResourcePath
+from .readonly import serve_read_only
 from .subresources import Subresources
 from .tables import include_object_mode, partial_metadata, partial_metadata_list, table
 from .watch import serve_watch
@@ -78,6 +80,9 @@ class ResourceHandlers:
 
     async def handle(self, request: web.Request, target: ResourcePath) -> web.StreamResponse:
         info = self.resolve(target)
+        if not info.stored:
+            return await serve_read_only(request, info, target,
+                                         self.ctx.read_only.get((info.group, info.plural)))
         view = self.views.get((info.group, info.version, info.plural))
         method = request.method
         ns, name = target.namespace, target.name

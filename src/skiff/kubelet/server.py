@@ -10,6 +10,8 @@ upgrade) to the kubelet of the pod's node, at the node's address and
     GET|POST  /exec/<ns>/<pod>[/<uid>]/<container>?command=…&input=1&output=1&error=1&tty=1
     GET|POST  /attach/<ns>/<pod>[/<uid>]/<container>?input=1&output=1&error=1&tty=1
     GET|POST  /portForward/<ns>/<pod>[/<uid>][?ports=…]
+    GET       /metrics/resource     CPU and memory of the node and its containers, for the
+                                    metrics server (see .resourcemetrics)
     GET       /healthz
 
 exec/attach/port-forward must be upgrades: ``Upgrade: websocket`` (channel
@@ -37,6 +39,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from .resourcemetrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, ResourceMetrics
 from .runtime.interface import Runtime, RuntimeFailure, Session
 from .streams import channels, hijack
 from .streams.logs import LogOptions, copy_while_connected, render, validate
@@ -97,12 +100,14 @@ class KubeletServer:
         self.runtime = runtime
         self.locator = locator
         self.clock = clock
+        self.resource_metrics = ResourceMetrics.for_runtime(runtime)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics/resource", self.metrics_resource)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self.logs)
         for verb, handler in (("exec", self.exec), ("attach", self.attach)):
             for path in (f"/{verb}/{{namespace}}/{{pod}}/{{container}}",
@@ -134,6 +139,10 @@ class KubeletServer:
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
+
+    async def metrics_resource(self, request: web.Request) -> web.Response:
+        body = await self.resource_metrics.render()
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     # -- logs -----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from ..resource import ResourceInfo
 #: while the project grows; every listed module that exists must import cleanly).
 GROUP_MODULES: tuple[str, ...] = (
     "core", "apps", "batch", "networking", "discovery", "coordination", "events",
-    "storage", "autoscaling", "policy", "rbac", "scheduling", "authorization",
+    "storage", "autoscaling", "policy", "rbac", "scheduling", "authorization", "metrics",
 )
 
 

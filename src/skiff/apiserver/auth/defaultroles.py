@@ -106,6 +106,10 @@ def cluster_roles() -> list[Obj]:
         _role("system:aggregate-to-admin", AGGREGATE_TO_ADMIN, labels={AGGREGATE + "admin": "true"}),
         _role("system:aggregate-to-edit", AGGREGATE_TO_EDIT, labels={AGGREGATE + "edit": "true"}),
         _role("system:aggregate-to-view", AGGREGATE_TO_VIEW, labels={AGGREGATE + "view": "true"}),
+        # what metrics-server's manifest (and k3s) install: kubectl top for viewers, editors, admins
+        _role("system:aggregated-metrics-reader",
+              [(("metrics.k8s.io",), ("pods", "nodes"), ("get", "list", "watch"))],
+              labels={AGGREGATE + "view": "true", AGGREGATE + "edit": "true", AGGREGATE + "admin": "true"}),
         _role("system:discovery", [URLS(("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
                                          "/openapi/*", "/readyz", "/version", "/version/"), ("get",))]),
         _role("system:basic-user", [

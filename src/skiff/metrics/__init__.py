@@ -1,0 +1,1 @@
+"""The resource metrics pipeline (metrics-server's job): kubelet scrapes -> metrics.k8s.io."""
