@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 
 from aiohttp import web
 
-from skiff.apiserver.app import make_app
+from skiff.apiserver.app import CONTEXT, make_app
 from skiff.client.informer import Informer
 from skiff.client.resources import NODES, PODS, ResourceLike
 from skiff.client.rest import ApiClient
@@ -123,8 +123,10 @@ class Cluster:
 
     def __init__(self, tmp_path: Path, *, nodes: int = 2,
                  controllers: Iterable[str] | None = None,
-                 extra: Iterable[tuple[str, ControllerFactory]] = ()) -> None:
+                 extra: Iterable[tuple[str, ControllerFactory]] = (),
+                 read_only: dict[tuple[str, str], Any] | None = None) -> None:
         self.tmp_path = tmp_path
+        self.read_only = read_only or {}  # (group, plural) -> ReadOnlySource (metrics.k8s.io)
         self.node_count = nodes
         self.controllers = controllers
         self.known = (*CONTROLLERS, *extra)
@@ -145,7 +147,9 @@ class Cluster:
         backend = SqliteBackend(str(self.tmp_path / "db"))
         await backend.start()
         self._stack.push_async_callback(backend.close)
-        runner = web.AppRunner(make_app(backend), handle_signals=False, shutdown_timeout=0.1)
+        app = make_app(backend)
+        app[CONTEXT].read_only.update(self.read_only)
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, "127.0.0.1", 0)

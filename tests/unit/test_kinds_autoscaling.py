@@ -103,6 +103,11 @@ def test_defaults() -> None:
         "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
     assert obj["spec"]["behavior"]["scaleUp"]["policies"] == [
         {"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]
+    # the scale-down window stays unset: the controller's downscale stabilization (5 min) applies
+    only_up = v2(behavior={"scaleUp": {"selectPolicy": "Max"}})
+    HPA_V2.default(only_up)
+    assert only_up["spec"]["behavior"]["scaleDown"] == {
+        "selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
     old = v1()
     HPA_V1.default(old)
     assert old["spec"]["minReplicas"] == 1 and "targetCPUUtilizationPercentage" not in old["spec"]

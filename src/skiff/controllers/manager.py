@@ -35,6 +35,7 @@ from .gc import GarbageCollector
 from .job import JobController
 from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController, TaintEvictionController
+from .podautoscaler import HorizontalPodAutoscalerController
 from .persistentvolume import (LocalPathProvisioner, PersistentVolumeController, PVCProtectionController,
                                PVProtectionController)
 from .podgc import PodGCController
@@ -68,6 +69,7 @@ CONTROLLERS: tuple[tuple[str, ControllerFactory], ...] = (
     ("cronjob", CronJobController),
     ("statefulset", StatefulSetController),
     ("daemonset", DaemonSetsController),
+    ("horizontalpodautoscaling", HorizontalPodAutoscalerController),
     ("resourcequota", ResourceQuotaController),
     ("persistentvolume-binder", PersistentVolumeController),
     ("pvc-protection", PVCProtectionController),

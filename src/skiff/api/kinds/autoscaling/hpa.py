@@ -40,7 +40,9 @@ def _scale_up_rules() -> Obj:
 
 
 def _scale_down_rules() -> Obj:
-    return {"stabilizationWindowSeconds": 300, "selectPolicy": "Max",
+    # no stabilizationWindowSeconds: left unset, the controller's
+    # --horizontal-pod-autoscaler-downscale-stabilization (5 min) applies, as in Kubernetes
+    return {"selectPolicy": "Max",
             "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
 
 
