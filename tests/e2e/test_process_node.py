@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[SkiffProcess]:
-    cluster = SkiffProcess(new_base("process"), "--runtime", "process")
+    cluster = SkiffProcess(new_base("process"), "--runtime", "process", "--metric-resolution", "1s")
     cluster.import_busybox()
     cluster.start()
     try:
@@ -67,3 +67,24 @@ def test_a_deployment_answers_on_its_node_port(node: SkiffProcess) -> None:
     node.kubectl("delete", "deployment", "web", "--wait=true")
     await_condition(lambda: node.get_json("pods", "-l", "app=web")["items"] == [],
                     "the pods to be gone")
+
+
+def test_kubectl_top_measures_a_process_pod(node: SkiffProcess) -> None:
+    """No cgroups here: a container's usage is its main process's (docs/autoscaling.md)."""
+    node.kubectl("run", "spin", "--image=busybox", "--image-pull-policy=Never", "--",
+                 "sh", "-c", "while :; do :; done")
+    node.kubectl("run", "rest", "--image=busybox", "--image-pull-policy=Never", "--", "sleep", "3600")
+    try:
+        node.kubectl("wait", "--for=condition=Ready", "pod/spin", "pod/rest", "--timeout=60s")
+        usage: dict[str, int] = {}
+
+        def measured() -> bool:
+            result = node.kubectl("top", "pod", "--no-headers", check=False)
+            rows = [line.split() for line in result.stdout.splitlines()] if result.returncode == 0 else []
+            usage.update({row[0]: int(row[1].rstrip("m")) for row in rows if row[0] in ("spin", "rest")})
+            return len(usage) == 2
+
+        await_condition(measured, "metrics of pods spin and rest")
+        assert usage["spin"] >= 100 and usage["rest"] <= 20, usage   # a busy loop against a sleep
+    finally:
+        node.kubectl("delete", "pod", "spin", "rest", "--grace-period=1", check=False)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Coroutine
 
-from ..apiserver.app import make_app
+from ..apiserver.app import CONTEXT, make_app
 from ..apiserver.auth.gate import AuthOptions
 from ..apiserver.pki import ClusterPKI, ensure_pki
 from ..apiserver.server import ServingHandle, serve
@@ -46,6 +46,8 @@ from .eventloop import freeze_long_lived
 from .kubeconfig import write_admin_kubeconfig
 
 if TYPE_CHECKING:
+    from ..apiserver.context import ServerContext
+    from ..client.factory import InformerFactory
     from ..client.rest import ApiClient
     from ..kubelet.eviction import EvictionConfig
     from ..kubelet.fakeconfig import FakeNodesConfig
@@ -81,6 +83,13 @@ class ClusterConfig:
     processes: bool = False
     #: ``skiff agent``'s node flags (``--runtime`` ...) when ``processes`` is on.
     agent_args: tuple[str, ...] = ()
+    #: Seconds between the metrics server's scrapes of the kubelets (metrics-server's
+    #: ``--metric-resolution``).
+    metric_resolution: float = 15.0
+    #: The horizontal pod autoscaler (kube-controller-manager's
+    #: ``--horizontal-pod-autoscaler-sync-period`` / ``-downscale-stabilization``).
+    hpa_sync_period: float = 15.0
+    hpa_downscale_stabilization: float = 300.0
 
     @property
     def kubeconfig(self) -> Path:
@@ -95,6 +104,9 @@ class Cluster:
         self.serving: ServingHandle | None = None
         self._components: list[asyncio.Task[None]] = []
         self._client: ApiClient | None = None  # the in-process components' client
+        #: the informers of the in-process components (controllers, metrics server): one
+        #: pod watch for all of them; run by the controller manager
+        self._informers: InformerFactory | None = None
         #: Set when a component ends on its own (a crash): ``skiff up`` then stops, exit 1.
         self.failed = asyncio.Event()
         self._stopping = False
@@ -126,6 +138,7 @@ class Cluster:
         log.info("API server listening on %s (ready in %.0f ms)", self.url,
                  (time.perf_counter() - started) * 1000)
         self._start_control_plane_components()
+        self._start_component("metrics-server", self._metrics_server(app[CONTEXT]))
         if cfg.runtime is not None and cfg.processes and (cfg.runtime != "fake" or cfg.nodes > 0):
             await self._start_agent_process()
         elif cfg.runtime == "fake" and cfg.nodes > 0:
@@ -188,6 +201,13 @@ class Cluster:
             self._client = ApiClient(self.url, ssl_context=self.pki.admin_ssl_context(),
                                      user_agent="skiff-up")
         return self._client
+
+    def _shared_informers(self) -> "InformerFactory":
+        from ..client.factory import InformerFactory
+
+        if self._informers is None:
+            self._informers = InformerFactory(self._api_client())
+        return self._informers
 
     def _start_component(self, name: str, coro: "Coroutine[Any, Any, None]", *,
                           optional: bool = False) -> None:
@@ -269,7 +289,25 @@ class Cluster:
         # Provisioned volumes live in the data dir, like the rest of the cluster's state.
         known = (*with_volumes_dir(controllers, self.config.data_dir / "volumes"),
                  ("root-ca-cert-publisher", functools.partial(publisher, ca_pem=ca_pem)))
-        await run_controllers(client, enabled=self.config.controllers, known=known)
+        with_hpa_settings = await _load("skiff.controllers.podautoscaler", "with_hpa_settings")
+        known = with_hpa_settings(known, sync_period=self.config.hpa_sync_period,
+                                  downscale_stabilization=self.config.hpa_downscale_stabilization)
+        await run_controllers(client, enabled=self.config.controllers, known=known,
+                              informers=self._shared_informers())
+
+    async def _metrics_server(self, ctx: "ServerContext") -> None:
+        """Scrapes the kubelets; the API server serves metrics.k8s.io from it (kubectl top, HPA)."""
+        metrics_server = await _load("skiff.metrics.server", "MetricsServer")
+        server = metrics_server(self._api_client(), resolution=self.config.metric_resolution,
+                                kubelet_scheme="http",  # kubelets listen on loopback
+                                informers=self._shared_informers())
+        sources = {("metrics.k8s.io", "nodes"): server.nodes, ("metrics.k8s.io", "pods"): server.pods}
+        ctx.read_only.update(sources)
+        try:
+            await server.run()
+        finally:
+            for key in sources:
+                ctx.read_only.pop(key, None)
 
     async def _load_balancer(self, client: "ApiClient") -> None:
         """Like k3s's ServiceLB: LoadBalancer Services get the nodes' addresses."""

@@ -48,7 +48,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--single-process", action="store_true",
                    help="run the scheduler and the node agent inside this process instead of "
                         "in processes of their own (less memory, one core)")
+    p.add_argument("--metric-resolution", type=_duration, default="15s", metavar="DURATION",
+                   help="how often the metrics server scrapes the kubelets (kubectl top, HPA; "
+                        "default 15s)")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=_duration, default="15s",
+                   metavar="DURATION", help="how often each HorizontalPodAutoscaler is evaluated "
+                                            "(default 15s)")
+    p.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=_duration,
+                   default="5m", metavar="DURATION",
+                   help="an HPA scales down only to the highest recommendation of this long "
+                        "(default 5m)")
     _log_level(p)
+
+
+def _duration(text: str) -> float:
+    """A Go duration flag (``15s``, ``1m30s``) in seconds."""
+    from ..api.protobuf import parse_duration
+    try:
+        seconds = parse_duration(text) / 1e9
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return seconds
 
 
 def _data_dir(p: argparse.ArgumentParser) -> None:
@@ -200,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         agent_args=_agent_args(args, runtime) if runtime else (),
         ingress_http_port=ingress["ingress_http_port"],
         ingress_https_port=ingress["ingress_https_port"],
+        metric_resolution=args.metric_resolution,
+        hpa_sync_period=args.horizontal_pod_autoscaler_sync_period,
+        hpa_downscale_stabilization=args.horizontal_pod_autoscaler_downscale_stabilization,
     )
     return start_event_loop(run_until_signalled(config))
 
