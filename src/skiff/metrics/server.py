@@ -94,9 +94,6 @@ class MetricsServer:
         self.pod_informer = self.informers.informer(PODS)
         #: node name -> (older, newer) scrape
         self.scrapes: dict[str, tuple[Scrape | None, Scrape]] = {}
-        #: set after each round of scrapes (tests wait on it instead of sleeping)
-        self.scraped = asyncio.Condition()
-        self.rounds = 0
         self.nodes = NodeMetricsSource(self)
         self.pods = PodMetricsSource(self)
 
@@ -106,7 +103,7 @@ class MetricsServer:
             if self._own_informers:
                 tg.create_task(self.informers.run(), name="metrics-informers")
             try:
-                await self.informers.wait_synced()
+                await asyncio.gather(self.node_informer.wait_synced(), self.pod_informer.wait_synced())
                 while True:
                     started = time.monotonic()
                     await self.scrape_all(session)
@@ -127,9 +124,6 @@ class MetricsServer:
                 self.scrapes[name] = (before[1] if before else None, scrape)
         for gone in set(self.scrapes) - set(nodes):
             del self.scrapes[gone]
-        async with self.scraped:
-            self.rounds += 1
-            self.scraped.notify_all()
 
     async def _scrape(self, session: aiohttp.ClientSession, address: str) -> Scrape | None:
         url = f"{self.scheme}://{address}/metrics/resource"
@@ -148,12 +142,6 @@ class MetricsServer:
         except ValueError as exc:
             log.warning("scraping %s: unreadable metrics: %s", url, exc)
             return None
-
-    async def wait_rounds(self, count: int) -> None:
-        """Wait until ``count`` more rounds of scrapes have finished."""
-        async with self.scraped:
-            target = self.rounds + count
-            await self.scraped.wait_for(lambda: self.rounds >= target)
 
     # -- the served objects ------------------------------------------------------------
 
