@@ -224,3 +224,25 @@ async def test_a_target_scaled_to_zero_turns_autoscaling_off(cluster: Cluster, u
         DEADLINE, "ScalingDisabled")
     assert found[0]["status"]["desiredReplicas"] == 0
     assert (await cluster.client.get(DEPLOYMENTS, "idle", namespace="default"))["spec"]["replicas"] == 0
+
+
+async def test_a_replicaset_scales_on_average_memory(cluster: Cluster, usage: SetUsage) -> None:
+    """Any kind with a scale subresource is a target; AverageValue targets need no requests."""
+    from skiff.client.resources import REPLICASETS
+
+    replicasets = await cluster.observe(REPLICASETS)
+    rs = deployment("cache", 1)
+    rs["kind"] = "ReplicaSet"
+    rs["spec"]["template"]["spec"]["containers"][0].pop("resources")
+    await cluster.client.create(REPLICASETS, rs)
+    usage.cpu["cache"] = "1m"        # and 10Mi of memory per pod, against a 4Mi average target
+    body = hpa("cache", maximum=4, metrics=[{"type": "Resource", "resource": {
+        "name": "memory", "target": {"type": "AverageValue", "averageValue": "4Mi"}}}])
+    body["spec"]["scaleTargetRef"]["kind"] = "ReplicaSet"
+    await cluster.client.create(HPAS, body)
+    # ceil(1 * 10Mi / 4Mi) = 3
+    await replicasets.wait_for(lambda items: [r for r in items if r["spec"]["replicas"] == 3],
+                               DEADLINE, "the ReplicaSet scaled to 3")
+    status = (await cluster.client.get(HPAS, "cache", namespace="default"))["status"]
+    assert status["currentMetrics"] == [{"type": "Resource", "resource": {
+        "name": "memory", "current": {"averageValue": "10485760"}}}]
