@@ -2,8 +2,8 @@
 """Generate ``src/skiff/api/data/types.json`` from the Kubernetes v1.32 API definitions.
 
 A developer tool, not run in CI.  It reads two public sources per API package,
-from local git mirrors of ``k8s.io/api`` and ``k8s.io/apimachinery`` (branch
-``release-1.32``):
+from local git mirrors of ``k8s.io/api``, ``k8s.io/apimachinery`` and
+``k8s.io/metrics`` (branch ``release-1.32``):
 
 * ``types.go``        the Go structs.  Their struct tags carry the JSON facts:
                       ``json:"name,omitempty"`` / ``json:",inline"``, the protobuf
@@ -24,7 +24,7 @@ The output has one type per line so that regenerating gives readable diffs::
 A field is a JSON object holding only its non-default :class:`FieldDef` attributes
 (``name``, ``number`` and ``type`` always).  Run it as::
 
-    python tools/gen_schema.py [--api DIR] [--apimachinery DIR] [--out FILE]
+    python tools/gen_schema.py [--api DIR] [--apimachinery DIR] [--metrics DIR] [--out FILE]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "src" / "skiff" / "api" / "data" / "types.json"
 DEFAULT_API = Path("/work/.mirror/kubernetes+api/repo")
 DEFAULT_APIMACHINERY = Path("/work/.mirror/kubernetes+apimachinery/repo")
+DEFAULT_METRICS = Path("/work/.mirror/kubernetes+metrics/repo")
 
 # Packages of k8s.io/api to include; each one's group name is read from register.go.
 API_PACKAGES = [
@@ -51,6 +52,8 @@ API_PACKAGES = [
     "scheduling/v1", "authorization/v1", "authentication/v1", "certificates/v1",
     "admissionregistration/v1", "node/v1",
 ]
+# Packages of k8s.io/metrics (served by metrics-server in Kubernetes, built in here).
+METRICS_PACKAGES = ["pkg/apis/metrics/v1beta1"]
 META_DIR = "pkg/apis/meta/v1"
 META_GO_FILES = ["types.go", "watch.go", "group_version.go"]
 
@@ -408,18 +411,19 @@ def load_package(go_texts: list[str], proto_text: str, go_package: str, group: s
     return Package(openapi_prefix(go_package), group, version, structs, aliases, imports, messages)
 
 
-def generate(api: Path, apimachinery: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def generate(api: Path, apimachinery: Path, metrics: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
     types: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
     packages: list[tuple[Package, list[str]]] = []
-    for directory in API_PACKAGES:
-        go_text = git_show(api, f"{directory}/types.go")
-        register = git_show(api, f"{directory}/register.go")
+    sources = [(api, "k8s.io/api", d) for d in API_PACKAGES] + \
+              [(metrics, "k8s.io/metrics", d) for d in METRICS_PACKAGES]
+    for repo, module, directory in sources:
+        go_text = git_show(repo, f"{directory}/types.go")
+        register = git_show(repo, f"{directory}/register.go")
         group_m = re.search(r'^const GroupName = "([^"]*)"', register, re.M)
         assert group_m, f"no GroupName in {directory}/register.go"
-        pkg = load_package([go_text], git_show(api, f"{directory}/generated.proto"),
-                           f"k8s.io/api/{directory}", group_m.group(1),
-                           directory.split("/")[1])
+        pkg = load_package([go_text], git_show(repo, f"{directory}/generated.proto"),
+                           f"{module}/{directory}", group_m.group(1), directory.split("/")[-1])
         packages.append((pkg, [go_text]))
     meta_texts = [git_show(apimachinery, f"{META_DIR}/{f}") for f in META_GO_FILES]
     meta = load_package(meta_texts, git_show(apimachinery, f"{META_DIR}/generated.proto"),
@@ -457,9 +461,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--api", type=Path, default=DEFAULT_API)
     parser.add_argument("--apimachinery", type=Path, default=DEFAULT_APIMACHINERY)
+    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
-    types, problems = generate(args.api, args.apimachinery)
+    types, problems = generate(args.api, args.apimachinery, args.metrics)
     for p in problems:
         print("problem:", p, file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)

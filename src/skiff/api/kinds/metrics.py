@@ -41,12 +41,14 @@ def _pod_row(obj: Obj, now: datetime | None = None) -> list[Any]:
 NODE_METRICS = ResourceInfo(
     group=GROUP, version=VERSION, kind="NodeMetrics", plural="nodes", singular="",
     namespaced=False, verbs=READ_VERBS, stored=False,
+    schema_type="io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics",
     columns=(m.NAME_COLUMN, Column("CPU"), Column("Memory"), Column("Window")), row=_node_row,
 )
 
 POD_METRICS = ResourceInfo(
     group=GROUP, version=VERSION, kind="PodMetrics", plural="pods", singular="",
     namespaced=True, verbs=READ_VERBS, stored=False,
+    schema_type="io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetrics",
     columns=(m.NAME_COLUMN, Column("Containers"), Column("Window")), row=_pod_row,
 )
 
