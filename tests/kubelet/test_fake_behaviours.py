@@ -184,3 +184,19 @@ async def test_unlabelled_nodes_are_not_adopted(client: ApiClient) -> None:
 async def _until(predicate: Callable[[], bool]) -> None:
     while not predicate():
         await asyncio.sleep(0.01)
+
+
+async def test_a_pod_marked_not_ready_by_another_component_is_reported_ready_again(client: ApiClient) -> None:
+    """What the node lifecycle controller does to an unreachable node's pods; the node's
+    agent, once it sees that, reports the pod as it knows it (ready)."""
+    async with Fleet(client, 1, adopt=True):
+        await client.create(PODS, pod("steady", "skiff-node-0"), namespace="default")
+        ready = await wait_for(client, PODS, "steady", "default", lambda _t, o: ready_is(o, "True"))
+        marked = [dict(c, status="False") if c["type"] == "Ready" else c for c in ready["status"]["conditions"]]
+        changed = await client.patch(PODS, "steady", {"status": {"conditions": marked}}, namespace="default",
+                                     subresource="status")
+        assert ready_is(changed, "False")
+        again = await wait_for(client, PODS, "steady", "default",
+                               lambda _t, o: ready_is(o, "True")
+                               and int(o["metadata"]["resourceVersion"]) > int(changed["metadata"]["resourceVersion"]))
+        assert again["status"]["podIP"] == ready["status"]["podIP"]

@@ -194,6 +194,7 @@ class Kubelet:
             return
         worker = self.workers.get(uid)
         if worker is not None:
+            self.statuses.observe(pod)
             worker.update(pod)
             return
         if not self.ready.is_set():

@@ -206,7 +206,12 @@ class FakeNodeAgent:
             return None
         if behaviour.pull_errors:
             return await self._pull_step(pod, record, behaviour)
-        if record.state != RUNNING or record.ready != behaviour.ready:
+        # Marked not ready by someone else (the node lifecycle controller, while this node
+        # was unreachable): a kubelet reports its own view again.
+        api_ready = next((c.get("status") for c in status.get("conditions") or []
+                          if c.get("type") == "Ready"), None)
+        drifted = record.state == RUNNING and api_ready not in (None, "True" if record.ready else "False")
+        if record.state != RUNNING or record.ready != behaviour.ready or drifted:
             if record.state != RUNNING and behaviour.completes and behaviour.run_seconds <= 0:
                 await self._complete(pod, record, behaviour)
                 return None

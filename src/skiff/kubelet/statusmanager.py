@@ -9,7 +9,12 @@ Pod workers hand in the whole status they computed; nothing else writes::
             PATCH /api/v1/namespaces/<ns>/pods/<name>/status
                   {"metadata": {"uid": <uid>}, "status": {...}}
 
-A status equal to the last one written is not sent again. Keys the kubelet stops
+A status equal to the last one written is not sent again -- unless the API server's
+copy stops matching it: the kubelet is the authority on its pods' status, and when
+another component changed it (the node lifecycle controller marks a node's pods not
+ready while the node is unreachable), :meth:`observe` sees the pod's newer revision with
+a different phase or condition and the kubelet's status is written again, as a
+kubelet's periodic status reconcile does. Keys the kubelet stops
 reporting are sent as ``null`` (merge-patch deletion). A 404 or a UID mismatch
 (409/422 for a same-named successor) drops the pod; other failures are retried
 with back-off. ``flush(uid)`` waits until the latest status of a pod is written
@@ -40,6 +45,7 @@ class _Entry:
     written: Obj | None = None
     version: int = 0
     written_version: int = 0
+    written_revision: int = 0      # the pod's resourceVersion our last write produced
 
 
 class StatusManager:
@@ -65,6 +71,21 @@ class StatusManager:
         entry.status = status
         entry.version += 1
         if entry.written != status:
+            self._dirty.add(uid)
+            self._changed.set()
+
+    def observe(self, pod: Obj) -> None:
+        """The pod as the API server has it now: write the kubelet's status again if someone
+        else changed its phase or conditions since the kubelet's last write."""
+        uid = str(pod["metadata"].get("uid", ""))
+        entry = self._entries.get(uid)
+        if entry is None or entry.written is None or uid in self._dirty or uid in self._inflight:
+            return
+        if _revision(pod) <= entry.written_revision:
+            return                 # our own write (or older) coming back through the watch
+        if _summary(pod.get("status") or {}) != _summary(entry.written):
+            log.info("pod %s/%s: status changed by another component; reporting it again",
+                     entry.namespace, entry.name)
             self._dirty.add(uid)
             self._changed.set()
 
@@ -110,8 +131,8 @@ class StatusManager:
                 status, version = entry.status, entry.version
                 patch = {"metadata": {"uid": uid}, "status": _with_deletions(entry.written, status)}
                 try:
-                    await self.client.patch(PODS, entry.name, patch, namespace=entry.namespace,
-                                            subresource="status")
+                    written = await self.client.patch(PODS, entry.name, patch, namespace=entry.namespace,
+                                                      subresource="status")
                 except StatusError as err:
                     if err.code in (404, 409, 422):
                         log.info("pod %s/%s (%s): status not written: %s", entry.namespace,
@@ -127,6 +148,7 @@ class StatusManager:
                     return
                 entry.written = status
                 entry.written_version = version
+                entry.written_revision = _revision(written)
                 if entry.version != version:
                     self._dirty.add(uid)
                     self._changed.set()
@@ -148,3 +170,16 @@ def _with_deletions(before: Obj | None, after: Obj) -> Obj:
         if key not in after:
             patch[key] = None
     return patch
+
+
+def _revision(pod: Obj) -> int:
+    try:
+        return int((pod.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _summary(status: Obj) -> tuple[Any, ...]:
+    """What another component may change that the kubelet must put back: phase and conditions."""
+    conditions = sorted((str(c.get("type")), str(c.get("status"))) for c in status.get("conditions") or [])
+    return status.get("phase"), tuple(conditions)

@@ -185,3 +185,17 @@ async def test_a_pod_bound_later_by_the_scheduler_is_run(node: Node) -> None:
                         namespace="default", name="bound", subresource="binding")
     up = await wait_pod(client, "bound", running())
     assert up["spec"]["nodeName"] == "node-1"
+
+
+async def test_a_status_changed_by_another_component_is_reported_again(node: Node) -> None:
+    """The node lifecycle controller marks an unreachable node's pods not ready; once the
+    kubelet sees that change it reports its own status again (it is the authority)."""
+    client = node.client
+    await client.create(PODS, pod("steady", container("steady", "sleep 3600")), namespace="default")
+    ready = await wait_pod(client, "steady", lambda p: condition(p, "Ready") == "True")
+    marked = [dict(c, status="False") if c["type"] == "Ready" else c for c in ready["status"]["conditions"]]
+    changed = await client.patch(PODS, "steady", {"status": {"conditions": marked}}, namespace="default",
+                                 subresource="status")
+    assert condition(changed, "Ready") == "False"
+    again = await wait_pod(client, "steady", lambda p: condition(p, "Ready") == "True")
+    assert int(again["metadata"]["resourceVersion"]) > int(changed["metadata"]["resourceVersion"])
