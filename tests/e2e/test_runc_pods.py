@@ -223,3 +223,14 @@ def test_a_killed_agent_leaves_containers_running_and_adopts_them(node: SkiffPro
     assert after["status"]["podIP"] == ip
     assert node.kubectl("logs", "survivor").stdout == "started\n"
     assert node.kubectl("exec", "survivor", "--", "cat", "/proc/1/cmdline").stdout == "sleep\x0086399\x00"
+
+
+def test_run_interactive_attaches_and_rm_removes_the_pod(node: SkiffProcess) -> None:
+    """`kubectl run -i --rm`: kubectl attaches to the container's stdin and output (through
+    `skiff up`'s node agent, which runs on uvloop) and deletes the pod when it ends."""
+    result = node.kubectl("run", "talk", "--image=busybox", "--image-pull-policy=Never", "--restart=Never",
+                          "-i", "--rm", "--", "sh", "-c", "read line; echo got $line", input="hello\n")
+    assert "got hello" in result.stdout, result.stdout + result.stderr
+    assert 'pod "talk" deleted' in result.stdout + result.stderr
+    gone = node.kubectl("get", "pod", "talk", check=False)
+    assert gone.returncode == 1 and 'pods "talk" not found' in gone.stderr

@@ -35,6 +35,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -356,7 +357,7 @@ class ShimmedRuntime:
 
     async def attach(self, container_id: str, *, stdin: bool = False) -> Session:
         await self._require_running(container_id)
-        reader, writer = await asyncio.open_unix_connection("\0" + self._attach_name(container_id))
+        reader, writer = await _connect_abstract("\0" + self._attach_name(container_id))
 
         async def exit_code() -> int:
             return (await self.wait(container_id)).exit_code or 0
@@ -369,6 +370,22 @@ class ShimmedRuntime:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+async def _connect_abstract(name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Streams over a connection to an abstract unix socket (``"\\0..."``).
+
+    uvloop, which every skiff process runs on, refuses abstract names in
+    open_unix_connection(path) (EINVAL); a socket connected here and handed over works
+    on any event loop."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, name)
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_unix_connection(sock=sock)
 
 
 def process_alive(pid: Any, start_time: Any) -> bool:
