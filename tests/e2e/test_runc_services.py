@@ -250,3 +250,42 @@ def _pid_of(node: SkiffProcess, pod: str) -> int:
             except OSError:
                 continue
     raise AssertionError(f"no process of pod {pod}")
+
+
+def test_the_api_server_proxies_to_pods_services_and_the_kubelet(node: SkiffProcess) -> None:
+    """pods/proxy, services/proxy, nodes/proxy, as `kubectl proxy` users reach them."""
+    apply(node, deployment("proxied", 2), service("proxied"))
+    try:
+        node.kubectl("rollout", "status", "deployment/proxied", "--timeout=60s")
+        pods = [p["metadata"]["name"] for p in node.get_json("pods", "-l", "app=proxied")["items"]]
+        await_condition(lambda: len(ready_addresses(node, "proxied")) == 2, "both endpoints ready")
+
+        base = "/api/v1/namespaces/default"
+        assert node.kubectl("get", "--raw", f"{base}/pods/{pods[0]}:8080/proxy/").stdout.strip() == pods[0]
+        seen = {node.kubectl("get", "--raw", f"{base}/services/proxied:80/proxy/").stdout.strip()
+                for _ in range(12)}
+        assert seen <= set(pods) and seen, seen          # random over the ready endpoints
+        assert node.kubectl("get", "--raw", f"{base}/services/http:proxied:/proxy/").stdout.strip() in pods
+        metrics = node.kubectl("get", "--raw", "/api/v1/nodes/skiff-node-0/proxy/metrics/resource").stdout
+        assert "node_cpu_usage_seconds_total" in metrics
+
+        missing = node.kubectl("get", "--raw", f"{base}/services/proxied:9999/proxy/", check=False)
+        assert missing.returncode == 1
+        assert "(ServiceUnavailable)" in missing.stderr and "no endpoints available for service" in missing.stderr
+
+        # kubectl proxy: the same paths on a local port, no credentials needed
+        proxy = subprocess.Popen(node.kubectl_argv("proxy", "--port=0"), env=node.kubectl_env(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proxy.stdout is not None
+            line = proxy.stdout.readline()                 # "Starting to serve on 127.0.0.1:NNNNN"
+            port = line.strip().rsplit(":", 1)[1]
+            assert http_get(f"http://127.0.0.1:{port}{base}/services/proxied:80/proxy/").strip() in pods
+        finally:
+            proxy.kill()
+            proxy.wait()
+            for stream in (proxy.stdout, proxy.stderr):
+                if stream is not None:
+                    stream.close()
+    finally:
+        node.kubectl("delete", "deployment,service", "proxied", "--wait=false", check=False)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Coroutine
 from ..apiserver.app import CONTEXT, make_app
 from ..apiserver.auth.gate import AuthOptions
 from ..apiserver.pki import ClusterPKI, ensure_pki
+from ..apiserver.proxy import install_proxy
 from ..apiserver.server import ServingHandle, serve
 from ..apiserver.streaming import install_streaming
 from ..storage.sqlite import SqliteBackend
@@ -132,6 +133,7 @@ class Cluster:
         # Authentication (client certificates, ServiceAccount tokens) and RBAC, as Kubernetes.
         app = make_app(self.backend, auth=AuthOptions.from_pki(self.pki))
         install_streaming(app, kubelet_scheme="http")  # kubelets listen on loopback
+        install_proxy(app)                             # pods/, services/, nodes/ proxy
         self.serving = await serve(app, host=cfg.host, port=cfg.port,
                                    ssl_context=self.pki.server_ssl_context())
         write_admin_kubeconfig(cfg.kubeconfig, self.url, self.pki)
