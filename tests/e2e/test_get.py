@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from e2e_support import LineReader, SkiffProcess, render, table, unique
+from e2e_support import LineReader, SkiffProcess, await_condition, render, table, unique
 
 TEMPLATE_WIDE = ["CONTAINERS", "IMAGES", "SELECTOR"]
 EVENT_HEADER = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
@@ -392,3 +392,27 @@ def test_get_watch_prints_updates(cluster: SkiffProcess, ns: str) -> None:
         assert re.split(r" {2,}", update)[:2] == ["watched", "3"]
     finally:
         reader.stop()
+
+
+def test_component_statuses_show_the_control_plane_healthy(cluster: SkiffProcess) -> None:
+    """`kubectl get cs`: deprecated in Kubernetes but still what tutorials type first."""
+    result = cluster.kubectl("get", "componentstatuses")
+    assert "Warning: v1 ComponentStatus is deprecated in v1.19+" in result.stderr
+    header, rows = table(result.stdout)
+    assert header == ["NAME", "STATUS", "MESSAGE", "ERROR"]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("scheduler", "Healthy", "ok"), ("controller-manager", "Healthy", "ok"), ("etcd-0", "Healthy", "ok")]
+    one = json.loads(cluster.kubectl("get", "cs", "etcd-0", "-o", "json").stdout)
+    assert one["conditions"] == [{"type": "Healthy", "status": "True", "message": "ok"}]
+    missing = cluster.kubectl("get", "cs", "kube-proxy", check=False)
+    assert missing.returncode == 1 and 'componentstatuses "kube-proxy" not found' in missing.stderr
+
+
+def test_the_kubernetes_service_has_the_api_servers_endpoint(cluster: SkiffProcess) -> None:
+    """kube-apiserver publishes its own address; without a runc node (its relay) that is
+    the loopback address and port it listens on."""
+    port = cluster.kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"
+                           ).stdout.rsplit(":", 1)[1]
+    expected = [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": int(port), "protocol": "TCP"}]}]
+    await_condition(lambda: cluster.get_json("endpoints", "kubernetes", "-n", "default").get("subsets") == expected,
+                    "the kubernetes Endpoints to name the API server")

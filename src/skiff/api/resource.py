@@ -109,6 +109,8 @@ class ResourceInfo:
     #: False: nothing is stored; a component's read-only source answers get and list
     #: (metrics.k8s.io, see skiff.apiserver.readonly)
     stored: bool = True
+    #: a Warning header on every answer (a deprecated kind, e.g. ComponentStatus)
+    warning: str = ""
 
     @property
     def api_version(self) -> str:

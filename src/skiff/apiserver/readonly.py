@@ -13,7 +13,8 @@ metadata-only forms::
     anything else             405 MethodNotAllowed (no writes, no watch)
     no source registered      503 ServiceUnavailable (an unavailable APIService)
 
-Which resources are served this way is data: ``ResourceInfo.stored`` is False.
+Which resources are served this way is data: ``ResourceInfo.stored`` is False (also
+core/v1 ComponentStatus, whose ``ResourceInfo.warning`` goes out as a Warning header).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from aiohttp import web
 from ..api.errors import StatusError, method_not_allowed, not_found
 from ..api.resource import ResourceInfo
 from .lists import parse_filter
-from .negotiation import compressed, json_response, parse_accept, query_flag
+from .negotiation import Accept, compressed, json_response, parse_accept, query_flag
 from .paths import ResourcePath
 from .tables import include_object_mode, partial_metadata, partial_metadata_list, table
 
@@ -58,6 +59,14 @@ async def serve_read_only(request: web.Request, info: ResourceInfo, target: Reso
     if source is None:
         raise UNAVAILABLE
     accept = parse_accept(request.headers.get("Accept", ""))
+    response = await _answer(request, info, target, source, accept)
+    if info.warning:       # a deprecated kind: kubectl prints "Warning: ..."
+        response.headers["Warning"] = '299 - "' + info.warning.replace('"', '\\"') + '"'
+    return response
+
+
+async def _answer(request: web.Request, info: ResourceInfo, target: ResourcePath,
+                  source: ReadOnlySource, accept: Accept) -> web.Response:
     if target.name:
         obj = await source.get(target.namespace, target.name)
         if obj is None:

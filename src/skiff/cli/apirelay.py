@@ -64,13 +64,15 @@ async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
                 sink.close()
 
 
-async def publish_api_endpoints(client: ApiClient, address: str) -> None:
+async def publish_api_endpoints(client: ApiClient, address: str, port: int = API_PORT) -> None:
     """Point ``default/kubernetes`` at the relay (what kube-apiserver's endpoint reconciler
-    does with its own address); the EndpointSlice mirroring controller does the rest."""
+    does with its own address); the EndpointSlice mirroring controller does the rest.
+    Without a runc node there is no relay: the cluster publishes the API server's own
+    loopback address, where the process runtime's pods (host network) reach it."""
     endpoints = {"apiVersion": "v1", "kind": "Endpoints",
                  "metadata": {"name": "kubernetes", "namespace": "default"},
                  "subsets": [{"addresses": [{"ip": address}],
-                              "ports": [{"name": "https", "port": API_PORT, "protocol": "TCP"}]}]}
+                              "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}
     await publish(client, ENDPOINTS, endpoints)
 
 

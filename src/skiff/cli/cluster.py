@@ -47,6 +47,8 @@ from .eventloop import freeze_long_lived
 from .kubeconfig import write_admin_kubeconfig
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from ..apiserver.context import ServerContext
     from ..client.factory import InformerFactory
     from ..client.rest import ApiClient
@@ -141,6 +143,9 @@ class Cluster:
                  (time.perf_counter() - started) * 1000)
         self._start_control_plane_components()
         self._start_component("metrics-server", self._metrics_server(app[CONTEXT]))
+        self._serve_component_statuses(app[CONTEXT])
+        if cfg.runtime != "runc":      # a runc node points it at its relay instead (node.py)
+            self._start_component("api-endpoints", self._publish_api_endpoints(), optional=True)
         if cfg.runtime is not None and cfg.processes and (cfg.runtime != "fake" or cfg.nodes > 0):
             await self._start_agent_process()
         elif cfg.runtime == "fake" and cfg.nodes > 0:
@@ -296,6 +301,45 @@ class Cluster:
                                   downscale_stabilization=self.config.hpa_downscale_stabilization)
         await run_controllers(client, enabled=self.config.controllers, known=known,
                               informers=self._shared_informers())
+
+    async def _publish_api_endpoints(self) -> None:
+        """``default/kubernetes`` Endpoints: this API server's own address, as kube-apiserver does."""
+        from .apirelay import publish_api_endpoints
+
+        import ipaddress
+
+        from ..api.errors import StatusError
+        from ..client.rest import TransportError
+
+        host = self.config.host
+        try:
+            if ipaddress.ip_address(host).is_unspecified:    # bound to every address
+                host = "127.0.0.1"
+        except ValueError:
+            return                                           # a name, not an address
+        try:
+            await publish_api_endpoints(self._api_client(), host, int(self.url.rsplit(":", 1)[1]))
+        except (StatusError, TransportError) as e:
+            log.warning("could not publish the kubernetes Service's endpoints: %s", e)
+
+    def _serve_component_statuses(self, ctx: "ServerContext") -> None:
+        """``kubectl get componentstatuses``: this cluster's scheduler, controllers and store."""
+        from .componentstatus import ComponentStatuses
+
+        def running(name: str) -> "Callable[[], Awaitable[str | None]]":
+            async def check() -> str | None:
+                task = next((t for t in self._components if t.get_name() == name), None)
+                return None if task is not None and not task.done() else f"{name} is not running"
+            return check
+
+        async def store() -> str | None:
+            assert self.backend is not None
+            await self.backend.get("/registry/namespaces/default")   # answers a read
+            return None
+
+        ctx.read_only[("", "componentstatuses")] = ComponentStatuses({
+            "scheduler": running("scheduler"), "controller-manager": running("controller-manager"),
+            "etcd-0": store})
 
     async def _metrics_server(self, ctx: "ServerContext") -> None:
         """Scrapes the kubelets; the API server serves metrics.k8s.io from it (kubectl top, HPA)."""

@@ -8,6 +8,7 @@ for :func:`skiff.api.kinds.builtin_registry`, in the order discovery lists them.
 from __future__ import annotations
 
 from ...resource import ResourceInfo
+from .componentstatuses import COMPONENT_STATUSES
 from .config import CONFIGMAPS, SECRETS
 from .events import EVENTS
 from .limits import LIMIT_RANGES, RESOURCE_QUOTAS
@@ -21,6 +22,7 @@ from .volumes import PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     BINDINGS,
+    COMPONENT_STATUSES,
     CONFIGMAPS,
     ENDPOINTS,
     EVENTS,
