@@ -311,6 +311,22 @@ class Kubelet:
                                             subresource="status")
         self._last_report = self.clock.monotonic()
         await self.renew_lease()
+        self._node_event("Starting", "Starting kubelet.")
+        self._condition_events({}, self.node.get("status") or {})
+
+    def _node_event(self, reason: str, message: str) -> None:
+        # A kubelet names its Node by name in events, uid included: `kubectl describe node`
+        # looks them up that way.
+        ref = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": self.node_name, "uid": self.node_name}}
+        self.recorder.event(ref, "Normal", reason, message, component="kubelet")
+
+    def _condition_events(self, before: Obj, after: Obj) -> None:
+        """``NodeHasSufficientMemory``, ``NodeReady`` ... for each condition that changed."""
+        was = {c.get("type"): c.get("status") for c in before.get("conditions") or []}
+        for c in after.get("conditions") or []:
+            reason = NODE_CONDITION_EVENTS.get((str(c.get("type")), str(c.get("status"))))
+            if reason is not None and was.get(c.get("type")) != c.get("status"):
+                self._node_event(reason, f"Node {self.node_name} status is now: {reason}")
 
     async def renew_lease(self) -> None:
         now = self.clock.time()
@@ -377,6 +393,7 @@ class Kubelet:
                     self.node = await self.client.patch(NODES, self.node_name, {"status": status},
                                                         subresource="status")
                     self._last_report = self.clock.monotonic()
+                    self._condition_events(before, status)
             except StatusError as err:
                 if err.code == 404:
                     log.info("node %s was deleted; registering it again", self.node_name)
@@ -430,6 +447,15 @@ class Kubelet:
         if self._own_registry:
             await self.registry.close()
         await self.runtime.close()
+
+
+#: (condition, status) -> the reason of the Event a kubelet records when it changes
+NODE_CONDITION_EVENTS = {
+    ("MemoryPressure", "False"): "NodeHasSufficientMemory", ("MemoryPressure", "True"): "NodeHasInsufficientMemory",
+    ("DiskPressure", "False"): "NodeHasNoDiskPressure", ("DiskPressure", "True"): "NodeHasDiskPressure",
+    ("PIDPressure", "False"): "NodeHasSufficientPID", ("PIDPressure", "True"): "NodeHasInsufficientPID",
+    ("Ready", "True"): "NodeReady", ("Ready", "False"): "NodeNotReady",
+}
 
 
 def _without_heartbeats(status: Obj) -> Obj:

@@ -73,3 +73,18 @@ async def test_registration_lease_and_heartbeats(client: ApiClient, tmp_path: Pa
         await eventually(back)
     finally:
         await node.destroy()
+
+
+async def test_the_kubelet_records_its_start_and_node_conditions_as_events(node: Node) -> None:
+    """What `kubectl describe node` shows under Events after a start (it finds a kubelet's
+    node events by the node's name used as uid)."""
+    from kubelet_support import wait_event
+
+    client = node.client
+    ready = await wait_event(client, "node-1", "NodeReady")
+    assert ready["message"] == "Node node-1 status is now: NodeReady"
+    assert ready["involvedObject"] == {"kind": "Node", "name": "node-1", "uid": "node-1", "apiVersion": "v1"}
+    assert ready["source"]["component"] == "kubelet"
+    for reason in ("NodeHasSufficientMemory", "NodeHasNoDiskPressure", "NodeHasSufficientPID"):
+        await wait_event(client, "node-1", reason, contains=f"status is now: {reason}")
+    await wait_event(client, "node-1", "Starting", contains="Starting kubelet.")
