@@ -22,7 +22,7 @@ Obj = dict[str, Any]
 
 
 def _row(obj: Obj, now: datetime | None = None) -> list[Any]:
-    healthy = next((c for c in obj.get("conditions") or [] if c.get("type") == "Healthy"), {})
+    healthy: Obj = next((c for c in obj.get("conditions") or [] if c.get("type") == "Healthy"), {})
     status = {"True": "Healthy", "False": "Unhealthy"}.get(str(healthy.get("status")), "Unknown")
     return [m.object_name(obj), status, healthy.get("message", ""), healthy.get("error", "")]
 
