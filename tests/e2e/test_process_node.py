@@ -7,7 +7,15 @@ for the runc node; nothing is pulled from the internet.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import select
 import socket
+import struct
+import subprocess
+import termios
+import time
 from typing import Iterator
 
 import pytest
@@ -88,3 +96,42 @@ def test_kubectl_top_measures_a_process_pod(node: SkiffProcess) -> None:
         assert usage["spin"] >= 100 and usage["rest"] <= 20, usage   # a busy loop against a sleep
     finally:
         node.kubectl("delete", "pod", "spin", "rest", "--grace-period=1", check=False)
+
+
+def test_exec_it_gets_a_terminal_of_the_containers_own(node: SkiffProcess) -> None:
+    """A tty exec: `tty` names a terminal that exists inside the container (userns mode:
+    its own devpts) and the window size is the caller's."""
+    node.kubectl("run", "term", "--image=busybox", "--image-pull-policy=Never", "--", "sleep", "3600")
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    proc = None
+    try:
+        node.kubectl("wait", "--for=condition=Ready", "pod/term", "--timeout=60s")
+        proc = subprocess.Popen(node.kubectl_argv("exec", "-it", "term", "--", "sh"), env=node.kubectl_env(),
+                                stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True)
+        os.close(terminal)
+        terminal = -1
+        os.write(controller, b"echo tty=$(tty) size=$(stty size); exit 4\n")
+        seen = b""
+        deadline = time.monotonic() + 30
+        while proc.poll() is None:
+            assert time.monotonic() < deadline, f"no answer from the shell: {seen!r}"
+            ready, _, _ = select.select([controller], [], [], 1)
+            if ready:
+                try:
+                    seen += os.read(controller, 4096)
+                except OSError:
+                    break
+        assert proc.wait(timeout=10) == 4
+        runtime = node.get_json("node", "skiff-node-0")["status"]["nodeInfo"]["containerRuntimeVersion"]
+        assert b"size=40 100" in seen, seen
+        if "+userns" in runtime:
+            assert b"tty=/dev/pts/" in seen, seen
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if terminal >= 0:
+            os.close(terminal)
+        os.close(controller)
+        node.kubectl("delete", "pod", "term", "--grace-period=1", check=False)

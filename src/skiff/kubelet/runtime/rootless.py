@@ -35,12 +35,16 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl          # these three load C extensions: imported before any setns, as the
 import json
 import os
 import platform
+import select         # container's root has no Python to load them from
 import signal
 import stat
 import sys
+import termios
+import tty
 from collections import deque
 
 CLONE_NEWNS = 0x00020000
@@ -372,16 +376,78 @@ def exec_main(args: list[str]) -> int:
         code, message = exec_error(argv, err)
         print(message, file=sys.stderr)
         return code
+    inner = container_terminal() if tty and spec["mode"] == "userns" else None
     child = os.fork()    # joining a pid namespace applies to children only
     if child == 0:
         try:
+            if inner is not None:
+                os.close(inner[0])
+                os.setsid()
+                _libc.ioctl(inner[1], TIOCSCTTY, 0)
+                for fd in (0, 1, 2):
+                    os.dup2(inner[1], fd)
+                os.close(inner[1])
             run_command(executable, argv, env)
         except OSError as err:
             code, message = exec_error(argv, err)
             os.write(2, message.encode() + b"\n")
             os._exit(code)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if inner is not None:
+        os.close(inner[1])
+        relay_terminal(inner[0])
     return exit_code(os.waitpid(child, 0)[1])
+
+
+def container_terminal() -> tuple[int, int] | None:
+    """A terminal from the container's own devpts (its /dev/ptmx, after entering its mount
+    namespace), so that ``tty`` names it and ``/dev/pts/N`` exists inside; None without one.
+
+    The kubelet's terminal (this process's stdio) belongs to the host's devpts, which the
+    container cannot see; this process relays between the two (:func:`relay_terminal`)."""
+    try:
+        return os.openpty()
+    except OSError:
+        return None
+
+
+def relay_terminal(master: int) -> None:
+    """Copy bytes between the kubelet's terminal (fd 0 / 1) and the container's ``master``
+    until the container side closes; window sizes follow the kubelet's (SIGWINCH)."""
+    def copy_size(*_: object) -> None:
+        try:
+            size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+        except OSError:
+            pass
+
+    tty.setraw(0, termios.TCSANOW)   # (not TCSAFLUSH: keep what was typed already); the
+                                     # container's terminal does the echo and line editing
+    copy_size()
+    signal.signal(signal.SIGWINCH, copy_size)
+    open_input = True
+    while True:
+        try:
+            ready, _, _ = select.select([master, 0] if open_input else [master], [], [])
+        except InterruptedError:
+            continue
+        if master in ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:    # EIO: every process of the container's side has closed it
+                data = b""
+            if not data:
+                return
+            os.write(1, data)
+        if open_input and 0 in ready:
+            try:
+                data = os.read(0, 65536)
+            except OSError:
+                data = b""
+            if data:
+                os.write(master, data)
+            else:
+                open_input = False
 
 
 def close_inherited_descriptors() -> None:
