@@ -283,7 +283,7 @@ class HorizontalPodAutoscalerController(Controller):
                 tolerance=self.tolerance, cpu_initialization_period=self.cpu_initialization_period,
                 initial_readiness_delay=self.initial_readiness_delay)
         except MetricError as e:
-            what = "utilization" if target.get("type") == "Utilization" else "resource metric value"
+            what = "utilization" if target.get("type") == "Utilization" else "usage"
             raise MetricError(reason, f"failed to get {resource} {what}: {e.message}") from None
         current_value: Obj = {"averageValue": canonical(f"{proposal.average_value}m")}
         if proposal.utilization is not None:
