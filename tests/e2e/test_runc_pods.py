@@ -234,3 +234,24 @@ def test_run_interactive_attaches_and_rm_removes_the_pod(node: SkiffProcess) -> 
     assert 'pod "talk" deleted' in result.stdout + result.stderr
     gone = node.kubectl("get", "pod", "talk", check=False)
     assert gone.returncode == 1 and 'pods "talk" not found' in gone.stderr
+
+
+def test_containers_sharing_a_process_namespace_see_and_signal_each_other(node: SkiffProcess) -> None:
+    """shareProcessNamespace: true -- the pod's head process is pid 1; a sidecar sees the
+    app's processes and can signal them; the app restarts, the sidecar keeps running."""
+    node.kubectl("apply", "-f", "-", input=json.dumps(pod(
+        "shared", busybox("app", "exec sleep 3601"), busybox("sidecar", "exec sleep 3602"),
+        shareProcessNamespace=True)))
+    try:
+        wait_ready(node, "shared")
+        listing = node.kubectl("exec", "shared", "-c", "sidecar", "--", "ps", "-o", "pid,args").stdout
+        rows = [line.split(None, 1) for line in listing.splitlines()[1:]]
+        assert any(pid == "1" and "pause.py" in args for pid, args in rows), listing
+        app = next(pid for pid, args in rows if args.strip() == "sleep 3601")
+        assert any(args.strip() == "sleep 3602" for _, args in rows), listing
+        node.kubectl("exec", "shared", "-c", "sidecar", "--", "kill", app)
+        await_condition(lambda: status_of(node, "shared", "app").get("restartCount") == 1,
+                        "the app container to restart after the sidecar killed it")
+        assert status_of(node, "shared", "sidecar")["restartCount"] == 0
+    finally:
+        node.kubectl("delete", "pod", "shared", "--wait=true", check=False)

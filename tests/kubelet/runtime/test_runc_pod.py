@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -99,3 +100,34 @@ async def test_host_network_pod_sees_the_host_network(runtime: RuncRuntime,
     assert status.exit_code == 0
     assert lines[0] == f"stdout {socket.gethostname()}"
     assert sorted(line.split(" ", 1)[1] for line in lines[1:]) == sorted(os.listdir("/sys/class/net"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_a_shared_process_namespace_has_a_head_and_outlives_its_containers(
+        runtime: RuncRuntime, spec: SpecFactory) -> None:
+    """shareProcessNamespace: every container sees (and can signal) the others' processes;
+    pid 1 is the pod's head process, so one container ending leaves the others running."""
+    sandbox = await runtime.run_sandbox(SandboxSpec(name="shared", namespace="default",
+                                                    uid=secrets.token_hex(8), share_process_namespace=True))
+    head = json.loads((runtime.sandboxes.directory(sandbox) / "sandbox.json").read_text())["pidNamespaceHead"]
+    first = await start(runtime, spec(sandbox, "sleep", "3601", name="first"))
+    second = await start(runtime, spec(sandbox, "sleep", "3602", name="second"))
+    status, lines = await run_to_exit(runtime, spec(sandbox, "ps", "-o", "pid,args", name="look"))
+    assert status.exit_code == 0
+    processes = {line.split(None, 2)[2] for line in lines[1:]}      # "stdout <pid> <args>"
+    assert {"sleep 3601", "sleep 3602"} <= processes, lines
+    assert any(line.split()[1] == "1" and "pause.py" in line for line in lines), lines
+
+    target = next(line.split()[1] for line in lines if line.endswith("sleep 3601"))
+    status, _ = await run_to_exit(runtime, spec(sandbox, "kill", target, name="signal"))
+    assert status.exit_code == 0
+    assert (await runtime.wait(first)).state == ContainerState.EXITED      # killed across containers
+    assert (await runtime.status(second)).state == ContainerState.RUNNING  # the pod's head kept it
+    await runtime.remove_sandbox(sandbox)
+    assert not _alive(head["pid"])

@@ -12,6 +12,11 @@
                          container (absent with hostIPC: the host's /dev/shm)
       hosts hostname resolv.conf   bind-mounted at /etc/… in every container
 
+With ``shareProcessNamespace: true`` the pod also gets a head process (.pause): pid 1
+of a pid namespace every container joins (sandbox.json ``pidNamespaceHead``: its pid
+and start time); removing the sandbox kills it.  That is the one process a pod
+sandbox has, and only pods asking for a shared process namespace pay for it.
+
 Removing a sandbox (after its containers) unmounts all of that, deletes the
 directory and the pod's cgroup directory when no process is left in it; pod cgroups
 left over that way are removed when the runtime starts next.
@@ -23,7 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +44,8 @@ from ..freshthread import on_fresh_thread
 from .namespaces import create_here, remove_namespaces
 from .nskeeper import NamespaceKeeper
 from .sandboxdir import SandboxDirectories
+from .shim import process_start_time
+from .shimmed import process_alive
 
 DEFAULT_HOSTS = ("# Kubernetes-managed hosts file.\n"
                  "127.0.0.1\tlocalhost\n"
@@ -55,11 +66,10 @@ class Sandboxes(SandboxDirectories):
         self._uids: dict[str, str] = {}     # sandbox id -> pod uid
 
     async def create(self, sandbox_id: str, spec: SandboxSpec) -> None:
-        if spec.share_process_namespace:
-            raise ContainerConfigError("shareProcessNamespace is not supported by this runtime yet")
         directory = self.directory(sandbox_id)
         hostname = spec.hostname or spec.name
         kinds = ([] if spec.host_network else ["net", "uts"]) + ([] if spec.host_ipc else ["ipc"])
+        head: dict[str, int] = {}
 
         def make() -> None:          # on a thread of its own: it ends in the pod's namespaces
             directory.mkdir(parents=True)
@@ -68,12 +78,17 @@ class Sandboxes(SandboxDirectories):
             if not spec.host_ipc:
                 (directory / "shm").mkdir()
                 mount_tmpfs(directory / "shm")
-            self.write_files(directory, spec, hostname, **({"nsKeeper": True} if keeper else {}))
+            record: dict[str, Any] = {"nsKeeper": True} if keeper else {}
+            if head:
+                record["pidNamespaceHead"] = head
+            self.write_files(directory, spec, hostname, **record)
 
         try:
+            if spec.share_process_namespace and not spec.host_pid:
+                head.update(await asyncio.to_thread(start_pid_namespace_head))
             await on_fresh_thread(make)
         except BaseException:
-            await asyncio.to_thread(self._destroy, directory, None)
+            await asyncio.to_thread(self._destroy, directory, None, head or None)
             raise
 
     def view(self, sandbox_id: str) -> SandboxView:
@@ -83,6 +98,10 @@ class Sandboxes(SandboxDirectories):
         if record["state"] != SandboxState.READY.value:
             raise ContainerConfigError(f"sandbox {sandbox_id} is not ready")
         ns = self._namespaces(record, directory)
+        head = record.get("pidNamespaceHead")
+        if head is not None and not process_alive(head["pid"], head["startTime"]):
+            raise ContainerConfigError(f"the process namespace of sandbox {sandbox_id} is gone "
+                                       "(its head process ended)")
         return SandboxView(
             hostname=spec["hostname"] or spec["name"],
             hosts_file=directory / "hosts", hostname_file=directory / "hostname",
@@ -91,6 +110,7 @@ class Sandboxes(SandboxDirectories):
             netns=None if spec["host_network"] else ns / "net",
             utsns=None if spec["host_network"] else ns / "uts",
             ipcns=None if spec["host_ipc"] else ns / "ipc",
+            pidns=Path(f"/proc/{head['pid']}/ns/pid") if head is not None else None,
             host_pid=spec["host_pid"], sysctls=dict(spec["sysctls"]))
 
     def pod_uid(self, sandbox_id: str) -> str:
@@ -123,12 +143,16 @@ class Sandboxes(SandboxDirectories):
         if not directory.exists():
             return
         try:
-            uid: str | None = self.pod_uid(sandbox_id)
+            record = self.load(sandbox_id)
+            uid: str | None = str(record["spec"]["uid"])
+            head = record.get("pidNamespaceHead")
         except (NotFound, KeyError, ValueError):
-            uid = None
-        await asyncio.to_thread(self._destroy, directory, uid)
+            uid, head = None, None
+        await asyncio.to_thread(self._destroy, directory, uid, head)
 
-    def _destroy(self, directory: Path, pod_uid: str | None) -> None:
+    def _destroy(self, directory: Path, pod_uid: str | None, head: dict[str, int] | None = None) -> None:
+        if head is not None:      # ending pid 1 ends whatever is left in the namespace
+            stop_pid_namespace_head(head)
         # A sandbox's mounts are its namespace files and its /dev/shm, nothing else: one
         # umount2 each, no scan of the (with many pods, long) mount table.
         remove_namespaces(directory / "ns", self.keeper)
@@ -158,3 +182,25 @@ class Sandboxes(SandboxDirectories):
                 return None
             self._uids[directory.name] = uid
         return uid
+
+
+PAUSE = Path(__file__).with_name("pause.py")
+
+
+def start_pid_namespace_head() -> dict[str, int]:
+    """A pod's shared pid namespace: its head process (.pause), by pid and start time."""
+    done = subprocess.run([sys.executable, "-I", "-S", str(PAUSE)], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, close_fds=True, start_new_session=True,
+                          cwd="/", timeout=30)
+    if done.returncode != 0 or not done.stdout.strip().isdigit():
+        raise ContainerConfigError(f"cannot make the pod's process namespace: {done.stderr.strip()}")
+    pid = int(done.stdout.strip())
+    return {"pid": pid, "startTime": process_start_time(str(pid))}
+
+
+def stop_pid_namespace_head(head: dict[str, int]) -> None:
+    if process_alive(head["pid"], head["startTime"]):
+        try:
+            os.kill(head["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
