@@ -37,7 +37,8 @@ def test_core_resources_are_unique_and_complete() -> None:
             assert r.columns[0].name in ("Name", "Last Seen")
     short = {r.plural: r.short_names for r in RESOURCES}
     assert short["limitranges"] == ("limits",) and short["resourcequotas"] == ("quota",)
-    assert not {r.plural for r in RESOURCES if not r.namespaced} ^ {"namespaces", "nodes", "persistentvolumes"}
+    assert not {r.plural for r in RESOURCES if not r.namespaced} ^ {"componentstatuses", "namespaces", "nodes",
+                                                                    "persistentvolumes"}
 
 
 def test_every_row_matches_its_columns() -> None:
