@@ -255,3 +255,33 @@ def test_containers_sharing_a_process_namespace_see_and_signal_each_other(node: 
         assert status_of(node, "shared", "sidecar")["restartCount"] == 0
     finally:
         node.kubectl("delete", "pod", "shared", "--wait=true", check=False)
+
+
+def test_kubectl_debug_runs_an_ephemeral_container_in_the_targets_process_namespace(node: SkiffProcess) -> None:
+    """`kubectl debug --target`: an ephemeral container joins the app container's process
+    namespace (it sees the app's processes), reports its status, and is never restarted."""
+    node.kubectl("apply", "-f", "-", input=json.dumps(pod("debugged", busybox("app", "exec sleep 3603"))))
+    try:
+        wait_ready(node, "debugged")
+        node.kubectl("debug", "debugged", "--image=busybox", "--image-pull-policy=Never", "-c", "dbg",
+                     "--target=app", "--", "sleep", "3604")
+
+        def running() -> bool:
+            statuses = node.get_json("pod", "debugged")["status"].get("ephemeralContainerStatuses") or []
+            return bool(statuses) and "running" in statuses[0]["state"]
+
+        await_condition(running, "the ephemeral container to run")
+        listing = node.kubectl("exec", "debugged", "-c", "dbg", "--", "ps", "-o", "args").stdout.split("\n")
+        assert "sleep 3603" in [line.strip() for line in listing], listing        # the app's process
+        assert [e["message"] for e in events_of(node, "debugged") if e["reason"] == "Started"][-1] \
+            == "Started container dbg"
+
+        # interactive: stdin attached, the shell's output back, its end ends kubectl
+        result = node.kubectl("debug", "-i", "debugged", "--image=busybox", "--image-pull-policy=Never",
+                              "-c", "shell", "--target=app", "--", "sh", input="ps -o args | grep -c '^sleep 3603'\n")
+        assert result.stdout.strip().splitlines()[-1] == "1", result.stdout + result.stderr   # 0 if not joined
+        statuses = {s["name"]: s for s in node.get_json("pod", "debugged")["status"]["ephemeralContainerStatuses"]}
+        assert set(statuses) == {"dbg", "shell"}
+        assert statuses["dbg"]["restartCount"] == 0
+    finally:
+        node.kubectl("delete", "pod", "debugged", "--wait=true", check=False)

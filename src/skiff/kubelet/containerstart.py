@@ -161,8 +161,10 @@ class ContainerStarter:
         return self.ctx.config.pod_logs_dir(pod["metadata"]) / name / f"{attempt}.log"
 
     async def start(self, pod: Obj, record: ContainerRecord, sandbox: Sandbox,
-                    volumes: dict[str, PreparedVolume], memory_capacity: int) -> str | None:
-        """Start (or restart) ``record``'s container; its ID, or None (see the record)."""
+                    volumes: dict[str, PreparedVolume], memory_capacity: int,
+                    pid_namespace_of: str = "") -> str | None:
+        """Start (or restart) ``record``'s container; its ID, or None (see the record).
+        ``pid_namespace_of``: a running container whose process namespace it joins."""
         ctx = self.ctx
         events = ctx.events(pod)
         container = record.spec
@@ -178,7 +180,8 @@ class ContainerStarter:
             return None
         image = pulled.image
         try:
-            spec = await self._spec(pod, record, sandbox, volumes, image, memory_capacity)
+            spec = dataclasses.replace(await self._spec(pod, record, sandbox, volumes, image, memory_capacity),
+                                       pid_namespace_of=pid_namespace_of)
         except (EnvError, VolumeError) as err:
             message = err.message if isinstance(err, VolumeError) else str(err)
             events("Warning", "Failed", f"Error: {message}")

@@ -178,6 +178,7 @@ def grace_period(pod: Obj) -> float:
 
 
 def container_specs(spec: Obj) -> Sequence[tuple[str, Obj]]:
-    """(kind, container) for every init and regular container, init first."""
+    """(kind, container) for every init, regular and ephemeral container, in that order."""
     return ([("init", c) for c in spec.get("initContainers") or []]
-            + [("regular", c) for c in spec.get("containers") or []])
+            + [("regular", c) for c in spec.get("containers") or []]
+            + [("ephemeral", c) for c in spec.get("ephemeralContainers") or []])

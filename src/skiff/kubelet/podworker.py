@@ -20,6 +20,8 @@ level-triggered ``sync``::
       init containers (lifecycle.next_init_step), then regular containers:
         start the ones never started; restart exited ones per restartPolicy
         after their back-off (CrashLoopBackOff)
+        ephemeral containers (kubectl debug): started once each, as they are added,
+        in the target container's process namespace if they name one; never restarted
       everything finished for good ──▶ sidecars stopped, sandbox stopped: terminal
       status ──▶ StatusManager (the single writer)
 
@@ -197,7 +199,7 @@ class PodWorker:
                 continue
             if kind == "regular":
                 self.initialized = True
-            elif current.state == ContainerState.EXITED and current.exit_code == 0 \
+            elif kind == "init" and current.state == ContainerState.EXITED and current.exit_code == 0 \
                     and not is_sidecar(record.spec):
                 self.completed_init.add(name)
             if current.state == ContainerState.RUNNING:
@@ -239,6 +241,8 @@ class PodWorker:
                 return False
             self._after(left)
         await self._probe_kills(pod)
+        for container in (pod.get("spec") or {}).get("ephemeralContainers") or []:
+            self.records.setdefault(("ephemeral", container["name"]), ContainerRecord("ephemeral", container))
         async with self.ctx.start_slots:    # a few pods at a time: first come, first running
             if not await self._prepare(pod):
                 return False
@@ -247,6 +251,7 @@ class PodWorker:
             if self.initialized:
                 await self._regular_containers(pod)
                 await self._sidecar_restarts(pod)
+                await self._ephemeral_containers(pod)
         spec = pod.get("spec") or {}
         await self._observe()
         current = {n: r.current for (k, n), r in self.records.items() if k == "regular"}
@@ -403,6 +408,23 @@ class PodWorker:
                     continue
             await self._start(pod, record)
 
+    async def _ephemeral_containers(self, pod: Obj) -> None:
+        """Start each ephemeral container once (Kubernetes never restarts them); one naming
+        ``targetContainerName`` joins that container's process namespace while it runs."""
+        for (kind, _), record in list(self.records.items()):
+            if kind != "ephemeral" or record.current is not None:
+                continue
+            target_name = str(record.spec.get("targetContainerName") or "")
+            target = self.records.get(("regular", target_name)) or self.records.get(("init", target_name))
+            joined = ""
+            if target_name:
+                if target is None or target.current is None or target.current.state != ContainerState.RUNNING:
+                    record.waiting_reason = "ContainerCreating"
+                    self._after(1.0)          # its target is not running (yet)
+                    continue
+                joined = target.current.id
+            await self._start(pod, record, pid_namespace_of=joined)
+
     async def _sidecar_restarts(self, pod: Obj) -> None:
         for (kind, _), record in self.records.items():
             if kind == "init" and is_sidecar(record.spec) and record.current is not None \
@@ -432,7 +454,7 @@ class PodWorker:
         self.ctx.restarts.step(key, finished)
         return True
 
-    async def _start(self, pod: Obj, record: ContainerRecord) -> bool:
+    async def _start(self, pod: Obj, record: ContainerRecord, *, pid_namespace_of: str = "") -> bool:
         """Start one container (its postStart hook included); False if it did not start."""
         remaining = record.retry_at - self.ctx.clock.monotonic()
         if remaining > 0:
@@ -440,7 +462,7 @@ class PodWorker:
             return False
         assert self.sandbox is not None
         container_id = await self.starter.start(pod, record, self.sandbox, self.volumes,
-                                                self.ctx.memory_capacity)
+                                                self.ctx.memory_capacity, pid_namespace_of)
         if container_id is None:
             self._after(record.retry_at - self.ctx.clock.monotonic())
             return False
@@ -512,7 +534,7 @@ class PodWorker:
         grace = grace_period(pod) if delete else 0.0
         started = self.ctx.clock.monotonic()
         await self._observe()
-        regular = [r for (k, _), r in self.records.items() if k == "regular"]
+        regular = [r for (k, _), r in self.records.items() if k in ("regular", "ephemeral")]
         await asyncio.gather(*(self._kill(pod, r, grace) for r in regular))
         left = max(0.0, grace - (self.ctx.clock.monotonic() - started))
         await self._stop_sidecars(pod, left)
@@ -583,7 +605,8 @@ class PodWorker:
         regular_default = "ContainerCreating" if self.initialized else "PodInitializing"
         init = [self._view(r, init_default) for (k, _), r in self.records.items() if k == "init"]
         regular = [self._view(r, regular_default) for (k, _), r in self.records.items() if k == "regular"]
-        result = pod_status(base, init=init, regular=regular,
+        ephemeral = [self._view(r, "ContainerCreating") for (k, _), r in self.records.items() if k == "ephemeral"]
+        result = pod_status(base, init=init, regular=regular, ephemeral=ephemeral,
                             sandbox_ready=self.sandbox is not None and not self.terminal,
                             initialized=self.initialized, pod_ips=self.pod_ips,
                             host_ips=[self.ctx.network.node_ip], start_time=self.start_time,

@@ -225,7 +225,8 @@ def _names(names: Sequence[str]) -> str:
 def pod_status(pod: Obj, *, init: Sequence[ContainerView], regular: Sequence[ContainerView],
                sandbox_ready: bool, initialized: bool, pod_ips: Sequence[str],
                host_ips: Sequence[str], start_time: float | None, now: float,
-               terminal: bool = False, failure: tuple[str, str] | None = None) -> Obj:
+               terminal: bool = False, failure: tuple[str, str] | None = None,
+               ephemeral: Sequence[ContainerView] = ()) -> Obj:
     """``Pod.status`` (see module docstring). ``terminal``: the pod is being deleted and
     nothing of it runs any more, so its phase must end Succeeded or Failed. ``failure``:
     (reason, message) of a pod the kubelet failed as a whole (DeadlineExceeded)."""
@@ -306,6 +307,8 @@ def pod_status(pod: Obj, *, init: Sequence[ContainerView], regular: Sequence[Con
                    "containerStatuses": [statuses[v.name] for v in regular]}
     if init:
         status["initContainerStatuses"] = [init_statuses[v.name] for v in init]
+    if ephemeral:        # kubectl debug: they count for neither phase nor readiness
+        status["ephemeralContainerStatuses"] = [container_status(v) for v in ephemeral]
     if old_status.get("qosClass"):
         status["qosClass"] = old_status["qosClass"]
     if failure is not None:

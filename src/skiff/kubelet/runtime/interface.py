@@ -157,6 +157,9 @@ class ContainerSpec:
     attempt: int = 0                    # restart count, kept for the kubelet
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    #: a running container whose pid namespace this one joins (an ephemeral container's
+    #: targetContainerName, as ``kubectl debug --target`` asks); "" for the pod's own
+    pid_namespace_of: str = ""
 
 
 # -- statuses -----------------------------------------------------------------------------

@@ -119,6 +119,8 @@ class ProcessRuntime(ShimmedRuntime):
     # -- containers ----------------------------------------------------------------------
 
     async def create(self, spec: ContainerSpec) -> str:
+        if spec.pid_namespace_of:
+            raise ContainerConfigError("targetContainerName is not supported by the process runtime")
         files = self.sandboxes.files(spec.sandbox_id)
         mode = await self.isolation()
         if mode == "plain" and os.geteuid() == 0:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import os
 import secrets
 import shutil
@@ -48,7 +49,7 @@ from . import cgroups, commands
 from .bundle import build_config
 from .bundle import mounts as bundle_mounts
 from .diskdirs import spread_subdirectories
-from .interface import ContainerSpec, ContainerState, RuntimeFailure, SandboxSpec, Session
+from .interface import ContainerConfigError, ContainerSpec, ContainerState, RuntimeFailure, SandboxSpec, Session
 from .logs import DirectoryWatch
 from .mounts import mount_overlay, unmount_all_at
 from .mountpoints import MountpointLayers, mount_points
@@ -108,6 +109,12 @@ class RuncRuntime(ShimmedRuntime):
 
     async def create(self, spec: ContainerSpec) -> str:
         sandbox = self.sandboxes.view(spec.sandbox_id)
+        if spec.pid_namespace_of:
+            target = await self.status(spec.pid_namespace_of)
+            if target.state != ContainerState.RUNNING or target.pid is None:
+                raise ContainerConfigError(f"container {target.name} is not running: its process "
+                                           "namespace cannot be joined")
+            sandbox = dataclasses.replace(sandbox, pidns=Path(f"/proc/{target.pid}/ns/pid"), host_pid=False)
         pod_uid = self.sandboxes.pod_uid(spec.sandbox_id)
         container_id = secrets.token_hex(32)
         cgroup = cgroups.container_path(self.cgroup_parent, pod_uid, container_id)
