@@ -9,7 +9,7 @@ from typing import Any
 
 from apiserver_support import ApiServer
 from background_support import running
-from skiff.client.resources import NODES, SERVICES
+from skiff.client.resources import EVENTS, NODES, SERVICES
 from skiff.proxy.loadbalancer import LoadBalancerController, assign, ingress_ips, node_addresses
 from test_proxy_support import service
 
@@ -48,6 +48,14 @@ async def test_load_balancer_services_get_the_given_addresses(api: ApiServer) ->
                                 namespace="default")
         await ingress_becomes(api, lb, "other", ["192.0.2.10", "192.0.2.11"])
         assert ingress_ips(await api.client.get(SERVICES, "web2", namespace="default")) == []
+        await lb.recorder.flush()
+        events = {(e["involvedObject"]["name"], e["reason"]): e
+                  for e in (await api.client.list(EVENTS, namespace="default")).items}
+        assert events[("web2", "SyncLoadBalancerFailed")]["message"] == (
+            "Error syncing load balancer: port 80/TCP is already taken by Service default/web; "
+            "waiting for it to be released")
+        assert events[("web2", "SyncLoadBalancerFailed")]["type"] == "Warning"
+        assert ("web", "EnsuredLoadBalancer") in events
         await api.client.delete(SERVICES, "web", namespace="default")
         await ingress_becomes(api, lb, "web2", ["192.0.2.10", "192.0.2.11"])
         # Another class is someone else's; a type change clears ours.

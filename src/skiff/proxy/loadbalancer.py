@@ -7,7 +7,8 @@ service proxy on every node answers on them (see .rules: ``ext-`` chains).
     Service type LoadBalancer (without spec.loadBalancerClass)
        │  its (protocol, port)s free on those addresses?   oldest Service first
        ├─ yes ─▶ status.loadBalancer.ingress = [{ip: a, ipMode: VIP} for a in addresses]
-       └─ no  ─▶ no ingress (kubectl shows <pending>) until the other Service lets go
+       └─ no  ─▶ no ingress (kubectl shows <pending>) until the other Service lets go;
+                 a Warning event SyncLoadBalancerFailed on it says which Service holds the port
     any other Service type still carrying an ingress ─▶ ingress cleared
 
     addresses: given (``skiff up`` on a laptop passes the host's own), or else
@@ -35,6 +36,7 @@ from ..client.factory import InformerFactory
 from ..client.informer import Informer, object_key
 from ..client.resources import NODES, SERVICES
 from ..client.rest import ApiClient, TransportError
+from ..controllers.events import EventRecorder
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -63,15 +65,24 @@ def is_ours(service: Obj) -> bool:
 
 def assign(services: Iterable[Obj], addresses: Sequence[str]) -> dict[str, list[str]]:
     """The ingress IPs each LoadBalancer Service should have (``[]``: pending)."""
+    return assignment(services, addresses)[0]
+
+
+def assignment(services: Iterable[Obj], addresses: Sequence[str]
+               ) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """:func:`assign`, and why each waiting Service waits (key -> message)."""
     claimed: dict[tuple[str, int], str] = {}
     wanted: dict[str, list[str]] = {}
+    waiting: dict[str, str] = {}
     for service in sorted((s for s in services if is_ours(s)), key=_age):
         key = object_key(service)
         ports = {(str(p.get("protocol") or "TCP"), int(p.get("port") or 0))
                  for p in (service.get("spec") or {}).get("ports") or []}
-        taken = [port for port in ports if port in claimed]
+        taken = sorted(port for port in ports if port in claimed)
         if taken or not addresses:
             if taken:
+                waiting[key] = (f"port {taken[0][1]}/{taken[0][0]} is already taken by Service "
+                                f"{claimed[taken[0]]}; waiting for it to be released")
                 log.info("load balancer: %s waits for %s/%s, held by %s", key, taken[0][1],
                          taken[0][0], claimed[taken[0]])
             wanted[key] = []
@@ -79,7 +90,7 @@ def assign(services: Iterable[Obj], addresses: Sequence[str]) -> dict[str, list[
         for port in ports:
             claimed[port] = key
         wanted[key] = list(addresses)
-    return wanted
+    return wanted, waiting
 
 
 def ingress_ips(service: Obj) -> list[str]:
@@ -97,6 +108,8 @@ class LoadBalancerController:
         self._nodes: Informer | None = None
         self._wake = asyncio.Event()
         self._done = asyncio.Condition()
+        self.recorder = EventRecorder(client)
+        self._reported: dict[str, str] = {}     # Service -> why it waits, as last reported
 
     def service(self, key: str) -> Obj | None:
         """The cached Service ``ns/name`` (do not mutate it)."""
@@ -121,6 +134,7 @@ class LoadBalancerController:
                                     on_update=lambda old, new: (node_addresses([old]) != node_addresses([new])
                                                                 and self._wake.set()))
         async with asyncio.TaskGroup() as group:
+            group.create_task(self.recorder.run(), name="loadbalancer-events")
             if informers is None:
                 group.create_task(factory.run(), name="loadbalancer-informers")
             try:
@@ -158,11 +172,12 @@ class LoadBalancerController:
             return                              # no LoadBalancer Service: the nodes do not matter
         addresses = (self.addresses if self.addresses is not None
                      else node_addresses(self._nodes.list() if self._nodes else []))
-        wanted = assign(services, addresses)
+        wanted, waiting = assignment(services, addresses)
         for service in services:
             key = object_key(service)
             current = ingress_ips(service)
             target = wanted.get(key, [])
+            self._report(service, waiting.get(key, ""), assigned=bool(target) and current != target)
             if key not in wanted and (not current or (service.get("spec") or {}).get("loadBalancerClass")):
                 continue                         # not ours and nothing to clear
             if current == target:
@@ -176,6 +191,20 @@ class LoadBalancerController:
             except StatusError as error:
                 if error.code != 404:            # deleted meanwhile: nothing to do
                     raise
+
+
+    def _report(self, service: Obj, waits: str, *, assigned: bool) -> None:
+        """Events on the Service, as Kubernetes' service controller records them: why it
+        waits (once per reason), and that it got its load balancer."""
+        key = object_key(service)
+        if waits and self._reported.get(key) != waits:
+            self.recorder.event(service, "Warning", "SyncLoadBalancerFailed",
+                                f"Error syncing load balancer: {waits}", component="service-controller")
+            self._reported[key] = waits
+        elif assigned:
+            self.recorder.event(service, "Normal", "EnsuredLoadBalancer", "Ensured load balancer",
+                                component="service-controller")
+            self._reported.pop(key, None)
 
 
 async def run_load_balancer_controller(client: ApiClient, *, addresses: Sequence[str] | None = None,
