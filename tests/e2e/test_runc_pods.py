@@ -282,6 +282,6 @@ def test_kubectl_debug_runs_an_ephemeral_container_in_the_targets_process_namesp
         assert result.stdout.strip().splitlines()[-1] == "1", result.stdout + result.stderr   # 0 if not joined
         statuses = {s["name"]: s for s in node.get_json("pod", "debugged")["status"]["ephemeralContainerStatuses"]}
         assert set(statuses) == {"dbg", "shell"}
-        assert statuses["dbg"]["restartCount"] == 0
+        assert statuses["dbg"]["restartCount"] == 0 and statuses["dbg"]["ready"] is False
     finally:
         node.kubectl("delete", "pod", "debugged", "--wait=true", check=False)

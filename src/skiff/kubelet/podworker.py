@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -605,7 +606,8 @@ class PodWorker:
         regular_default = "ContainerCreating" if self.initialized else "PodInitializing"
         init = [self._view(r, init_default) for (k, _), r in self.records.items() if k == "init"]
         regular = [self._view(r, regular_default) for (k, _), r in self.records.items() if k == "regular"]
-        ephemeral = [self._view(r, "ContainerCreating") for (k, _), r in self.records.items() if k == "ephemeral"]
+        ephemeral = [dataclasses.replace(self._view(r, "ContainerCreating"), ready=False)   # never ready
+                     for (k, _), r in self.records.items() if k == "ephemeral"]
         result = pod_status(base, init=init, regular=regular, ephemeral=ephemeral,
                             sandbox_ready=self.sandbox is not None and not self.terminal,
                             initialized=self.initialized, pod_ips=self.pod_ips,
