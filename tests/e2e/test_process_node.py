@@ -135,3 +135,11 @@ def test_exec_it_gets_a_terminal_of_the_containers_own(node: SkiffProcess) -> No
             os.close(terminal)
         os.close(controller)
         node.kubectl("delete", "pod", "term", "--grace-period=1", check=False)
+
+
+def test_the_node_is_shown_as_the_control_plane(node: SkiffProcess) -> None:
+    """`kubectl get nodes`: ROLES control-plane, as kind, minikube and k3s show their node."""
+    result = node.kubectl("get", "nodes", "--no-headers")
+    name, status, roles = result.stdout.split()[:3]
+    assert (name, status, roles) == ("skiff-node-0", "Ready", "control-plane")
+    assert "node-role.kubernetes.io/control-plane" in node.get_json("node", "skiff-node-0")["metadata"]["labels"]

@@ -171,8 +171,23 @@ class Cluster:
                 self._api_client(), data_dir=cfg.data_dir, node_name=cfg.node_name,
                 started=node_started))
             await self._await_component(self._components[-1], node_started, NODES_REGISTER_TIMEOUT)
+        if cfg.runtime in ("runc", "process"):
+            await self._label_control_plane_node()
         if cfg.ingress_http_port is not None and cfg.runtime is not None:
             await self._start_ingress()
+
+    async def _label_control_plane_node(self) -> None:
+        """The one real node runs beside the control plane: ``kubectl get nodes`` shows its
+        role as ``control-plane``, as on a kind, minikube or k3s node (no taint: pods run there)."""
+        from ..api.errors import StatusError
+        from ..client.resources import NODES
+        from ..client.rest import TransportError
+
+        try:
+            await self._api_client().patch(NODES, self.config.node_name, {"metadata": {"labels": {
+                "node-role.kubernetes.io/control-plane": ""}}})
+        except (StatusError, TransportError) as e:
+            log.warning("could not label node %s: %s", self.config.node_name, e)
 
     def _register_timeout(self) -> float:
         if self.config.runtime == "fake":
