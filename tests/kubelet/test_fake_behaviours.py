@@ -200,3 +200,19 @@ async def test_a_pod_marked_not_ready_by_another_component_is_reported_ready_aga
                                lambda _t, o: ready_is(o, "True")
                                and int(o["metadata"]["resourceVersion"]) > int(changed["metadata"]["resourceVersion"]))
         assert again["status"]["podIP"] == ready["status"]["podIP"]
+
+
+async def test_an_ephemeral_container_added_to_a_simulated_pod_is_reported_running(client: ApiClient) -> None:
+    """`kubectl debug` against a simulated node: the ephemeral container shows as running
+    (never ready), so kubectl does not wait forever."""
+    async with Fleet(client, 1, adopt=True):
+        await client.create(PODS, pod("target", "skiff-node-0"), namespace="default")
+        running = await wait_for(client, PODS, "target", "default", lambda _t, o: ready_is(o, "True"))
+        spec = dict(running["spec"], ephemeralContainers=[{"name": "dbg", "image": "busybox", "stdin": True,
+                                                           "targetContainerName": "app"}])
+        await client.update(PODS, dict(running, spec=spec), namespace="default", subresource="ephemeralcontainers")
+        debugged = await wait_for(client, PODS, "target", "default",
+                                  lambda _t, o: bool((o.get("status") or {}).get("ephemeralContainerStatuses")))
+        [status] = debugged["status"]["ephemeralContainerStatuses"]
+        assert status["name"] == "dbg" and "running" in status["state"] and status["ready"] is False
+        assert ready_is(debugged, "True")

@@ -117,8 +117,14 @@ def slim_pod(pod: Obj) -> Obj:
             "initContainers": [{"name": c.get("name", ""), "image": c.get("image", ""),
                                 "restartPolicy": c.get("restartPolicy", "")}
                                for c in spec.get("initContainers") or []],
+            **({"ephemeralContainers": [{"name": c.get("name", ""), "image": c.get("image", "")}
+                                        for c in spec["ephemeralContainers"]]}
+               if spec.get("ephemeralContainers") else {}),        # kubectl debug (rare: kept slim)
         },
-        "status": {k: status[k] for k in ("phase", "podIP", "startTime", "conditions") if k in status},
+        "status": {**{k: status[k] for k in ("phase", "podIP", "startTime", "conditions") if k in status},
+                   **({"ephemeralContainerStatuses": [{"name": c.get("name", "")}
+                                                      for c in status["ephemeralContainerStatuses"]]}
+                      if status.get("ephemeralContainerStatuses") else {})},
     }
 
 

@@ -211,6 +211,9 @@ class FakeNodeAgent:
         api_ready = next((c.get("status") for c in status.get("conditions") or []
                           if c.get("type") == "Ready"), None)
         drifted = record.state == RUNNING and api_ready not in (None, "True" if record.ready else "False")
+        wanted = {c.get("name") for c in (pod.get("spec") or {}).get("ephemeralContainers") or []}
+        drifted |= record.state == RUNNING and wanted != {c.get("name") for c in
+                                                          status.get("ephemeralContainerStatuses") or []}
         if record.state != RUNNING or record.ready != behaviour.ready or drifted:
             if record.state != RUNNING and behaviour.completes and behaviour.run_seconds <= 0:
                 await self._complete(pod, record, behaviour)

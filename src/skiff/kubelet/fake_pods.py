@@ -230,6 +230,10 @@ def running_status(pod: Obj, *, host_ip: str, pod_ip: str, started_at: float,
     init = _init_statuses(pod, started)
     if init:
         status["initContainerStatuses"] = init
+    ephemeral = [_running_container(pod, c, started, False)        # kubectl debug: never ready
+                 for c in (pod.get("spec") or {}).get("ephemeralContainers") or []]
+    if ephemeral:
+        status["ephemeralContainerStatuses"] = ephemeral
     return status
 
 
