@@ -128,3 +128,18 @@ async def test_namespace_terminates_until_finalized(client: TestClient) -> None:
     r = await client.put("/api/v1/namespaces/team/finalize", json=finalize)
     assert r.status == 200, await r.text()
     assert (await client.get("/api/v1/namespaces/team")).status == 404
+
+
+async def test_the_system_namespaces_may_not_be_deleted(client: TestClient) -> None:
+    """kube-apiserver's NamespaceLifecycle: default, kube-system and kube-public stay."""
+    for name in ("default", "kube-system", "kube-public"):
+        r = await client.delete(f"/api/v1/namespaces/{name}")
+        assert r.status == 403, name
+        body = await r.json()
+        assert (body["reason"], body["message"]) == (
+            "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted')
+        kept = await (await client.get(f"/api/v1/namespaces/{name}")).json()
+        assert "deletionTimestamp" not in kept["metadata"]
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-node-lease-not"}}
+    assert (await client.post("/api/v1/namespaces", json=ns)).status == 201
+    assert (await client.delete("/api/v1/namespaces/kube-node-lease-not")).status == 200

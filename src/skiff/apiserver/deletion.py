@@ -127,6 +127,7 @@ class Deleter:
             obj = decode(kv)
             meta = obj["metadata"]
             self._check_preconditions(info, name, meta, opts)
+            hooks.check_delete(obj)
             finalizers = list(meta.get("finalizers") or [])
             if opts.propagation is not None:
                 finalizers = [f for f in finalizers if f not in (ORPHAN, FOREGROUND)]

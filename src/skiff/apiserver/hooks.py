@@ -64,6 +64,10 @@ class KindHooks:
         """Adjust an object whose deletion is now pending (a Namespace turns Terminating)."""
         return None
 
+    def check_delete(self, obj: Obj) -> None:
+        """Refuse a DELETE of ``obj`` by raising a StatusError (the system Namespaces)."""
+        return None
+
 
 DEFAULT_HOOKS = KindHooks()
 

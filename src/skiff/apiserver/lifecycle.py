@@ -9,12 +9,14 @@ pod not bound to a node or already Succeeded/Failed.
 Namespaces are finalized: a DELETE turns the namespace ``Terminating`` and it
 stays while ``spec.finalizers`` is non-empty (the namespace controller empties
 the namespace, then clears them through ``namespaces/<name>/finalize``).
+``default``, ``kube-system`` and ``kube-public`` may not be deleted (403 Forbidden).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..api.errors import forbidden
 from .hooks import KindHooks
 
 Obj = dict[str, Any]
@@ -35,7 +37,16 @@ class PodLifecycle(KindHooks):
         return DEFAULT_POD_GRACE if grace is None else max(0, int(grace))
 
 
+#: Namespaces that may not be deleted (kube-apiserver's NamespaceLifecycle admission).
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
 class NamespaceLifecycle(KindHooks):
+    def check_delete(self, obj: Obj) -> None:
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        if name in IMMORTAL_NAMESPACES:
+            raise forbidden("namespaces", "", name, "this namespace may not be deleted")
+
     def blocks_removal(self, obj: Obj) -> bool:
         return bool((obj.get("spec") or {}).get("finalizers"))
 
