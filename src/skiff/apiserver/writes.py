@@ -148,10 +148,17 @@ class Writer:
 
     def check_unknown_fields(self, info: ResourceInfo, obj: Obj, opts: WriteOptions,
                              warnings: list[str], *, for_patch: bool = False) -> None:
-        """Drop keys the kind's type does not declare; 400 (Strict) or warn (Warn) about them."""
+        """Decode the body as Kubernetes does: a value of the wrong JSON type is 400 BadRequest;
+        keys the kind's type does not declare are dropped, 400 (Strict) or warned about (Warn)."""
         if self.unknown is None or not info.schema_type:
             return
-        paths = self.unknown.drop(info.schema_type, obj)
+        findings = self.unknown.inspect(info.schema_type, obj)
+        if findings.type_error is not None:
+            if for_patch:
+                raise bad_request(findings.type_error)
+            raise bad_request(f'{info.kind} in version "{info.version}" cannot be handled as a '
+                              f'{info.kind}: {findings.type_error}')
+        paths = findings.unknown
         if not paths or opts.field_validation == "Ignore":
             return
         quoted = [_unknown(p) for p in paths]
