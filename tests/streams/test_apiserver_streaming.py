@@ -140,7 +140,11 @@ async def test_simulated_nodes_answer_like_a_kubelet_without_containers(api: Tes
     assert (resp.status, await resp.text()) == (200, "")
     resp = await api.get("/api/v1/namespaces/default/pods/sim/exec?command=ls&stdout=true",
                          headers=WS_HEADERS)
-    assert (resp.status, await resp.text()) == (404, 'container not found ("c")')
+    assert (resp.status, await resp.text()) == (
+        404, 'container "c" runs on simulated node sim (skiff up --runtime fake): there is no process to exec into')
+    resp = await api.get("/api/v1/namespaces/default/pods/sim/portforward?ports=80", headers=WS_HEADERS)
+    assert (resp.status, await resp.text()) == (
+        404, "pod sim runs on simulated node sim (skiff up --runtime fake): there is no port to forward to")
 
 
 async def test_exec_checks_and_upgrade_failures_pass_through(api: TestClient,

@@ -15,8 +15,8 @@ against the pod, finds the kubelet of the pod's node and proxies to it::
 Logs are a plain GET streamed back as ``text/plain`` (``follow`` keeps it open).
 Upgrade failures from the kubelet (plain text) pass through unchanged, so kubectl
 reports them as the kubelet worded them.  Nodes whose runtime is ``fake://`` are
-simulated and have no kubelet server: the API server answers for them as a
-kubelet with no containers would (empty logs, ``container not found``).
+simulated and have no kubelet server: the API server answers for them itself (empty
+logs; exec, attach and port-forward refused with a message that says why).
 
 Call :func:`install_streaming` on the application before it starts.
 """
@@ -224,7 +224,10 @@ class PodStreams:
             raise bad_request(f"cannot {doing} a container in a completed pod; current phase is {phase}")
         kubelet = await self._node_of(pod, target.name)
         if kubelet.simulated:
-            return _text(404, f'container not found ("{container}")')
+            doing = "exec into" if verb == "exec" else "attach to"
+            return _text(404, f'container "{container}" runs on simulated node '
+                              f'{(pod.get("spec") or {}).get("nodeName")} (skiff up --runtime fake): '
+                              f"there is no process to {doing}")
         path = f"/{verb}/{_seg(target.namespace)}/{_seg(target.name)}/{_seg(container)}"
         return await self._proxy_upgrade(request, kubelet, path, [("command", c) for c in command] + streams)
 
@@ -238,7 +241,8 @@ class PodStreams:
                               f"Current status={phase}")
         kubelet = await self._node_of(pod, target.name)
         if kubelet.simulated:
-            return _text(404, "pod does not exist")
+            return _text(404, f"pod {target.name} runs on simulated node {(pod.get('spec') or {}).get('nodeName')} "
+                              "(skiff up --runtime fake): there is no port to forward to")
         path = f"/portForward/{_seg(target.namespace)}/{_seg(target.name)}"
         query = [("ports", p) for p in request.query.getall("ports", [])]
         return await self._proxy_upgrade(request, kubelet, path, query)
