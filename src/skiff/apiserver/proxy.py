@@ -38,14 +38,13 @@ from ..api.resource import ResourceInfo
 from .app import CONTEXT, SUBRESOURCE_HANDLERS
 from .context import ServerContext
 from .paths import ResourcePath
+from .streaming import kubelet_of
 
 Obj = dict[str, Any]
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                         "trailer", "transfer-encoding", "upgrade", "host", "authorization",
                         "content-length", "content-encoding"})
-ADDRESS_PREFERENCE = ("InternalIP", "ExternalIP", "Hostname")
-DEFAULT_KUBELET_PORT = 10250
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_read=300)
 
 
@@ -143,17 +142,17 @@ class Proxy:
     async def node(self, request: web.Request, info: ResourceInfo, target: ResourcePath) -> web.StreamResponse:
         scheme, name, port = split_name(target.name)
         node = await self._get("nodes", "", name)
-        status = node.get("status") or {}
-        addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
-        host = next((str(addresses[t]) for t in ADDRESS_PREFERENCE if addresses.get(t)), "")
-        kubelet_port = int(((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 0)
-        if str((status.get("nodeInfo") or {}).get("containerRuntimeVersion", "")).startswith("fake://") \
-                or not host or not kubelet_port:
+        endpoint = ((node.get("status") or {}).get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}
+        try:
+            kubelet = kubelet_of(node)
+        except StatusError:
+            kubelet = None
+        if kubelet is None or kubelet.simulated or not endpoint.get("Port"):
             raise StatusError(503, "ServiceUnavailable", f"node {name} has no kubelet to proxy to")
-        if not _loopback(host):
-            raise bad_request(f"address not allowed: {host}")
+        if not _loopback(kubelet.host):
+            raise bad_request(f"address not allowed: {kubelet.host}")
         return await self.forward(request, target,
-                                  Location(scheme or self.kubelet_scheme, host, _port(port, kubelet_port)))
+                                  Location(scheme or self.kubelet_scheme, kubelet.host, _port(port, kubelet.port)))
 
     async def _check_pod_address(self, ip: str, pod: Obj) -> None:
         if _loopback(ip):

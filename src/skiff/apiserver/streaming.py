@@ -87,6 +87,20 @@ class Kubelet:
     simulated: bool          # a fake:// node: nothing listens there
 
 
+def kubelet_of(node: Obj) -> Kubelet:
+    """Where a Node's kubelet listens: its preferred address (InternalIP, ExternalIP,
+    Hostname) and ``status.daemonEndpoints.kubeletEndpoint.Port``, as kube-apiserver finds it."""
+    status = node.get("status") or {}
+    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    host = next((str(addresses[t]) for t in ADDRESS_PREFERENCE if addresses.get(t)), "")
+    if not host:
+        raise StatusError(500, "", f"no preferred addresses found; known addresses: "
+                                   f"{status.get('addresses') or []}")
+    endpoint = (status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}
+    runtime = str((status.get("nodeInfo") or {}).get("containerRuntimeVersion") or "")
+    return Kubelet(host, int(endpoint.get("Port") or DEFAULT_KUBELET_PORT), runtime.startswith("fake://"))
+
+
 def _flag(query: Mapping[str, str], name: str) -> bool:
     return query.get(name, "").lower() in _TRUE
 
@@ -116,16 +130,7 @@ class PodStreams:
         nodes = self.ctx.registry.get("", "v1", "nodes")
         assert nodes is not None
         node, _ = await self.ctx.store.get(nodes, "", node_name)
-        status = node.get("status") or {}
-        addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
-        host = next((addresses[t] for t in ADDRESS_PREFERENCE if addresses.get(t)), "")
-        if not host:
-            raise StatusError(500, "", f"no preferred addresses found; known addresses: "
-                                       f"{status.get('addresses') or []}")
-        endpoint = (status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}
-        runtime = str((status.get("nodeInfo") or {}).get("containerRuntimeVersion") or "")
-        return Kubelet(host, int(endpoint.get("Port") or DEFAULT_KUBELET_PORT),
-                       runtime.startswith("fake://"))
+        return kubelet_of(node)
 
     @staticmethod
     def _container(pod: Obj, requested: str) -> str:
