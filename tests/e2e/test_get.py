@@ -416,3 +416,26 @@ def test_the_kubernetes_service_has_the_api_servers_endpoint(cluster: SkiffProce
     expected = [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": int(port), "protocol": "TCP"}]}]
     await_condition(lambda: cluster.get_json("endpoints", "kubernetes", "-n", "default").get("subsets") == expected,
                     "the kubernetes Endpoints to name the API server")
+
+
+def test_kubectl_top_on_simulated_nodes_reads_the_pods_usage_annotations(cluster: SkiffProcess, ns: str) -> None:
+    """Simulated pods run nothing; their usage is simulated too (docs/autoscaling.md)."""
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "busy", "annotations": {"skiff.dev/fake-cpu-usage": "250m",
+                                                        "skiff.dev/fake-memory-usage": "64Mi"}},
+           "spec": {"containers": [{"name": "a", "image": "busybox"}, {"name": "b", "image": "busybox"}]}}
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(pod))
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/busy", "--timeout=30s")
+    rows: list[list[str]] = []
+
+    def shown() -> bool:
+        nonlocal rows
+        result = cluster.kubectl("top", "pod", "-n", ns, "--containers", "--no-headers", check=False)
+        rows = [line.split() for line in result.stdout.splitlines()] if result.returncode == 0 else []
+        return len(rows) == 2
+
+    await_condition(shown, "simulated usage of pod busy")
+    assert sorted((r[1], r[2], r[3]) for r in rows) == [("a", "250m", "64Mi"), ("b", "250m", "64Mi")]
+    node = cluster.get_json("pod", "busy", "-n", ns)["spec"]["nodeName"]
+    [row] = [line.split() for line in cluster.kubectl("top", "node", node, "--no-headers").stdout.splitlines()]
+    assert int(row[1].rstrip("m")) >= 500                       # the node sums its pods

@@ -16,6 +16,11 @@ A pod or node appears once two scrapes have seen it (a CPU rate needs two points
 after a pod starts ``kubectl top`` shows it within two resolutions, as with
 metrics-server.  A node whose scrape fails keeps no metrics until it answers again.
 Nothing is stored: after a restart the metrics come back after two scrapes.
+
+Simulated nodes (``fake://``) run nothing, so their usage is part of the simulation,
+read when asked: each container of a running pod uses what the pod's annotations
+``skiff.dev/fake-cpu-usage`` / ``skiff.dev/fake-memory-usage`` say (nothing without
+them), and a node the sum of its pods -- enough to watch an HPA act on simulated pods.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from ..api.quantity import canonical
+from ..api.quantity import QuantityError, canonical, int_value, milli_value
 from ..client.factory import InformerFactory
 from ..client.resources import NODES, PODS
 from ..client.rest import ApiClient
@@ -145,8 +150,34 @@ class MetricsServer:
 
     # -- the served objects ------------------------------------------------------------
 
+    def _simulated(self) -> dict[str, dict[tuple[str, str], dict[str, Usage]]]:
+        """node -> (namespace, pod) -> container -> usage, for the running pods of simulated nodes."""
+        nodes = {n["metadata"]["name"] for n in self.node_informer.list() if _simulated_node(n)}
+        out: dict[str, dict[tuple[str, str], dict[str, Usage]]] = {name: {} for name in nodes}
+        if not nodes:
+            return out
+        now = time.time()
+        for pod in self.pod_informer.list():
+            node = str((pod.get("spec") or {}).get("nodeName") or "")
+            if node in nodes and (pod.get("status") or {}).get("phase") == "Running":
+                meta = pod["metadata"]
+                out[node][(meta.get("namespace", ""), meta["name"])] = {
+                    c["name"]: simulated_usage(meta.get("annotations") or {}, now, self.resolution)
+                    for c in (pod.get("spec") or {}).get("containers") or []}
+        return out
+
     def node_metrics(self) -> list[Obj]:
         out: list[Obj] = []
+        for name, pods in sorted(self._simulated().items()):
+            node = self.node_informer.get_by(None, name)
+            if node is None:
+                continue
+            every = [u for containers in pods.values() for u in containers.values()]
+            total = Usage(sum(u.nanocores for u in every), sum(u.memory_bytes for u in every),
+                          time.time(), self.resolution)
+            out.append({"kind": "NodeMetrics", "apiVersion": GROUP_VERSION, "metadata": self._metadata(node, None),
+                        "timestamp": _time(total.timestamp), "window": _window(total.window),
+                        "usage": _usage(total)})
         for name in sorted(self.scrapes):
             older, newer = self.scrapes[name]
             node = self.node_informer.get_by(None, name)
@@ -163,8 +194,9 @@ class MetricsServer:
 
     def pod_metrics(self, namespace: str) -> list[Obj]:
         out: list[Obj] = []
-        for older, newer in self.scrapes.values():
-            for (ns, name), containers in pod_usage(older, newer).items():
+        measured = [pod_usage(older, newer) for older, newer in self.scrapes.values()]
+        for pods in [*measured, *self._simulated().values()]:
+            for (ns, name), containers in pods.items():
                 if (namespace and ns != namespace) or not containers:
                     continue
                 pod = self.pod_informer.get_by(ns, name)
@@ -188,6 +220,25 @@ class MetricsServer:
         if labels:
             meta["labels"] = dict(labels)
         return meta
+
+
+SIMULATED_CPU = "skiff.dev/fake-cpu-usage"
+SIMULATED_MEMORY = "skiff.dev/fake-memory-usage"
+
+
+def _simulated_node(node: Obj) -> bool:
+    runtime = str(((node.get("status") or {}).get("nodeInfo") or {}).get("containerRuntimeVersion", ""))
+    return runtime.startswith("fake://")
+
+
+def simulated_usage(annotations: Obj, now: float, window: float) -> Usage:
+    """A simulated container's usage: its pod's annotations (an unreadable one counts as none)."""
+    def read(key: str, parse: Any) -> int:
+        try:
+            return int(parse(annotations[key])) if key in annotations else 0
+        except (QuantityError, ValueError):
+            return 0
+    return Usage(read(SIMULATED_CPU, milli_value) * 1_000_000, read(SIMULATED_MEMORY, int_value), now, window)
 
 
 class NodeMetricsSource:
