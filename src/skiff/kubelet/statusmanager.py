@@ -32,6 +32,7 @@ from ..api.errors import StatusError
 from ..client.clock import Clock
 from ..client.resources import PODS
 from ..client.rest import ApiClient, TransportError
+from .status import KUBELET_CONDITIONS
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -180,6 +181,9 @@ def _revision(pod: Obj) -> int:
 
 
 def _summary(status: Obj) -> tuple[Any, ...]:
-    """What another component may change that the kubelet must put back: phase and conditions."""
-    conditions = sorted((str(c.get("type")), str(c.get("status"))) for c in status.get("conditions") or [])
+    """What another component may change that the kubelet must put back: the phase and the
+    conditions the kubelet owns.  (Others' conditions -- a readiness gate's, DisruptionTarget --
+    are theirs: the pod worker carries them into its next status.)"""
+    conditions = sorted((str(c.get("type")), str(c.get("status"))) for c in status.get("conditions") or []
+                        if c.get("type") in KUBELET_CONDITIONS)
     return status.get("phase"), tuple(conditions)

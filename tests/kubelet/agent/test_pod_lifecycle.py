@@ -199,3 +199,18 @@ async def test_a_status_changed_by_another_component_is_reported_again(node: Nod
     assert condition(changed, "Ready") == "False"
     again = await wait_pod(client, "steady", lambda p: condition(p, "Ready") == "True")
     assert int(again["metadata"]["resourceVersion"]) > int(changed["metadata"]["resourceVersion"])
+
+
+async def test_a_readiness_gate_condition_set_by_another_component_is_kept(node: Node) -> None:
+    """Conditions the kubelet does not own (a readiness gate's) are not undone by its status writes."""
+    client = node.client
+    gated = pod("gated", container("gated", "sleep 3600"))
+    gated["spec"]["readinessGates"] = [{"conditionType": "example.com/lb"}]
+    await client.create(PODS, gated, namespace="default")
+    waiting = await wait_pod(client, "gated", lambda p: running()(p) and condition(p, "ContainersReady") == "True")
+    assert condition(waiting, "Ready") == "False"
+    gate = {"type": "example.com/lb", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    await client.patch(PODS, "gated", {"status": {"conditions": [*waiting["status"]["conditions"], gate]}},
+                       namespace="default", subresource="status")
+    ready = await wait_pod(client, "gated", lambda p: condition(p, "Ready") == "True")
+    assert condition(ready, "example.com/lb") == "True"
