@@ -246,6 +246,9 @@ async def test_exec_with_a_terminal(cluster: StreamCluster) -> None:
         start_new_session=True)
     os.close(terminal.slave)
     try:
+        # Type once the shell prompts: kubectl sends the window size when it connects, and
+        # input typed earlier could reach the shell before the size did (stty: 0 0).
+        await terminal.expect(r"# ")
         terminal.type("tty; stty size; echo $((6 * 7))\r")
         await terminal.expect(r"/dev/pts/\d+\r\r?\n33 111\r\r?\n42")
         terminal.resize(columns=122, rows=44)
