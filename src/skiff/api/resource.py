@@ -109,7 +109,8 @@ class ResourceInfo:
     #: False: nothing is stored; a component's read-only source answers get and list
     #: (metrics.k8s.io, see skiff.apiserver.readonly)
     stored: bool = True
-    #: a Warning header on every answer (a deprecated kind, e.g. ComponentStatus)
+    #: a Warning header on every answer of a kind that is not stored (a deprecated one,
+    #: e.g. ComponentStatus; see skiff.apiserver.readonly)
     warning: str = ""
 
     @property

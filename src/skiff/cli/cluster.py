@@ -319,12 +319,11 @@ class Cluster:
 
     async def _publish_api_endpoints(self) -> None:
         """``default/kubernetes`` Endpoints: this API server's own address, as kube-apiserver does."""
-        from .apirelay import publish_api_endpoints
-
         import ipaddress
 
         from ..api.errors import StatusError
         from ..client.rest import TransportError
+        from .apirelay import publish_api_endpoints
 
         host = self.config.host
         try:
