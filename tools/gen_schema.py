@@ -2,8 +2,8 @@
 """Generate ``src/skiff/api/data/types.json`` from the Kubernetes v1.32 API definitions.
 
 A developer tool, not run in CI.  It reads two public sources per API package,
-from local git mirrors of ``k8s.io/api``, ``k8s.io/apimachinery`` and
-``k8s.io/metrics`` (branch ``release-1.32``):
+from local git mirrors of ``k8s.io/api``, ``k8s.io/apimachinery``, ``k8s.io/metrics``
+and ``k8s.io/apiextensions-apiserver`` (branch ``release-1.32``):
 
 * ``types.go``        the Go structs.  Their struct tags carry the JSON facts:
                       ``json:"name,omitempty"`` / ``json:",inline"``, the protobuf
@@ -24,7 +24,8 @@ The output has one type per line so that regenerating gives readable diffs::
 A field is a JSON object holding only its non-default :class:`FieldDef` attributes
 (``name``, ``number`` and ``type`` always).  Run it as::
 
-    python tools/gen_schema.py [--api DIR] [--apimachinery DIR] [--metrics DIR] [--out FILE]
+    python tools/gen_schema.py [--api DIR] [--apimachinery DIR] [--metrics DIR]
+                               [--apiextensions DIR] [--out FILE]
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ DEFAULT_OUT = REPO_ROOT / "src" / "skiff" / "api" / "data" / "types.json"
 DEFAULT_API = Path("/work/.mirror/kubernetes+api/repo")
 DEFAULT_APIMACHINERY = Path("/work/.mirror/kubernetes+apimachinery/repo")
 DEFAULT_METRICS = Path("/work/.mirror/kubernetes+metrics/repo")
+DEFAULT_APIEXTENSIONS = Path("/work/.mirror/kubernetes+apiextensions-apiserver/repo")
 
 # Packages of k8s.io/api to include; each one's group name is read from register.go.
 API_PACKAGES = [
@@ -54,6 +56,10 @@ API_PACKAGES = [
 ]
 # Packages of k8s.io/metrics (served by metrics-server in Kubernetes, built in here).
 METRICS_PACKAGES = ["pkg/apis/metrics/v1beta1"]
+# Packages of k8s.io/apiextensions-apiserver (CustomResourceDefinition), with their Go files.
+APIEXTENSIONS_PACKAGES = ["pkg/apis/apiextensions/v1"]
+APIEXTENSIONS_GO_FILES = ["types.go", "types_jsonschema.go"]
+APIEXTENSIONS = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1"
 META_DIR = "pkg/apis/meta/v1"
 META_GO_FILES = ["types.go", "watch.go", "group_version.go"]
 
@@ -82,6 +88,13 @@ SPECIAL_TYPES: dict[str, tuple[str, list[dict[str, Any]]]] = {
         {"name": "intVal", "number": 2, "type": "int32"},
         {"name": "strVal", "number": 3, "type": "string"}]),
     "io.k8s.apimachinery.pkg.runtime.RawExtension": (
+        "raw", [{"name": "raw", "number": 1, "type": "bytes"}]),
+    # JSON schema values whose JSON form is a choice (a schema or a list, a schema or a
+    # bool ...) or any JSON at all (default, enum, example): kept as raw JSON.
+    f"{APIEXTENSIONS}.JSON": ("raw", [{"name": "raw", "number": 1, "type": "bytes"}]),
+    f"{APIEXTENSIONS}.JSONSchemaPropsOrArray": ("raw", [{"name": "raw", "number": 1, "type": "bytes"}]),
+    f"{APIEXTENSIONS}.JSONSchemaPropsOrBool": ("raw", [{"name": "raw", "number": 1, "type": "bytes"}]),
+    f"{APIEXTENSIONS}.JSONSchemaPropsOrStringArray": (
         "raw", [{"name": "raw", "number": 1, "type": "bytes"}]),
 }
 # meta/v1 kinds that belong to the meta.k8s.io group; the other meta kinds (Status,
@@ -153,7 +166,9 @@ def parse_proto(text: str) -> tuple[str, dict[str, dict[int, ProtoField]]]:
 
 def proto_to_openapi(proto_package: str) -> str:
     assert proto_package.startswith("k8s.io."), proto_package
-    return "io.k8s." + proto_package[len("k8s.io."):]
+    # protobuf package names cannot hold "-": k8s.io/apiextensions-apiserver is apiextensions_apiserver
+    rest = proto_package[len("k8s.io."):].replace("apiextensions_apiserver", "apiextensions-apiserver")
+    return "io.k8s." + rest
 
 
 def resolve_proto_type(name: str, prefix: str) -> str:
@@ -411,20 +426,23 @@ def load_package(go_texts: list[str], proto_text: str, go_package: str, group: s
     return Package(openapi_prefix(go_package), group, version, structs, aliases, imports, messages)
 
 
-def generate(api: Path, apimachinery: Path, metrics: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def generate(api: Path, apimachinery: Path, metrics: Path,
+             apiextensions: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
     types: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
     packages: list[tuple[Package, list[str]]] = []
-    sources = [(api, "k8s.io/api", d) for d in API_PACKAGES] + \
-              [(metrics, "k8s.io/metrics", d) for d in METRICS_PACKAGES]
-    for repo, module, directory in sources:
-        go_text = git_show(repo, f"{directory}/types.go")
+    sources = [(api, "k8s.io/api", d, ["types.go"]) for d in API_PACKAGES] + \
+              [(metrics, "k8s.io/metrics", d, ["types.go"]) for d in METRICS_PACKAGES] + \
+              [(apiextensions, "k8s.io/apiextensions-apiserver", d, APIEXTENSIONS_GO_FILES)
+               for d in APIEXTENSIONS_PACKAGES]
+    for repo, module, directory, go_files in sources:
+        go_texts = [git_show(repo, f"{directory}/{f}") for f in go_files]
         register = git_show(repo, f"{directory}/register.go")
         group_m = re.search(r'^const GroupName = "([^"]*)"', register, re.M)
         assert group_m, f"no GroupName in {directory}/register.go"
-        pkg = load_package([go_text], git_show(repo, f"{directory}/generated.proto"),
+        pkg = load_package(go_texts, git_show(repo, f"{directory}/generated.proto"),
                            f"{module}/{directory}", group_m.group(1), directory.split("/")[-1])
-        packages.append((pkg, [go_text]))
+        packages.append((pkg, go_texts))
     meta_texts = [git_show(apimachinery, f"{META_DIR}/{f}") for f in META_GO_FILES]
     meta = load_package(meta_texts, git_show(apimachinery, f"{META_DIR}/generated.proto"),
                         f"k8s.io/apimachinery/{META_DIR}", "meta.k8s.io", "v1")
@@ -462,9 +480,10 @@ def main() -> int:
     parser.add_argument("--api", type=Path, default=DEFAULT_API)
     parser.add_argument("--apimachinery", type=Path, default=DEFAULT_APIMACHINERY)
     parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
+    parser.add_argument("--apiextensions", type=Path, default=DEFAULT_APIEXTENSIONS)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
-    types, problems = generate(args.api, args.apimachinery, args.metrics)
+    types, problems = generate(args.api, args.apimachinery, args.metrics, args.apiextensions)
     for p in problems:
         print("problem:", p, file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)

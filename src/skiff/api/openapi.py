@@ -54,8 +54,9 @@ PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json",
 Doc = dict[str, Any]
 
 # A hashable description of one served resource:
-# (group, version, kind, plural, namespaced, schema_type, verbs, subresources)
-Facts = tuple[str, str, str, str, bool, str, tuple[str, ...], tuple[Subresource, ...]]
+# (group, version, kind, plural, namespaced, schema_type, verbs, subresources, custom schema)
+# -- the last is a custom resource's openAPIV3Schema as JSON text ("" for built-in kinds)
+Facts = tuple[str, str, str, str, bool, str, tuple[str, ...], tuple[Subresource, ...], str]
 
 
 # --------------------------------------------------------------------------- public
@@ -91,6 +92,11 @@ def group_version_path(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
+def custom_type_name(group: str, version: str, kind: str) -> str:
+    """``stable.example.com``, ``v1``, ``CronTab`` -> ``com.example.stable.v1.CronTab``."""
+    return ".".join(reversed(group.split("."))) + f".{version}.{kind}"
+
+
 # --------------------------------------------------------------------------- caching
 
 
@@ -98,7 +104,7 @@ def resource_facts(resources: Iterable[ResourceInfo]) -> tuple[Facts, ...]:
     """What a document depends on, as a hashable key (ResourceInfo holds functions)."""
     return tuple(sorted(
         (r.group, r.version, r.kind, r.plural, r.namespaced, r.schema_type, tuple(r.verbs),
-         tuple(r.subresources))
+         tuple(r.subresources), r.openapi_schema)
         for r in resources))
 
 
@@ -167,6 +173,33 @@ class Definitions:
         typedef = self.schema.type(type_name)
         self.defs[type_name] = (self.type_schema(typedef) if typedef is not None
                                 else {"type": "object"})
+
+    def add_custom(self, group: str, version: str, kind: str, schema_json: str) -> str:
+        """A custom kind's schema (its CRD's ``openAPIV3Schema``) and its list's, named as
+        Kubernetes names them (``com.example.stable.v1.CronTab``); returns the item's name."""
+        name = custom_type_name(group, version, kind)
+        if name in self.defs:
+            return name
+        item: Doc = orjson.loads(schema_json) or {"type": "object"}
+        properties = item.setdefault("properties", {})
+        properties["apiVersion"] = {"type": "string"}
+        properties["kind"] = {"type": "string"}
+        properties["metadata"] = self._wrapped(self.ref(f"{META}.ObjectMeta"))
+        item.setdefault("type", "object")
+        item["x-kubernetes-group-version-kind"] = [{"group": group, "kind": kind, "version": version}]
+        self.defs[name] = item
+        self.defs[name + "List"] = {
+            "type": "object", "required": ["items"],
+            "properties": {"apiVersion": {"type": "string"},
+                           "items": {"type": "array", "items": self.ref(name)},
+                           "kind": {"type": "string"},
+                           "metadata": self._wrapped(self.ref(f"{META}.ListMeta"))},
+            "x-kubernetes-group-version-kind": [{"group": group, "kind": kind + "List", "version": version}],
+        }
+        return name
+
+    def _wrapped(self, ref: Doc) -> Doc:
+        return {"allOf": [ref]} if self.dialect.wrap_refs else ref
 
     def type_schema(self, typedef: TypeDef) -> Doc:
         special = self.special_schema(typedef)
@@ -261,12 +294,16 @@ class _Builder:
         return self.definitions.ref(type_name)
 
     def resource_paths(self, fact: Facts) -> Doc:
-        group, version, kind, plural, namespaced, schema_type, verbs, subresources = fact
+        group, version, kind, plural, namespaced, schema_type, verbs, subresources, custom = fact
         gvk = {"group": group, "kind": kind, "version": version}
-        type_name = schema_type or self._type_for(group, version, kind)
+        if custom:
+            type_name = self.definitions.add_custom(group, version, kind, custom)
+        else:
+            type_name = schema_type or self._type_for(group, version, kind)
         item = self.ref(type_name)
         list_type = type_name + "List"
-        listing = self.ref(list_type) if self.schema.type(list_type) else {"type": "object"}
+        listing = (self.ref(list_type) if self.schema.type(list_type) or list_type in self.definitions.defs
+                   else {"type": "object"})
         base = "/" + group_version_path(group, version)
         scope = f"{base}/namespaces/{{namespace}}/{plural}" if namespaced else f"{base}/{plural}"
         op = OperationNamer(group, version, kind, namespaced)
@@ -318,8 +355,12 @@ class _Builder:
         sub_group = sub.group or group
         sub_version = sub.version or version
         gvk = {"group": sub_group, "kind": sub.kind, "version": sub_version}
-        type_name = self._type_for(sub_group, sub_version, sub.kind)
-        body = self.ref(type_name) if self.schema.type(type_name) else {"type": "object"}
+        if fact[8] and (sub_group, sub_version, sub.kind) == (group, version, fact[2]):
+            type_name = custom_type_name(group, version, sub.kind)  # a custom kind's status
+        else:
+            type_name = self._type_for(sub_group, sub_version, sub.kind)
+        body = (self.ref(type_name) if self.schema.type(type_name) or type_name in self.definitions.defs
+                else {"type": "object"})
         suffix = sub.name.capitalize()
         path: Doc = {"parameters": params}
         if "get" in sub.verbs:

@@ -123,7 +123,7 @@ def _build(facts: tuple[Facts, ...], schema: Schema) -> Doc:
     definitions = Definitions(schema, V2)
     paths: Doc = {}
     for fact in facts:
-        group, version, kind, plural, namespaced, schema_type, verbs, subresources = fact
+        group, version, kind, plural, namespaced, schema_type, verbs, subresources, _ = fact
         type_name = schema_type or _type_for(schema, group, version, kind)
         if type_name is None or schema.type(type_name) is None:
             continue  # a kind without a schema has nothing to validate against
@@ -154,7 +154,7 @@ def _type_for(schema: Schema, group: str, version: str, kind: str) -> str | None
 
 
 def _patch_path(fact: Facts, type_name: str, definitions: Definitions) -> tuple[str, Doc]:
-    group, version, kind, plural, namespaced, _, _, _ = fact
+    group, version, kind, plural, namespaced, _, _, _, _ = fact
     base = "/" + group_version_path(group, version)
     scoped = f"{base}/namespaces/{{namespace}}/{plural}" if namespaced else f"{base}/{plural}"
     item = definitions.ref(type_name)

@@ -9,6 +9,8 @@ small functions:
 * ``validate(obj, old)``    field errors as :class:`~skiff.api.errors.Cause` (old is None on create)
 * ``columns`` / ``row(obj)``  the Table kubectl prints (``row`` returns the cells)
 * ``field_labels``          extra field-selector labels -> value getter
+* ``prune(obj)``            kinds without a built-in type (custom resources): drop the
+  fields the kind's schema does not specify, in place, and return their paths
 * ``prepare_create(obj)`` / ``prepare_update(obj, old)``  kind-specific resets
   (e.g. a Pod starts Pending), run before defaulting and validation
 
@@ -106,6 +108,11 @@ class ResourceInfo:
     prepare_create: Callable[[Obj], None] = _noop_create
     prepare_update: Callable[[Obj, Obj], None] = _noop_update
     field_labels: dict[str, Callable[[Obj], str]] = field(default_factory=dict)
+    #: custom resources (no ``schema_type``): drops unspecified fields in place and returns
+    #: their paths ("spec.colour") for fieldValidation (see skiff.apiserver.customresources)
+    prune: Callable[[Obj], list[str]] | None = None
+    #: custom resources: the version's openAPIV3Schema as JSON text, for /openapi/v3
+    openapi_schema: str = ""
     #: False: nothing is stored; a component's read-only source answers get and list
     #: (metrics.k8s.io, see skiff.apiserver.readonly)
     stored: bool = True

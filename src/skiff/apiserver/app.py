@@ -7,7 +7,8 @@ Every :class:`StatusError` becomes its Status JSON; anything else is logged
 and answered with a 500 InternalError Status, never a traceback.
 
 Start-up (``on_startup``): start the backend, rebuild the Service allocators
-from the store, start the watch cache, then :func:`~.bootstrap.bootstrap`.
+from the store, start the watch cache, then :func:`~.bootstrap.bootstrap`, then
+serve the stored CustomResourceDefinitions (:mod:`.customresources`).
 Clean-up stops the watch cache (the backend belongs to the caller).
 
 Other components can serve extra subresources (``pods/log``, ``pods/exec`` ...)
@@ -40,6 +41,7 @@ from .ingressadmission import IngressAdmission, IngressClasses
 from .storageadmission import StorageAdmission
 from .bootstrap import bootstrap
 from .context import ServerContext
+from .customresources import DefinitionController
 from .discovery import Discovery, aggregated_content_type
 from .documents import Documents
 from .handlers import NO_RESOURCE, ResourceHandlers, SubresourceHandler
@@ -69,9 +71,16 @@ class Dispatcher:
         self.ctx = ctx
         self.gate = gate
         self.paths = PathCache()
-        self.discovery = Discovery(ctx.registry)
-        self.documents = Documents(ctx.registry, ctx.schema)
         self.resources = resources
+        self._built_for = -1
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Rebuild discovery and the OpenAPI documents when the served kinds changed."""
+        if self._built_for != self.ctx.registry_generation:
+            self._built_for = self.ctx.registry_generation
+            self.discovery = Discovery(self.ctx.registry)
+            self.documents = Documents(self.ctx.registry, self.ctx.schema)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -99,6 +108,7 @@ class Dispatcher:
             raise StatusError(405, "MethodNotAllowed",
                               "the server does not allow this method on the requested resource")
         kind = target.kind
+        self._refresh()
         d = self.discovery
         if kind in ("api", "apis"):
             wanted = parse_accept(request.headers.get("Accept", "")).discovery
@@ -205,6 +215,7 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
         gate = AuthGate(ctx, resources.writer, auth, clock=wall)
         gate.install(extra)
         app[AUTH_GATE] = gate
+    definitions = DefinitionController(ctx, resources.writer, resources.deleter)
     dispatcher = Dispatcher(ctx, resources, gate)
     every_path = _EveryPath("/")
     app.router.register_resource(every_path)
@@ -220,10 +231,12 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
         assert ctx.watch_cache is not None
         await ctx.watch_cache.start()
         await bootstrap(ctx, resources.writer, allocators.kubernetes_ip)
+        await definitions.start()
         if gate is not None:
             await gate.start()
 
     async def stop_watches(_: web.Application) -> None:
+        await definitions.stop()
         if gate is not None:
             await gate.stop()
         if ctx.watch_cache is not None:  # ends every open watch stream (idempotent)

@@ -2,6 +2,11 @@
 
 Built once by :func:`skiff.apiserver.app.make_app`; nothing here is global,
 so several servers (tests) can live in one process.
+
+The served kinds (``registry``) change while the server runs when
+CustomResourceDefinitions come and go: :meth:`ServerContext.serve` installs a new
+registry and bumps ``registry_generation``, which discovery and the OpenAPI
+documents compare to know when to rebuild.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from .objects import ObjectStore
 
 if TYPE_CHECKING:
     from .admission import Admission
+    from .conversion import StorageView
     from .readonly import ReadOnlySource
     from .watchcache import WatchCache
 
@@ -40,10 +46,20 @@ class ServerContext:
     read_only: "dict[tuple[str, str], ReadOnlySource]" = field(default_factory=dict)
     #: LimitRanger and ResourceQuota admission, run by the write path after the kind hooks
     admission: "Admission | None" = None
+    #: custom resources' served versions stored as another version: (group, version, plural) -> view
+    custom_views: "dict[tuple[str, str, str], StorageView]" = field(default_factory=dict)
+    #: grows each time :meth:`serve` installs another registry
+    registry_generation: int = 0
     store: ObjectStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.store = ObjectStore(self.backend)
+
+    def serve(self, registry: Registry, custom_views: "dict[tuple[str, str, str], StorageView]") -> None:
+        """Serve ``registry`` from now on (the built-in kinds plus established custom ones)."""
+        self.registry = registry
+        self.custom_views = custom_views
+        self.registry_generation += 1
 
     def hooks_for(self, info: ResourceInfo) -> KindHooks:
         return self.hooks.get((info.group, info.plural), DEFAULT_HOOKS)

@@ -83,7 +83,8 @@ class ResourceHandlers:
         if not info.stored:
             return await serve_read_only(request, info, target,
                                          self.ctx.read_only.get((info.group, info.plural)))
-        view = self.views.get((info.group, info.version, info.plural))
+        gvr = (info.group, info.version, info.plural)
+        view = self.views.get(gvr) or self.ctx.custom_views.get(gvr)
         method = request.method
         ns, name = target.namespace, target.name
         if target.subresource:

@@ -150,15 +150,18 @@ class Writer:
                              warnings: list[str], *, for_patch: bool = False) -> None:
         """Decode the body as Kubernetes does: a value of the wrong JSON type is 400 BadRequest;
         keys the kind's type does not declare are dropped, 400 (Strict) or warned about (Warn)."""
-        if self.unknown is None or not info.schema_type:
+        if info.prune is not None:  # a custom resource: its schema says what is kept
+            paths = info.prune(obj)
+        elif self.unknown is None or not info.schema_type:
             return
-        findings = self.unknown.inspect(info.schema_type, obj)
-        if findings.type_error is not None:
-            if for_patch:
-                raise bad_request(findings.type_error)
-            raise bad_request(f'{info.kind} in version "{info.version}" cannot be handled as a '
-                              f'{info.kind}: {findings.type_error}')
-        paths = findings.unknown
+        else:
+            findings = self.unknown.inspect(info.schema_type, obj)
+            if findings.type_error is not None:
+                if for_patch:
+                    raise bad_request(findings.type_error)
+                raise bad_request(f'{info.kind} in version "{info.version}" cannot be handled as a '
+                                  f'{info.kind}: {findings.type_error}')
+            paths = findings.unknown
         if not paths or opts.field_validation == "Ignore":
             return
         quoted = [_unknown(p) for p in paths]
