@@ -35,17 +35,24 @@ compact JSON, ``null`` as ``<no value>``), ``integer``/``number``/``boolean`` ke
 value when it has that type (an integer column truncates a float), ``date`` turns an
 RFC 3339 string into an age (``5m``).  No match, or a value of the wrong type, is None,
 which kubectl prints as ``<none>``.
+
+The parser is :mod:`skiff.api.jsonpath_syntax`; values are printed in Go's forms by
+:mod:`skiff.api.gofmt`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
+# go_float_text and go_json are re-exported: callers have imported them from here.
+from .gofmt import go_float_text as go_float_text
+from .gofmt import go_json as go_json
+from .gofmt import go_text
+from .jsonpath_syntax import (Block, FieldNode, FilterNode, LiteralNode, Node, RecursiveNode, SliceNode, TextNode,
+                              UnionNode, WildcardNode, parse_template)
 from .kinds.meta.cells import human_duration, parse_time, utc_now
 
 __all__ = ["JsonPath", "JsonPathError", "column_value", "compile_path"]
@@ -53,287 +60,6 @@ __all__ = ["JsonPath", "JsonPathError", "column_value", "compile_path"]
 
 class JsonPathError(ValueError):
     """A path that parsed but cannot be evaluated against this object (e.g. index out of range)."""
-
-
-# --- the parsed form ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Text:
-    text: str
-
-
-@dataclass(frozen=True)
-class _Field:
-    name: str
-
-
-@dataclass(frozen=True)
-class _Wildcard:
-    pass
-
-
-@dataclass(frozen=True)
-class _Recursive:
-    pass
-
-
-@dataclass(frozen=True)
-class _Slice:
-    start: int | None          # None: from the beginning
-    end: int | None            # None: to the end
-    end_from_index: bool       # ``[i]``: end is i+1, counted from the end when i < 0
-    step: int | None
-
-
-@dataclass(frozen=True)
-class _Union:
-    branches: tuple[tuple[_Node, ...], ...]
-
-
-@dataclass(frozen=True)
-class _Filter:
-    left: tuple[_Node, ...]
-    operator: str              # "exists" for ``[?(@.x)]``
-    right: tuple[_Node, ...]
-
-
-@dataclass(frozen=True)
-class _Literal:
-    value: bool | int | float
-
-
-@dataclass(frozen=True)
-class _Identifier:
-    name: str
-
-
-_Node = Union[_Text, _Field, _Wildcard, _Recursive, _Slice, _Union, _Filter, _Literal, _Identifier]
-_Block = tuple[_Node, ...]   # a ``{...}`` action, or a single _Text for literal template text
-
-
-# --- parsing ----------------------------------------------------------------------------
-
-_TERMINATORS = frozenset(" \t\r\n.,[]$@{}")
-_SLICE_RE = re.compile(r"^(-?[0-9]*)(:-?[0-9]*)?(:-?[0-9]*)?$")
-_FILTER_RE = re.compile(r"^([^!<>=]+)([!<>=]+)(.+?)$")
-_QUOTED_KEY_RE = re.compile(r"""^'([^']*)'$|^"([^"]*)"$""")
-_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
-
-
-def _describe_char(char: str) -> str:
-    """A character as Go's ``%#U`` shows it: ``U+002A '*'``."""
-    code = f"U+{ord(char):04X}"
-    return f"{code} '{char}'" if char.isprintable() else code
-
-
-def _is_alphanumeric(char: str) -> bool:
-    return char == "_" or char.isalpha() or char.isdecimal()
-
-
-def _unquote(quoted: str) -> str:
-    quote, body = quoted[0], quoted[1:-1]
-    if "\\" not in body and quote not in body:
-        return body
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char == quote:
-            raise ValueError(f"unquote string {quoted} error invalid syntax")
-        if char != "\\":
-            out.append(char)
-            i += 1
-            continue
-        escape = body[i + 1] if i + 1 < len(body) else ""
-        width = {"x": 2, "u": 4, "U": 8}.get(escape, 0)
-        if escape in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[escape])
-            i += 2
-        elif escape in "'\"" and escape:
-            if escape != quote:
-                raise ValueError(f"unquote string {quoted} error invalid syntax")
-            out.append(escape)
-            i += 2
-        elif width and re.fullmatch(f"[0-9a-fA-F]{{{width}}}", body[i + 2:i + 2 + width]):
-            out.append(chr(int(body[i + 2:i + 2 + width], 16)))
-            i += 2 + width
-        elif re.fullmatch("[0-7]{3}", body[i + 1:i + 4]) and int(body[i + 1:i + 4], 8) < 256:
-            out.append(chr(int(body[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            raise ValueError(f"unquote string {quoted} error invalid syntax")
-    return "".join(out)
-
-
-class _Parser:
-    """Reads a template into blocks: literal text, and the node lists of ``{...}`` actions."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-
-    def template(self) -> list[_Block]:
-        blocks: list[_Block] = []
-        while self.pos < len(self.text):
-            brace = self.text.find("{", self.pos)
-            if brace < 0:
-                blocks.append((_Text(self.text[self.pos:]),))
-                break
-            if brace > self.pos:
-                blocks.append((_Text(self.text[self.pos:brace]),))
-            self.pos = brace + 1
-            blocks.append(self.action())
-        return blocks
-
-    def action(self) -> _Block:
-        nodes: list[_Node] = []
-        while True:
-            rest = self.text[self.pos:]
-            if rest.startswith("}"):
-                self.pos += 1
-                return tuple(nodes)
-            if rest.startswith("[?("):
-                nodes.append(self.filter())
-            elif rest.startswith(".."):
-                if nodes and isinstance(nodes[-1], _Recursive):
-                    raise ValueError("invalid multiple recursive descent")
-                self.pos += 2
-                nodes.append(_Recursive())
-                if self.pos < len(self.text) and _is_alphanumeric(self.text[self.pos]):
-                    nodes.append(self.field())
-            elif not rest or rest[0] in "\r\n":
-                raise ValueError("unclosed action")
-            elif rest[0] in " @$":
-                self.pos += 1
-            elif rest[0] == "[":
-                nodes.extend(self.brackets())
-            elif rest[0] in "\"'":
-                nodes.append(self.quoted())
-            elif rest[0] == ".":
-                self.pos += 1
-                nodes.append(self.field())
-            elif rest[0] in "+-" or rest[0].isdecimal():
-                nodes.append(self.number())
-            elif _is_alphanumeric(rest[0]):
-                nodes.append(self.identifier())
-            else:
-                raise ValueError(f"unrecognized character in action: {_describe_char(rest[0])}")
-
-    def _scan_name(self) -> str:
-        start = self.pos
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char == "\\":
-                self.pos += 2
-            elif char in _TERMINATORS:
-                break
-            else:
-                self.pos += 1
-        self.pos = min(self.pos, len(self.text))
-        return self.text[start:self.pos]
-
-    def field(self) -> _Node:
-        name = self._scan_name()
-        return _Wildcard() if name == "*" else _Field(name.replace("\\", ""))
-
-    def identifier(self) -> _Node:
-        name = self._scan_name()
-        if name in ("true", "false"):
-            return _Literal(name == "true")
-        return _Identifier(name)
-
-    def number(self) -> _Node:
-        start = self.pos
-        if self.text[self.pos] in "+-":
-            self.pos += 1
-        while self.pos < len(self.text) and (self.text[self.pos] == "." or self.text[self.pos].isdecimal()):
-            self.pos += 1
-        text = self.text[start:self.pos]
-        if re.fullmatch(r"[+-]?[0-9]+", text):
-            return _Literal(int(text))
-        if re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)", text):
-            return _Literal(float(text))
-        raise ValueError(f"cannot parse number {text}")
-
-    def quoted(self) -> _Node:
-        quote, start = self.text[self.pos], self.pos
-        self.pos += 1
-        while True:
-            if self.pos >= len(self.text) or self.text[self.pos] == "\n":
-                raise ValueError("unterminated quoted string")
-            self.pos += 1
-            if self.text[self.pos - 1] == quote and self.text[self.pos - 2] != "\\":
-                break
-        return _Text(_unquote(self.text[start:self.pos]))
-
-    def brackets(self) -> list[_Node]:
-        end = self.pos
-        while True:
-            end += 1
-            if end >= len(self.text) or self.text[end] == "\n":
-                raise ValueError("unterminated array")
-            if self.text[end] == "]":
-                break
-        inner = self.text[self.pos + 1:end]
-        self.pos = end + 1
-        inner = ":" if inner == "*" else inner
-        parts = inner.split(",")
-        if len(parts) > 1:
-            return [_Union(tuple(_parse_action(f"[{part.strip(' ')}]") for part in parts))]
-        if (key := _QUOTED_KEY_RE.match(inner)) is not None:
-            return list(_parse_action("." + (key.group(1) if key.group(1) is not None else key.group(2))))
-        return [_slice(inner)]
-
-    def filter(self) -> _Node:
-        self.pos += 3
-        start = self.pos
-        opened = closed = False
-        pair = ""
-        while True:
-            if self.pos >= len(self.text) or self.text[self.pos] == "\n":
-                raise ValueError("unterminated filter")
-            char = self.text[self.pos]
-            self.pos += 1
-            if char in "\"'":
-                if not opened:
-                    opened, pair = True, char
-                elif char == pair and self.text[self.pos - 2] != "\\":
-                    closed = True
-            elif char == ")" and opened == closed:
-                break
-        if self.pos >= len(self.text) or self.text[self.pos] != "]":
-            raise ValueError("unclosed array expect ]")
-        self.pos += 1
-        condition = self.text[start:self.pos - 2]
-        comparison = _FILTER_RE.match(condition)
-        if comparison is None:
-            return _Filter(_parse_action(condition), "exists", ())
-        return _Filter(_parse_action(comparison.group(1)), comparison.group(2), _parse_action(comparison.group(3)))
-
-
-def _parse_action(text: str) -> _Block:
-    return _Parser("{" + text + "}").template()[0]
-
-
-def _slice(text: str) -> _Slice:
-    match = _SLICE_RE.match(text)
-    if match is None:
-        raise ValueError(f"invalid array index {text}")
-
-    def number(raw: str) -> int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"array index {raw} is not a number") from None
-
-    start_text, end_text, step_text = match.group(1), match.group(2), match.group(3)
-    start = number(start_text) if start_text else None
-    if end_text:
-        end, from_index = (number(end_text[1:]) if end_text[1:] else None), False
-    else:
-        end, from_index = (start or 0) + 1, True
-    step = number(step_text[1:]) if step_text and step_text[1:] else None
-    return _Slice(start, end, from_index, step)
 
 
 # --- evaluation ----------------------------------------------------------------------------
@@ -358,7 +84,7 @@ def _children(value: Any) -> list[Any]:
     return []
 
 
-def _eval_slice(values: list[Any], node: _Slice) -> list[Any]:
+def _eval_slice(values: list[Any], node: SliceNode) -> list[Any]:
     out: list[Any] = []
     for value in values:
         if value is None:
@@ -440,11 +166,11 @@ def _single(values: list[Any]) -> Any:
     return values[0]
 
 
-def _eval_filter(values: list[Any], node: _Filter) -> list[Any]:
+def _eval_filter(values: list[Any], node: FilterNode) -> list[Any]:
     out: list[Any] = []
     for value in values:
         if not isinstance(value, list):
-            raise JsonPathError(f"{_go_text(value)} is not array or slice and cannot be filtered")
+            raise JsonPathError(f"{go_text(value)} is not array or slice and cannot be filtered")
         for item in value:
             if node.operator == "exists":
                 try:
@@ -466,29 +192,29 @@ def _eval_filter(values: list[Any], node: _Filter) -> list[Any]:
     return out
 
 
-def _eval_node(values: list[Any], node: _Node) -> list[Any]:
-    if isinstance(node, _Text):
+def _eval_node(values: list[Any], node: Node) -> list[Any]:
+    if isinstance(node, TextNode):
         return [node.text]
-    if isinstance(node, _Field):
+    if isinstance(node, FieldNode):
         return [v[node.name] for v in values if isinstance(v, dict) and node.name in v]
-    if isinstance(node, _Wildcard):
+    if isinstance(node, WildcardNode):
         return [child for v in values if v is not None for child in _children(v)]
-    if isinstance(node, _Recursive):
+    if isinstance(node, RecursiveNode):
         return _recursive(values)
-    if isinstance(node, _Slice):
+    if isinstance(node, SliceNode):
         return _eval_slice(values, node)
-    if isinstance(node, _Union):
+    if isinstance(node, UnionNode):
         return [match for branch in node.branches for match in _eval_nodes(values, branch)]
-    if isinstance(node, _Filter):
+    if isinstance(node, FilterNode):
         return _eval_filter(values, node)
-    if isinstance(node, _Literal):
+    if isinstance(node, LiteralNode):
         return [node.value for _ in values]
     if node.name in ("range", "end"):
         raise JsonPathError(f"{node.name} is not supported")
     raise JsonPathError(f"unrecognized identifier {node.name}")
 
 
-def _eval_nodes(values: list[Any], nodes: _Block) -> list[Any]:
+def _eval_nodes(values: list[Any], nodes: Block) -> list[Any]:
     for node in nodes:
         values = _eval_node(values, node)
     return values
@@ -499,7 +225,7 @@ class JsonPath:
     """A compiled path (or template); immutable and safe to share."""
 
     expression: str
-    blocks: tuple[_Block, ...]
+    blocks: tuple[Block, ...]
 
     def find_results(self, obj: Any) -> list[list[Any]]:
         """The matches of each template block (one block for a plain path)."""
@@ -513,100 +239,7 @@ class JsonPath:
 def compile_path(expr: str) -> JsonPath:
     """Parse ``expr`` (``.a.b`` or a ``{...}`` template); ValueError says what is wrong."""
     template = expr if "{" in expr else "{" + expr + "}"
-    return JsonPath(expr, tuple(_Parser(template).template()))
-
-
-# --- printing values as Go does -------------------------------------------------------------
-
-def _float_digits(value: float) -> tuple[str, int]:
-    """Shortest round-trip digits of ``value`` and the decimal point position (0.ddd x 10^dp)."""
-    _, digits, exponent = Decimal(repr(abs(value))).as_tuple()
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    assert isinstance(exponent, int)
-    exponent += len(digits) - len(text)
-    return text, len(text) + exponent
-
-
-def _fixed(digits: str, point: int) -> str:
-    if point <= 0:
-        return "0." + "0" * -point + digits
-    if point >= len(digits):
-        return digits + "0" * (point - len(digits))
-    return digits[:point] + "." + digits[point:]
-
-
-def _scientific(digits: str, point: int, short_exponent: bool) -> str:
-    exponent = point - 1
-    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-    width = 1 if short_exponent else 2
-    return f"{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):0{width}d}"
-
-
-def go_float_text(value: float) -> str:
-    """A float as Go's ``fmt.Print`` shows it: ``1.5``, ``100``, ``1e+06``, ``1e-05``."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    sign = "-" if str(value).startswith("-") else ""
-    if value == 0:
-        return sign + "0"
-    digits, point = _float_digits(value)
-    if point - 1 < -4 or point - 1 >= 6:
-        return sign + _scientific(digits, point, short_exponent=False)
-    return sign + _fixed(digits, point)
-
-
-def _go_json_float(value: float) -> str:
-    if value == 0:
-        return "-0" if str(value).startswith("-") else "0"
-    sign = "-" if value < 0 else ""
-    digits, point = _float_digits(value)
-    if abs(value) < 1e-6 or abs(value) >= 1e21:
-        return sign + _scientific(digits, point, short_exponent=point - 1 < 0)
-    return sign + _fixed(digits, point)
-
-
-_JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f",
-                 "<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def _go_json_string(text: str) -> str:
-    return '"' + "".join(_JSON_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if ord(c) < 0x20 else c) for c in text) + '"'
-
-
-def go_json(value: Any) -> str:
-    """Compact JSON as Go's ``encoding/json`` writes it (sorted keys, HTML-safe escapes)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _go_json_float(value)
-    if isinstance(value, str):
-        return _go_json_string(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_go_json_string(str(k))}:{go_json(value[k])}" for k in sorted(value)) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(go_json(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
-def _go_text(value: Any) -> str:
-    """A value as Go's ``fmt.Print`` shows it."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return go_float_text(value)
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{_go_text(value[k])}" for k in sorted(value)) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(_go_text(v) for v in value) + "]"
-    return str(value)
+    return JsonPath(expr, tuple(parse_template(template)))
 
 
 def print_text(value: Any) -> str:
@@ -615,7 +248,7 @@ def print_text(value: Any) -> str:
         return go_json(value)
     if value is None:
         return "<no value>"
-    return _go_text(value)
+    return go_text(value)
 
 
 # --- table cells ----------------------------------------------------------------------------

@@ -7,7 +7,8 @@ Names (the naming controller)::
         no:  the taken name stays unaccepted, NamesAccepted=False  PluralConflict |
              SingularConflict | ShortNamesConflict | KindConflict | ListKindConflict
              ("\\"crontabs\\" is already in use")
-    names accepted ──▶ Established=True  InitialNamesAccepted  (the kind is served)
+    names accepted ──▶ Established=False Installing ──▶ (the registry serves the kind) ──▶
+                       Established=True  InitialNamesAccepted
 
 Deletion (the finalizer controller): a DELETE gives the definition the
 ``customresourcecleanup.apiextensions.k8s.io`` finalizer and a Terminating
@@ -84,16 +85,19 @@ def accept_names(crd: Obj, definitions: dict[str, Obj]) -> tuple[Obj, str, str]:
     def fresh(wanted: str, current: str, used: set[str]) -> bool:
         return wanted == current or wanted not in used
 
-    for field_name, conflict in (*NAME_FIELDS, *KIND_FIELDS):
-        wanted = str(spec_names.get(field_name) or "")
-        used = resources if (field_name, conflict) in NAME_FIELDS else kinds
-        if fresh(wanted, str(accepted.get(field_name) or ""), used):
-            if wanted:
-                accepted[field_name] = wanted
-            else:
-                accepted.pop(field_name, None)
-        else:
-            reason, message = conflict, f'"{wanted}" is already in use'
+    def check(fields: tuple[tuple[str, str], ...], used: set[str]) -> None:
+        nonlocal reason, message
+        for field_name, conflict in fields:
+            wanted = str(spec_names.get(field_name) or "")
+            if fresh(wanted, str(accepted.get(field_name) or ""), used):
+                if wanted:
+                    accepted[field_name] = wanted
+                else:
+                    accepted.pop(field_name, None)
+            else:  # as Kubernetes: the last conflict found is the one reported
+                reason, message = conflict, f'"{wanted}" is already in use'
+
+    check(NAME_FIELDS, resources)
     short = list(spec_names.get("shortNames") or [])
     have = set(accepted.get("shortNames") or [])
     taken = [s for s in short if s not in have and s in resources]
@@ -106,6 +110,7 @@ def accept_names(crd: Obj, definitions: dict[str, Obj]) -> tuple[Obj, str, str]:
         accepted["shortNames"] = short
     else:
         accepted.pop("shortNames", None)
+    check(KIND_FIELDS, kinds)
     if spec_names.get("categories"):
         accepted["categories"] = list(spec_names["categories"])
     else:
@@ -229,6 +234,7 @@ class DefinitionController:
                 and wanted_stored == status.get("storedVersions")):
             return
         now = format_time(self.ctx.clock())
+        served_now = self.served.serves(crd["metadata"]["name"]) and accepted == status.get("acceptedNames")
 
         def mutate(current: Obj, old: Obj) -> Obj:
             st = current.setdefault("status", {})
@@ -240,8 +246,14 @@ class DefinitionController:
                     set_condition(st, "Established", "False", "NotAccepted", "not all names are accepted", now)
             else:
                 set_condition(st, "NamesAccepted", "True", "NoConflicts", "no conflicts found", now)
-                if not condition_true(current, "Established"):
+                if condition_true(current, "Established"):
+                    pass
+                elif served_now:  # Established only once the kind is served: a client that
+                    # waits for the condition finds the resource
                     set_condition(st, "Established", "True", "InitialNamesAccepted",
+                                  "the initial names have been accepted", now)
+                else:
+                    set_condition(st, "Established", "False", "Installing",
                                   "the initial names have been accepted", now)
             return current
 

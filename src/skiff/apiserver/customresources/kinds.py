@@ -12,6 +12,7 @@ Each record carries the kind's behaviour as functions, like a built-in kind's:
 * ``validate``  ObjectMeta plus the schema (types, formats, enum, bounds, patterns ...)
 * ``columns`` / ``row``  ``additionalPrinterColumns`` (JSONPath cells; an ``Age``
                 column when none are given), after the ``Name`` column
+* ``field_labels``  ``selectableFields`` (``kubectl get -l ... --field-selector spec.color=red``)
 * ``has_status`` / ``scale``  the ``status`` and ``scale`` subresources
 
 Names come from ``status.acceptedNames`` (the names the server accepted, which
@@ -84,6 +85,8 @@ def _version_resource(spec: Obj, names: Obj, version: Obj) -> ResourceInfo:
                            status_replicas=_dotted(scale_spec.get("statusReplicasPath", "")),
                            label_selector=_dotted(scale_spec.get("labelSelectorPath", "")))
     printer = version.get("additionalPrinterColumns") or list(DEFAULT_PRINTER_COLUMNS)
+    selectable = {str(f.get("jsonPath", "")).lstrip("."): _field_label(str(f.get("jsonPath", "")))
+                  for f in version.get("selectableFields") or [] if f.get("jsonPath")}
     columns, row = _table(printer)
     return ResourceInfo(
         group=group, version=str(version.get("name", "")), kind=kind,
@@ -91,7 +94,7 @@ def _version_resource(spec: Obj, names: Obj, version: Obj) -> ResourceInfo:
         namespaced=namespaced, short_names=tuple(names.get("shortNames") or ()),
         categories=tuple(names.get("categories") or ()),
         subresources=tuple(served_subresources), has_status=has_status, scale=scale,
-        columns=columns, row=row,
+        columns=columns, row=row, field_labels=selectable,
         prepare_create=_drop_status if has_status else _keep,
         prune=_pruner(schema), default=_defaulter(schema), validate=_validator(schema, namespaced),
         openapi_schema=orjson.dumps(schema, option=orjson.OPT_SORT_KEYS).decode(),
@@ -101,6 +104,25 @@ def _version_resource(spec: Obj, names: Obj, version: Obj) -> ResourceInfo:
 def _dotted(json_path: str) -> str:
     """``.spec.replicas`` -> ``spec.replicas`` (scale paths are simple field paths)."""
     return json_path[1:] if json_path.startswith(".") else json_path
+
+
+def _field_label(json_path: str) -> Callable[[Obj], str]:
+    """A ``selectableFields`` entry as a field-selector label: the value as text ("" when unset)."""
+    try:
+        compiled: JsonPath | None = compile_path(json_path)
+    except ValueError:
+        compiled = None
+
+    def value(obj: Obj) -> str:
+        try:
+            found = compiled.find(obj) if compiled is not None else []
+        except ValueError:  # JsonPathError: e.g. an index past the end
+            found = []
+        if not found or found[0] is None:
+            return ""
+        first = found[0]
+        return ("true" if first else "false") if isinstance(first, bool) else str(first)
+    return value
 
 
 def _drop_status(obj: Obj) -> None:  # with a status subresource, a create sets no status

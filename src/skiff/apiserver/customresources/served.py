@@ -142,6 +142,10 @@ class ServedDefinitions:
                         info, storage_info, to_storage, from_storage)
         self.ctx.serve(Registry([*self.builtin, *custom]), views)
 
+    def serves(self, name: str) -> bool:
+        """Whether the installed registry serves the definition ``name`` (under its accepted names)."""
+        return any(crd["metadata"]["name"] == name for crd in self.by_resource.values())
+
     def resource_info(self, crd: Obj) -> ResourceInfo | None:
         """The served record of ``crd``'s storage version (where its objects live)."""
         spec = crd.get("spec") or {}

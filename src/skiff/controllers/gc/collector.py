@@ -1,7 +1,8 @@
 """The garbage collector: deletes objects whose owners are gone, as Kubernetes does.
 
 It watches every resource the server serves (found through discovery, again
-every ``resync_period`` so new kinds are picked up), keeps the ownership
+every ``resync_period`` so new kinds are picked up, and soon after an ownerReference
+names a kind it has not discovered), keeps the ownership
 :class:`~.graph.DependencyGraph` up to date from those informers, and works
 on two kinds of keys:
 
@@ -50,6 +51,8 @@ IGNORED_RESOURCES = frozenset({("", "events"), ("events.k8s.io", "events")})
 ABSENT_CACHE_SIZE = 500
 #: Seconds before looking again at an object whose owner's kind is not served (yet).
 UNKNOWN_KIND_RETRY = 5.0
+#: Seconds between an unknown owner kind being met and the discovery it prompts.
+MISSING_KIND_REDISCOVERY = 1.0
 
 
 class UnknownKind(Exception):
@@ -73,6 +76,8 @@ class GarbageCollector(Controller):
         self._monitored: set[tuple[str, str]] = set()
         self._absent: OrderedDict[str, None] = OrderedDict()
         self._discovered = asyncio.Event()
+        #: set when an ownerReference names a kind discovery did not list (a new CRD's)
+        self._kinds_missing = asyncio.Event()
 
     # -- monitors -------------------------------------------------------------------
 
@@ -99,8 +104,19 @@ class GarbageCollector(Controller):
                 delay = min(delay * 2, 30.0)
 
     async def _rediscover(self) -> None:
+        """Every ``resync_period``, and soon after an object names an owner of a kind not
+        discovered yet (a CustomResourceDefinition's, created since), at most once a second."""
         while True:
-            await self.clock.sleep(self.resync_period)
+            sleep = asyncio.ensure_future(self.clock.sleep(self.resync_period))
+            missing = asyncio.ensure_future(self._kinds_missing.wait())
+            try:
+                await asyncio.wait({sleep, missing}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleep.cancel()
+                missing.cancel()
+            if self._kinds_missing.is_set():
+                await self.clock.sleep(MISSING_KIND_REDISCOVERY)
+                self._kinds_missing.clear()
             try:
                 await self.sync_monitors()
             except (StatusError, TransportError) as e:
@@ -168,6 +184,7 @@ class GarbageCollector(Controller):
             return await self._attempt_delete(node)
         except UnknownKind as e:
             log.debug("garbage collector: %s; looking again in %.0f s", e, UNKNOWN_KIND_RETRY)
+            self._kinds_missing.set()
             return UNKNOWN_KIND_RETRY
 
     def _resource(self, ident: Identity) -> ApiResource:
