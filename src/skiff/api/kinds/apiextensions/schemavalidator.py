@@ -13,15 +13,13 @@ combinator errors, values shown as apimachinery's field errors show them.
 
 Kubernetes' quirks are kept on purpose: integer values are compared with
 integer-truncated bounds, ``maxLength`` says "bytes" though it counts characters, a null
-never satisfies an ``enum``.  Patterns run through Python's ``re`` (search, ``$`` at the
-very end only, ASCII classes), close to Go's RE2 for what CRDs use.
+never satisfies an ``enum``.  Patterns are Go regular expressions, searched with RE2
+(:mod:`.goregexp`).
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -29,6 +27,7 @@ from ...errors import Cause
 from ...gofmt import field_value_text, go_float_text, go_json, go_quote
 from . import schemanodes as nodes
 from .formats import is_kept_format, matches_format
+from .goregexp import compile_pattern, pattern_error
 from .schemanodes import INT_OR_STRING, Schema
 
 __all__ = ["schema_causes"]
@@ -233,37 +232,13 @@ def _check_string(s: Schema, data: str, path: str) -> _Result:
         return _fail(_Failure("invalid", path, f"{path} in body should be at least {min_length} chars long",
                               data))
     if isinstance(pattern, str) and pattern:
-        compiled = _compile(pattern)
-        if isinstance(compiled, str):
+        compiled = compile_pattern(pattern)
+        if compiled is None:
             return _fail(_Failure("invalid", path, f"{path} in body should match "
-                                  f"'{pattern}, but pattern is invalid: {compiled}'", data))
+                                  f"'{pattern}, but pattern is invalid: {pattern_error(pattern)}'", data))
         if compiled.search(data) is None:
             return _fail(_Failure("invalid", path, f"{path} in body should match '{pattern}'", data))
     return _Result()
-
-
-@functools.lru_cache(maxsize=512)
-def _compile(pattern: str) -> re.Pattern[str] | str:
-    """A CRD pattern as a Python regex with Go's meaning of ``$`` (end of text only);
-    the error text if it does not compile."""
-    out, in_class, i = [], False, 0
-    multiline = re.search(r"\(\?[a-zA-Z]*m", pattern) is not None
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            out.append(r"\Z" if pattern[i + 1] == "z" and not in_class else pattern[i:i + 2])
-            i += 2
-            continue
-        if ch == "[":
-            in_class = True
-        elif ch == "]":
-            in_class = False
-        out.append(r"\Z" if ch == "$" and not in_class and not multiline else ch)
-        i += 1
-    try:
-        return re.compile("".join(out), re.ASCII)
-    except re.error as err:
-        return str(err)
 
 
 def _check_format(fmt: str, data: str, path: str) -> _Result:

@@ -20,6 +20,7 @@ from typing import Any
 from ...errors import Cause
 from .. import meta as m
 from .common import Obj, as_dict, as_list, as_schema, as_str, is_set, type_must_be
+from .goregexp import pattern_error
 
 _ROOT, _ITEMS, _FIELD = "root", "items", "field"
 _UNSUPPORTED = (("id", "id", "str"), ("$schema", "schema", "str"), ("$ref", "$ref", "str"),
@@ -229,8 +230,11 @@ def _nested_completeness_errors(v: Obj, s: Obj | None, s_path: str, v_path: str)
 
 
 def go_regexp_error(pattern: str) -> str | None:
-    """Why Go's regexp package would refuse ``pattern`` (None when it accepts it), worded as Go does
-    for the common mistakes; RE2-only syntax (``\\pL``, ``[[:alpha:]]``, ``\\z``) is accepted."""
+    """Why Go's regexp package would refuse ``pattern`` (None when it accepts it): RE2 decides
+    (:mod:`.goregexp`); the common mistakes are worded as Go words them."""
+    reason = pattern_error(pattern)
+    if reason is None:
+        return None
     for construct in ("(?=", "(?!", "(?<=", "(?<!"):
         if construct in pattern:
             return f"error parsing regexp: invalid or unsupported Perl syntax: `{construct}`"
@@ -239,8 +243,6 @@ def go_regexp_error(pattern: str) -> str | None:
     try:
         re.compile(pattern)
     except re.error as err:
-        if re.search(r"\\[pPzQEC]|\[:\w+:\]", pattern):
-            return None
         pos = err.pos or 0
         text = str(err.msg)
         if text.startswith("missing )"):
@@ -253,5 +255,4 @@ def go_regexp_error(pattern: str) -> str | None:
             return f"error parsing regexp: missing argument to repetition operator: `{pattern[pos:pos + 1]}`"
         if text.startswith("multiple repeat"):
             return f"error parsing regexp: invalid nested repetition operator: `{pattern[max(pos - 1, 0):pos + 1]}`"
-        return f"error parsing regexp: {text}: `{pattern}`"
-    return None
+    return f"error parsing regexp: {reason}"
