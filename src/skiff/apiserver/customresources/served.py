@@ -2,8 +2,8 @@
 
 ::
 
-    start():  range /registry/apiextensions.k8s.io/customresourcedefinitions/ (at revision R)
-              subscribe to the watch cache after R with a synchronous sink
+    start():  every stored CRD, then each change as the watch cache commits it
+              (:class:`~skiff.apiserver.following.PrefixFollower`)
     each change:  definitions[name] = crd (or gone)
                   registry = built-in kinds + every served version of each CRD whose
                              names are accepted  ──▶ ctx.serve(registry, views)
@@ -16,20 +16,16 @@ or (group, version, kind) is left out.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any, Callable
-
-import orjson
 
 from ...api.kinds import Registry
 from ...api.kinds.apiextensions.crd import GROUP
 from ...api.resource import ResourceInfo
 from ..context import ServerContext
 from ..conversion import StorageView
+from ..following import PrefixFollower
 from ..objects import REGISTRY_ROOT
-from ..watchcache import CacheEvent, Subscription
 from .kinds import served_resources, storage_conversions, storage_version
 
 log = logging.getLogger(__name__)
@@ -58,61 +54,30 @@ class ServedDefinitions:
         #: (group, plural) -> the CRD serving it (for the controller and the terminating check)
         self.by_resource: dict[tuple[str, str], Obj] = {}
         self.on_change = on_change
-        self._task: asyncio.Task[None] | None = None
+        self._follower = PrefixFollower(ctx, PREFIX, on_load=self._loaded, on_change=self._changed)
 
     # -- feeding ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        sub = await self._load()
-        self._task = asyncio.create_task(self._follow(sub), name="skiff-crd-cache")
+        await self._follower.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._follower.stop()
 
-    async def _load(self) -> Subscription | None:
-        result = await self.ctx.backend.range(PREFIX)
-        self.definitions = {}
-        for kv in result.kvs:
-            crd = orjson.loads(kv.value)
-            self.definitions[crd["metadata"]["name"]] = crd
+    def _loaded(self, objects: dict[str, Obj]) -> None:
+        self.definitions = {crd["metadata"]["name"]: crd for crd in objects.values()}
         self._install()
         for name in list(self.definitions):
             self.on_change(name)
-        cache = self.ctx.watch_cache
-        sub = cache.subscribe(PREFIX, result.revision) if cache is not None else None
-        if sub is None:
-            return None
-        for ev in sub.drain():
-            self._apply(ev)
-        sub.sink = self._apply
-        return sub
 
-    async def _follow(self, sub: Subscription | None) -> None:
-        while True:
-            if sub is None:  # no watch cache (or it stopped): poll slowly
-                await asyncio.sleep(1.0)
-                sub = await self._load()
-                continue
-            await sub.wait(3600.0)
-            for ev in sub.drain():
-                self._apply(ev)
-            if sub.closed:
-                await sub.close()
-                sub = await self._load()
-
-    def _apply(self, ev: CacheEvent) -> bool:
-        name = ev.key[len(PREFIX):]
-        if ev.type == "DELETED":
+    def _changed(self, key: str, crd: Obj | None) -> None:
+        name = key[len(PREFIX):]
+        if crd is None:
             self.definitions.pop(name, None)
         else:
-            self.definitions[name] = orjson.loads(ev.value)
+            self.definitions[name] = crd
         self._install()
         self.on_change(name)
-        return True
 
     # -- the registry -------------------------------------------------------------------
 
