@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web, web_urldispatcher
 
@@ -42,6 +42,7 @@ from .storageadmission import StorageAdmission
 from .bootstrap import bootstrap
 from .context import ServerContext
 from .customresources import DefinitionController
+from .webhooks import WebhookAdmission
 from .discovery import Discovery, aggregated_content_type
 from .documents import Documents
 from .handlers import NO_RESOURCE, ResourceHandlers, SubresourceHandler
@@ -162,6 +163,16 @@ def _default_schema() -> Schema | None:
         return None
 
 
+def _core_getter(ctx: ServerContext) -> Callable[[str, str, str], Awaitable[dict[str, Any]]]:
+    """``get(plural, namespace, name)`` of a core object from the store (NotFound if absent)."""
+    async def get(plural: str, namespace: str, name: str) -> dict[str, Any]:
+        info = ctx.registry.get("", "v1", plural)
+        assert info is not None
+        obj, _ = await ctx.store.get(info, namespace, name)
+        return obj
+    return get
+
+
 def make_app(backend: Backend, *, registry: Registry | None = None, schema: Schema | None = None,
              service_cidr: str = "10.96.0.0/12", node_port_range: tuple[int, int] = (30000, 32767),
              clock: Callable[[], float] | Any = None, bookmark_interval: float = 60.0,
@@ -216,6 +227,8 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
         gate.install(extra)
         app[AUTH_GATE] = gate
     definitions = DefinitionController(ctx, resources.writer, resources.deleter)
+    webhooks = WebhookAdmission(ctx, _core_getter(ctx))
+    ctx.webhooks = webhooks
     dispatcher = Dispatcher(ctx, resources, gate)
     every_path = _EveryPath("/")
     app.router.register_resource(every_path)
@@ -232,11 +245,13 @@ def make_app(backend: Backend, *, registry: Registry | None = None, schema: Sche
         await ctx.watch_cache.start()
         await bootstrap(ctx, resources.writer, allocators.kubernetes_ip)
         await definitions.start()
+        await webhooks.start()
         if gate is not None:
             await gate.start()
 
     async def stop_watches(_: web.Application) -> None:
         await definitions.stop()
+        await webhooks.stop()
         if gate is not None:
             await gate.stop()
         if ctx.watch_cache is not None:  # ends every open watch stream (idempotent)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .admission import Admission
     from .conversion import StorageView
     from .readonly import ReadOnlySource
+    from .webhooks import WebhookAdmission
     from .watchcache import WatchCache
 
 Obj = dict[str, Any]
@@ -46,6 +47,8 @@ class ServerContext:
     read_only: "dict[tuple[str, str], ReadOnlySource]" = field(default_factory=dict)
     #: LimitRanger and ResourceQuota admission, run by the write path after the kind hooks
     admission: "Admission | None" = None
+    #: admission webhooks, run by the write path around the kind's validation
+    webhooks: "WebhookAdmission | None" = None
     #: custom resources' served versions stored as another version: (group, version, plural) -> view
     custom_views: "dict[tuple[str, str, str], StorageView]" = field(default_factory=dict)
     #: grows each time :meth:`serve` installs another registry

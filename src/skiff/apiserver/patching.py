@@ -113,7 +113,8 @@ class Patcher:
             try:
                 result = await self.writer.read_modify_write(storage, namespace, name, mutate, opts,
                                                              subresource=subresource,
-                                                             record=content_type != APPLY_PATCH)
+                                                             record=content_type != APPLY_PATCH,
+                                                             warnings=attempt_warnings)
             except StatusError as err:
                 if not (err.code == 404 and content_type == APPLY_PATCH and not subresource
                         and await self._missing(storage, namespace, name)):

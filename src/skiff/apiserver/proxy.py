@@ -24,8 +24,6 @@ into an Endpoints object or a pod status that would lead out of the machine (400
 
 from __future__ import annotations
 
-import ipaddress
-import random
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +36,7 @@ from ..api.resource import ResourceInfo
 from .app import CONTEXT, SUBRESOURCE_HANDLERS
 from .context import ServerContext
 from .paths import ResourcePath
+from .reach import check_pod_address, is_loopback, service_backend
 from .streaming import kubelet_of
 
 Obj = dict[str, Any]
@@ -108,36 +107,13 @@ class Proxy:
         ip = str((pod.get("status") or {}).get("podIP") or "")
         if not ip:
             raise StatusError(503, "ServiceUnavailable", f"pod {name} does not have an IP address yet")
-        await self._check_pod_address(ip, pod)
+        await check_pod_address(self._get, ip, pod)
         return await self.forward(request, target, Location(scheme or "http", ip, _port(port, 80)))
 
     async def service(self, request: web.Request, info: ResourceInfo, target: ResourcePath) -> web.StreamResponse:
         scheme, name, port = split_name(target.name)
-        service = await self._get("services", target.namespace, name)
-        ports = (service.get("spec") or {}).get("ports") or []
-        wanted = next((p for p in ports if port and (str(p.get("name", "")) == port or str(p.get("port")) == port)),
-                      ports[0] if not port and len(ports) == 1 else None)
-        if wanted is None:
-            raise StatusError(503, "ServiceUnavailable", f"no endpoints available for service \"{name}\"")
-        try:
-            endpoints = await self._get("endpoints", target.namespace, name)
-        except StatusError:
-            endpoints = {}
-        candidates = []
-        for subset in endpoints.get("subsets") or []:
-            number = next((int(p["port"]) for p in subset.get("ports") or []
-                           if str(p.get("name", "")) == str(wanted.get("name", ""))), None)
-            if number is not None:
-                candidates += [(a, number) for a in subset.get("addresses") or []]
-        if not candidates:
-            raise StatusError(503, "ServiceUnavailable", f"no endpoints available for service \"{name}\"")
-        address, number = random.choice(candidates)
-        ref = address.get("targetRef") or {}
-        if ref.get("kind") != "Pod":
-            raise bad_request(f"address not allowed: {address.get('ip')} is not a pod's")
-        pod = await self._get("pods", str(ref.get("namespace") or target.namespace), str(ref.get("name", "")))
-        await self._check_pod_address(str(address.get("ip", "")), pod)
-        return await self.forward(request, target, Location(scheme or "http", str(address["ip"]), number))
+        ip, number = await service_backend(self._get, target.namespace, name, port)
+        return await self.forward(request, target, Location(scheme or "http", ip, number))
 
     async def node(self, request: web.Request, info: ResourceInfo, target: ResourcePath) -> web.StreamResponse:
         scheme, name, port = split_name(target.name)
@@ -149,24 +125,10 @@ class Proxy:
             kubelet = None
         if kubelet is None or kubelet.simulated or not endpoint.get("Port"):
             raise StatusError(503, "ServiceUnavailable", f"node {name} has no kubelet to proxy to")
-        if not _loopback(kubelet.host):
+        if not is_loopback(kubelet.host):
             raise bad_request(f"address not allowed: {kubelet.host}")
         return await self.forward(request, target,
                                   Location(scheme or self.kubelet_scheme, kubelet.host, _port(port, kubelet.port)))
-
-    async def _check_pod_address(self, ip: str, pod: Obj) -> None:
-        if _loopback(ip):
-            return
-        node_name = str((pod.get("spec") or {}).get("nodeName") or "")
-        if pod.get("status", {}).get("podIP") == ip and node_name:
-            try:
-                node = await self._get("nodes", "", node_name)
-            except StatusError:
-                node = {}
-            cidrs = [*((node.get("spec") or {}).get("podCIDRs") or []), (node.get("spec") or {}).get("podCIDR")]
-            if any(c and _within(ip, str(c)) for c in cidrs):
-                return
-        raise bad_request(f"address not allowed: {ip}")
 
     # -- the request --------------------------------------------------------------------
 
@@ -201,20 +163,3 @@ def _port(text: str, default: int) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise bad_request(f"invalid port {text!r}")
     return int(text)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _within(ip: str, cidr: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip) in ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return False
-

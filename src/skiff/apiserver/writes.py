@@ -6,16 +6,17 @@ Create::
          ─▶ unknown fields (fieldValidation Strict 400 | Warn header | Ignore)
          ─▶ namespace exists and is not Terminating
          ─▶ uid, creationTimestamp, generation=1 (kinds with spec)
-         ─▶ kind.prepare_create ─▶ kind.default ─▶ kind.validate (422)
+         ─▶ kind.prepare_create ─▶ kind.default ─▶ mutating webhooks ─▶ kind.validate (422)
          ─▶ hooks.admit (ClusterIP/NodePort) ─▶ admission (LimitRanger, ResourceQuota)
-         ─▶ store.create (409 AlreadyExists)
+         ─▶ validating webhooks ─▶ store.create (409 AlreadyExists)
 
 Update (PUT, PATCH, and internal read-modify-write callers)::
 
     current (404) ─▶ new object ─▶ keep identity and system fields from current
          ─▶ main resource: keep status (kinds with a status subresource)
             status subresource: keep everything but status
-         ─▶ kind.prepare_update ─▶ default ─▶ validate ─▶ generation+1 if spec changed
+         ─▶ kind.prepare_update ─▶ default ─▶ mutating webhooks ─▶ validate ─▶ generation+1
+            if spec changed ─▶ hooks, admission ─▶ validating webhooks
          ─▶ nothing changed? answer current, write nothing
          ─▶ deletionTimestamp set and last finalizer gone? delete instead
          ─▶ CAS on the current mod revision (409 Conflict when it moved)
@@ -47,6 +48,8 @@ from ..api.patch import FieldManager
 from .context import ServerContext
 from .negotiation import query_flag
 from .unknownfields import UnknownFields
+from .webhooks import admission_attributes
+from .webhooks.dispatch import MUTATING, VALIDATING
 from .objects import decode, format_time, object_key
 
 Obj = dict[str, Any]
@@ -68,6 +71,9 @@ STATUS_WRITABLE_META: dict[str, tuple[str, ...]] = {"Deployment": ("annotations"
 #: Writes the server makes on a client's behalf with their own checks (as Kubernetes'
 #: binding and finalize storage do): the kind's update validation does not apply.
 UNVALIDATED_SUBRESOURCES = frozenset({"binding", "finalize", "ephemeralcontainers"})
+#: writes admission webhooks are asked about: the object itself and its status
+#: (the other subresources' writes are the server's own or carry another kind)
+WEBHOOK_SUBRESOURCES = frozenset({"", "status"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +209,30 @@ class Writer:
         if causes:
             raise invalid(info.kind, info.group, obj["metadata"].get("name", ""), causes)
 
+    # -- admission webhooks ------------------------------------------------------------
+
+    async def mutating_webhooks(self, info: ResourceInfo, operation: str, subresource: str, namespace: str,
+                                obj: Obj, old: Obj | None, opts: WriteOptions, warnings: list[str]) -> Obj:
+        """``obj`` as the matching MutatingWebhookConfigurations leave it (see skiff.apiserver.webhooks)."""
+        webhooks = self.ctx.webhooks
+        if webhooks is None or not webhooks.active(MUTATING) or subresource not in WEBHOOK_SUBRESOURCES:
+            return obj
+        attrs = await admission_attributes(self.ctx, info, operation, subresource, namespace,
+                                           str(obj["metadata"].get("name", "")), obj, old, opts.dry_run)
+        return await webhooks.mutate(attrs, obj, warnings)
+
+    async def validating_webhooks(self, info: ResourceInfo, operation: str, subresource: str, namespace: str,
+                                  obj: Obj | None, old: Obj | None, opts: WriteOptions,
+                                  warnings: list[str]) -> None:
+        """Refuse the write if a matching ValidatingWebhookConfiguration's webhook denies it."""
+        webhooks = self.ctx.webhooks
+        if webhooks is None or not webhooks.active(VALIDATING) or subresource not in WEBHOOK_SUBRESOURCES:
+            return
+        name = str(((obj or old or {}).get("metadata") or {}).get("name", ""))
+        attrs = await admission_attributes(self.ctx, info, operation, subresource, namespace, name, obj, old,
+                                           opts.dry_run)
+        await webhooks.validate(attrs, obj, warnings)
+
     # -- create --------------------------------------------------------------------
 
     async def create(self, info: ResourceInfo, namespace: str, obj: Obj, opts: WriteOptions,
@@ -242,6 +272,7 @@ class Writer:
         if not meta.get("name"):
             raise invalid(info.kind, info.group, "", [Cause(
                 "FieldValueRequired", "Required value: name or generateName is required", "metadata.name")])
+        obj = await self.mutating_webhooks(info, "CREATE", "", namespace, obj, None, opts, warnings)
         self.validate(info, obj, None)
         if record:
             obj = self.record_fields(info, None, obj, opts)
@@ -250,6 +281,7 @@ class Writer:
         try:
             if self.ctx.admission is not None:
                 await self.ctx.admission.admit(info, obj, None, dry_run=opts.dry_run)
+            await self.validating_webhooks(info, "CREATE", "", namespace, obj, None, opts, warnings)
             if opts.dry_run:
                 reservation.abort()
                 return obj
@@ -285,14 +317,16 @@ class Writer:
         if wanted and wanted != old["metadata"]["resourceVersion"]:
             raise stale_conflict(info.plural, info.group, name)
         try:
-            return await self.finish_update(info, key, kv, old, obj, opts, subresource=subresource)
+            return await self.finish_update(info, key, kv, old, obj, opts, subresource=subresource,
+                                            warnings=warnings)
         except RevisionMismatch:
             raise stale_conflict(info.plural, info.group, name) from None
 
     async def read_modify_write(self, info: ResourceInfo, namespace: str, name: str,
                                 mutate: Callable[[Obj, Obj], Awaitable[Obj] | Obj],
                                 opts: WriteOptions, *, subresource: str = "",
-                                precondition_rv: bool = True, record: bool = True) -> Obj:
+                                precondition_rv: bool = True, record: bool = True,
+                                warnings: list[str] | None = None) -> Obj:
         """Apply ``mutate(current_copy, current)`` and write, retrying on CAS conflicts.
 
         ``mutate`` returns the new object; when it carries a resourceVersion other
@@ -313,13 +347,14 @@ class Writer:
             check_identity(info, namespace, name, meta)
             try:
                 return await self.finish_update(info, key, kv, old, new, opts, subresource=subresource,
-                                                record=record)
+                                                record=record, warnings=warnings)
             except RevisionMismatch:
                 continue
         raise stale_conflict(info.plural, info.group, name)
 
     async def finish_update(self, info: ResourceInfo, key: str, kv: KeyValue, old: Obj, new: Obj,
-                            opts: WriteOptions, *, subresource: str = "", record: bool = True) -> Obj:
+                            opts: WriteOptions, *, subresource: str = "", record: bool = True,
+                            warnings: list[str] | None = None) -> Obj:
         """Merge system fields, validate, and CAS-write ``new`` over ``old`` (read at ``kv``).
 
         ``new`` is the caller's own object (it shares nothing with ``old``) and may be
@@ -368,6 +403,11 @@ class Writer:
         if not subresource:
             info.prepare_update(new, old)
         info.default(new)
+        webhook_warnings: list[str] = [] if warnings is None else warnings
+        namespace = str(old_meta.get("namespace") or "")
+        new = await self.mutating_webhooks(info, "UPDATE", subresource, namespace, new, old, opts,
+                                           webhook_warnings)
+        meta = new["metadata"]
         if "generation" in old_meta and spec_of(new) != spec_of(old):
             meta["generation"] = int(old_meta["generation"]) + 1
         meta["resourceVersion"] = old_meta["resourceVersion"]
@@ -389,6 +429,8 @@ class Writer:
             if self.ctx.admission is not None:
                 await self.ctx.admission.admit(info, new, old, dry_run=opts.dry_run,
                                                subresource=subresource)
+            await self.validating_webhooks(info, "UPDATE", subresource, namespace, new, old, opts,
+                                           webhook_warnings)
         except BaseException:
             reservation.abort()
             raise

@@ -19,7 +19,7 @@ from ..resource import ResourceInfo
 GROUP_MODULES: tuple[str, ...] = (
     "core", "apps", "batch", "networking", "discovery", "coordination", "events",
     "storage", "autoscaling", "policy", "rbac", "scheduling", "authorization", "metrics",
-    "apiextensions",
+    "apiextensions", "admissionregistration",
 )
 
 
