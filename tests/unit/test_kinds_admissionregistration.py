@@ -199,7 +199,7 @@ C = f"{W}.clientConfig"
      [f"{C}: Required value: exactly one of url or service is required"]),
     ({"url": "http://a.example.com/x"},
      [f'{C}.url: Invalid value: "http": \'https\' is the only allowed URL scheme; desired format: https://host[/path]']),
-    ({"url": "https:///x"}, [f'{C}.url: Invalid value: "": host must be provided; desired format: https://host[/path]']),
+    ({"url": "https:///x"}, [f'{C}.url: Invalid value: "": host must be specified; desired format: https://host[/path]']),
     ({"url": "https://me:pw@a.example.com"},
      [f'{C}.url: Invalid value: "me:pw": user information is not permitted in the URL']),
     ({"url": "https://a.example.com/x#frag"},

@@ -176,3 +176,20 @@ def field_value_text(value: Any) -> str:
     if value is None:
         return '"null"'
     return go_syntax(value)
+
+
+def go_type(value: Any) -> str:
+    """The Go type a decoded JSON value has (``reflect.TypeOf(v)`` as text)."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int64"
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "[]interface {}"
+    return "map[string]interface {}"

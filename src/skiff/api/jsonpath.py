@@ -50,6 +50,7 @@ from typing import Any
 # go_float_text and go_json are re-exported: callers have imported them from here.
 from .gofmt import go_float_text as go_float_text
 from .gofmt import go_json as go_json
+from .gofmt import go_type
 from .gofmt import go_text
 from .jsonpath_syntax import (Block, FieldNode, FilterNode, LiteralNode, Node, RecursiveNode, SliceNode, TextNode,
                               UnionNode, WildcardNode, parse_template)
@@ -63,16 +64,6 @@ class JsonPathError(ValueError):
 
 
 # --- evaluation ----------------------------------------------------------------------------
-
-def _go_type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    if isinstance(value, list):
-        return "[]interface {}"
-    if isinstance(value, bool):
-        return "bool"
-    return {int: "int64", float: "float64", str: "string"}.get(type(value), type(value).__name__)
-
 
 def _children(value: Any) -> list[Any]:
     if isinstance(value, dict):
@@ -90,7 +81,7 @@ def _eval_slice(values: list[Any], node: SliceNode) -> list[Any]:
         if value is None:
             continue
         if not isinstance(value, list):
-            raise JsonPathError(f"{_go_type(value)} is not array or slice")
+            raise JsonPathError(f"{go_type(value)} is not array or slice")
         length = len(value)
         start = node.start if node.start is not None else 0
         start += length if start < 0 else 0

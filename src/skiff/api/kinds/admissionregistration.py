@@ -27,12 +27,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from ..errors import Cause
 from ..resource import Column, ResourceInfo
 from . import meta as m
 from .apps import selector as sel
+from .meta.webhookclient import validate_webhook_service, validate_webhook_url
 
 Obj = dict[str, Any]
 
@@ -48,7 +48,6 @@ SCOPES = ("*", "Cluster", "Namespaced")
 #: AdmissionReview versions the API server speaks.
 ACCEPTED_REVIEW_VERSIONS = ("v1", "v1beta1")
 MAX_MATCH_CONDITIONS = 64
-_URL_FORM = "; desired format: https://host[/path]"
 
 
 def webhooks_of(obj: Obj) -> list[Obj]:
@@ -146,64 +145,13 @@ def _validate_rule(rule: Obj, path: str) -> list[Cause]:
 
 # --- client config -------------------------------------------------------------------
 
-def _validate_url(url: str, path: str) -> list[Cause]:
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises on a malformed port, as Go's url.Parse does
-    except ValueError as err:
-        return [m.required(path, f"url must be a valid URL: parse {m.format_value(url)}: {err}{_URL_FORM}")]
-    causes: list[Cause] = []
-    if parts.scheme != "https":
-        causes.append(m.invalid(path, parts.scheme, "'https' is the only allowed URL scheme" + _URL_FORM))
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if not host:
-        causes.append(m.invalid(path, host, "host must be provided" + _URL_FORM))
-    if at:
-        causes.append(m.invalid(path, userinfo, "user information is not permitted in the URL"))
-    if parts.fragment:
-        causes.append(m.invalid(path, parts.fragment, "fragments are not permitted in the URL"))
-    if parts.query:
-        causes.append(m.invalid(path, parts.query, "query parameters are not permitted in the URL"))
-    return causes
-
-
-def _validate_service(service: Obj, path: str) -> list[Cause]:
-    causes: list[Cause] = []
-    if not service.get("name"):
-        causes.append(m.required(m.child(path, "name"), "service name is required"))
-    if not service.get("namespace"):
-        causes.append(m.required(m.child(path, "namespace"), "service namespace is required"))
-    port = service.get("port")
-    port = 443 if port is None else port
-    problems = m.is_valid_port_num(port) if isinstance(port, int) else [m.inclusive_range_error(1, 65535)]
-    if problems:
-        causes.append(m.invalid(m.child(path, "port"), port, "port is not valid: " + ", ".join(problems)))
-    url_path = service.get("path")
-    if url_path is None or url_path in ("", "/"):
-        return causes
-    path_path = m.child(path, "path")
-    if url_path == "//":
-        return causes + [m.invalid(path_path, url_path, "segment[0] may not be empty")]
-    if not url_path.startswith("/"):
-        causes.append(m.invalid(path_path, url_path, "must start with a '/'"))
-    rest = url_path[1:]
-    if rest.endswith("/"):
-        rest = rest[:-1]
-    for i, step in enumerate(rest.split("/")):
-        if not step:
-            causes.append(m.invalid(path_path, url_path, f"segment[{i}] may not be empty"))
-            continue
-        causes += [m.invalid(path_path, url_path, f"segment[{i}]: {p}") for p in m.is_dns1123_subdomain(step)]
-    return causes
-
-
 def _validate_client_config(config: Obj, path: str) -> list[Cause]:
     url, service = config.get("url"), config.get("service")
     if (url is None) == (service is None):
         return [m.required(path, "exactly one of url or service is required")]
     if url is not None:
-        return _validate_url(str(url), m.child(path, "url"))
-    return _validate_service(service or {}, m.child(path, "service"))
+        return validate_webhook_url(m.child(path, "url"), str(url))
+    return validate_webhook_service(m.child(path, "service"), service or {})
 
 
 # --- one webhook ---------------------------------------------------------------------

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Cause, StatusError
+from ..gofmt import go_type
 
 REJECTED = "the server rejected our request due to an error in our request"
 
@@ -64,23 +65,6 @@ def go_format(value: Any) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
         return str(int(value))
     return str(value)
-
-
-def go_type(value: Any) -> str:
-    """The Go type a decoded JSON value has (``reflect.TypeOf(v)`` as text)."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int64"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    return "map[string]interface {}"
 
 
 def json_kind(value: Any) -> str:

@@ -50,7 +50,8 @@ from urllib.parse import urlsplit
 from ...errors import Cause
 from .. import meta as m
 from .common import Obj, ValidationOptions, as_dict, as_list, as_schema, as_str, validate_enum
-from .conversion import ACCEPTED_REVIEW_VERSIONS, validate_conversion, validate_webhook_service, validate_webhook_url
+from ..meta.webhookclient import validate_webhook_service, validate_webhook_url
+from .conversion import ACCEPTED_REVIEW_VERSIONS, validate_conversion
 from .fieldpath import resolve_field_path
 from .schemarules import (has_invalid_type, has_kubernetes_extension, has_non_atomic_set, map_list_key_errors,
                           schema_has, validate_schema)

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from ...errors import Cause
 from ...gofmt import field_value_text
+from ..meta.field_errors import child as child, index as index, key as key  # the shared path builders
 
 Schema = Mapping[str, Any]
 
@@ -52,16 +53,6 @@ def field_schema(s: Schema | None, name: str) -> Schema | None:
     return props[name] if name in props else additional(s)[1]
 
 
-def child(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-def index(path: str, i: int) -> str:
-    return f"{path}[{i}]"
-
-
-def key(path: str, k: str) -> str:
-    return f"{path}[{k}]"
 
 
 def invalid(path: str, value: Any, detail: str, reason: str = "FieldValueInvalid") -> Cause:
