@@ -311,3 +311,16 @@ def test_selectable_fields_filter_with_field_selectors(cluster: SkiffProcess, ns
         assert bad.returncode != 0 and "field label not supported: spec.size" in bad.stderr
     finally:
         cluster.kubectl("delete", "crd", name, "--wait=false", check=False)
+
+
+def test_a_changed_definition_is_served_at_once(cluster: SkiffProcess, ns: str, gadgets: str) -> None:
+    crd = f"gadgets.{gadgets}"
+    cluster.kubectl("patch", "crd", crd, "--type=json", "-p", json.dumps([
+        {"op": "add", "path": "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/shape",
+         "value": {"type": "string"}},
+        {"op": "add", "path": "/spec/versions/0/additionalPrinterColumns",
+         "value": [{"name": "Shape", "type": "string", "jsonPath": ".spec.shape"}]}]))
+    # no waiting: the request after the write finds the new schema and columns
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=gadget(gadgets, "g", size=1, shape="round"))
+    header, rows = table(cluster.kubectl("get", crd, "-n", ns).stdout)
+    assert header == ["NAME", "SHAPE"] and rows == [["g", "round"]]

@@ -7,6 +7,9 @@
               every committed change is applied in the same pump pass that feeds
               HTTP watchers ─▶ on_change(key, object or None)
 
+Objects carry ``metadata.resourceVersion`` (the revision of their last change), as
+the API serves them.
+
 Used by components of the API server that must see every write of a kind, also
 those made through another API server on the same store (CustomResourceDefinitions,
 admission webhook configurations).  Without a watch cache it reloads every second.
@@ -50,7 +53,7 @@ class PrefixFollower:
 
     async def _load(self) -> Subscription | None:
         result = await self.ctx.backend.range(self.prefix)
-        self.on_load({kv.key: orjson.loads(kv.value) for kv in result.kvs})
+        self.on_load({kv.key: _with_revision(orjson.loads(kv.value), kv.mod_revision) for kv in result.kvs})
         cache = self.ctx.watch_cache
         sub = cache.subscribe(self.prefix, result.revision) if cache is not None else None
         if sub is None:
@@ -74,5 +77,11 @@ class PrefixFollower:
                 sub = await self._load()
 
     def _apply(self, ev: CacheEvent) -> bool:
-        self.on_change(ev.key, None if ev.type == "DELETED" else orjson.loads(ev.value))
+        self.on_change(ev.key, None if ev.type == "DELETED" else _with_revision(orjson.loads(ev.value), ev.revision))
         return True
+
+
+def _with_revision(obj: Obj, revision: int) -> Obj:
+    """The stored form lacks resourceVersion (it is the store's revision): put it back."""
+    obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+    return obj

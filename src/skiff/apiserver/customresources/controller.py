@@ -119,10 +119,19 @@ def accept_names(crd: Obj, definitions: dict[str, Obj]) -> tuple[Obj, str, str]:
 
 
 class DefinitionHooks(KindHooks):
-    """A DELETE of a definition: add the cleanup finalizer and the Terminating condition."""
+    """Writes of definitions through this server are served at once (a client's next request
+    finds the new schema; other servers learn it from the watch); a DELETE adds the cleanup
+    finalizer and the Terminating condition."""
 
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(self, ctx: ServerContext, served: ServedDefinitions) -> None:
         self.ctx = ctx
+        self.served = served
+
+    def admit(self, obj: Obj, old: Obj | None) -> Reservation:
+        return Reservation(commit=lambda: self.served.apply(obj))
+
+    def removed(self, obj: Obj) -> None:
+        self.served.apply(obj, deleted=True)
 
     def blocks_removal(self, obj: Obj) -> bool:
         # the first DELETE: the finalizer is not there yet, mark_deleting adds it
@@ -164,7 +173,7 @@ class DefinitionController:
         #: one task per definition being deleted (its objects may take a while to go)
         self._cleanups: dict[str, asyncio.Task[None]] = {}
         self._hooked: set[tuple[str, str]] = set()
-        ctx.hooks[(CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural)] = DefinitionHooks(ctx)
+        ctx.hooks[(CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural)] = DefinitionHooks(ctx, self.served)
 
     async def start(self) -> None:
         await self.served.start()

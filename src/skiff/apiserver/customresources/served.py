@@ -54,6 +54,7 @@ class ServedDefinitions:
         #: (group, plural) -> the CRD serving it (for the controller and the terminating check)
         self.by_resource: dict[tuple[str, str], Obj] = {}
         self.on_change = on_change
+        self._built: dict[str, tuple[str, list[ResourceInfo]]] = {}
         self._follower = PrefixFollower(ctx, PREFIX, on_load=self._loaded, on_change=self._changed)
 
     # -- feeding ----------------------------------------------------------------------
@@ -70,10 +71,15 @@ class ServedDefinitions:
         for name in list(self.definitions):
             self.on_change(name)
 
+    def apply(self, crd: Obj, *, deleted: bool = False) -> None:
+        """A definition this server has just written (or deleted): serve it now."""
+        self._changed(PREFIX + crd["metadata"]["name"], None if deleted else crd)
+
     def _changed(self, key: str, crd: Obj | None) -> None:
         name = key[len(PREFIX):]
         if crd is None:
             self.definitions.pop(name, None)
+            self._built.pop(name, None)
         else:
             self.definitions[name] = crd
         self._install()
@@ -91,7 +97,7 @@ class ServedDefinitions:
             crd = self.definitions[name]
             if not is_served(crd):
                 continue
-            infos = served_resources(crd)
+            infos = self._records(crd)
             if any((i.group, i.plural) in builtin_paths or (i.group, i.version, i.kind) in builtin_kinds
                    for i in infos):
                 log.warning("custom resource %s would shadow a built-in resource: not served", name)
@@ -106,6 +112,15 @@ class ServedDefinitions:
                     views[(info.group, info.version, info.plural)] = StorageView(
                         info, storage_info, to_storage, from_storage)
         self.ctx.serve(Registry([*self.builtin, *custom]), views)
+
+    def _records(self, crd: Obj) -> list[ResourceInfo]:
+        """``served_resources(crd)``, rebuilt only when the definition changed (every change of
+        any definition reinstalls the registry; schemas and columns are compiled once)."""
+        name, revision = crd["metadata"]["name"], crd["metadata"].get("resourceVersion", "")
+        cached = self._built.get(name)
+        if cached is None or cached[0] != revision:
+            cached = self._built[name] = (revision, served_resources(crd))
+        return cached[1]
 
     def serves(self, name: str) -> bool:
         """Whether the installed registry serves the definition ``name`` (under its accepted names)."""
