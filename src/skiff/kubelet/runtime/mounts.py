@@ -114,10 +114,11 @@ def mount_overlay(target: Path, lowers_top_first: list[Path], upper: Path | None
 _own_working_directory = threading.local()
 
 
-def own_working_directory() -> None:
+def own_working_directory(*, again: bool = False) -> None:
     """Give the calling thread a working directory (and root) of its own, apart from the
-    process's other threads (``unshare(CLONE_FS)``; once per thread)."""
-    if not getattr(_own_working_directory, "done", False):
+    process's other threads (``unshare(CLONE_FS)``; once per thread, or ``again``: a
+    thread this one started since shares them once more, as ``clone`` copies nothing)."""
+    if again or not getattr(_own_working_directory, "done", False):
         if _libc().unshare(CLONE_FS) != 0:
             err = ctypes.get_errno()
             raise MountError(err, f"unshare(CLONE_FS): {os.strerror(err)}")

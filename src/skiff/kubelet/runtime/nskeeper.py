@@ -223,7 +223,9 @@ class NamespaceKeeper:
     def inside(self) -> Iterator[None]:
         """Run the block with the calling thread in the keeper's mount namespace (paths
         as on the host: it is a copy of the host's), then back in the one it was in."""
-        own_working_directory()               # setns(CLONE_NEWNS) wants a thread's own
+        # setns(CLONE_NEWNS) wants the thread's working directory its own (else EINVAL):
+        # checked at each entry, as a thread started from this one shares it again
+        own_working_directory(again=True)
         back = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         try:
             try:
