@@ -116,6 +116,13 @@ def revision_hash(data: Obj, collision_count: int | None = None) -> str:
     value = _fnv1_32(orjson.dumps(canonical(data)))
     if collision_count:
         value = _fnv1_32(str(collision_count).encode(), value)
+    return safe_encode(value)
+
+
+def safe_encode(value: int) -> str:
+    """A 32-bit hash as Kubernetes writes it into names and labels: its decimal digits, each
+    mapped into a vowel-free alphabet (so 7-10 characters from ``4-9 b c d f``, as in
+    ``web-7c5ddbdf54``); a hash never spells a word."""
     return "".join(_ALPHABET[ord(digit) % len(_ALPHABET)] for digit in str(value))
 
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 from typing import Any
 
 import orjson
 
 from ...api.kinds.apps.rollout import semantically_equal
 from ...api.kinds.meta.cells import parse_time
+from ..history import canonical, safe_encode
 
 Obj = dict[str, Any]
 
@@ -48,21 +48,20 @@ NOT_COPIED = frozenset({
 #: The revision-history annotation is kept under this many characters.
 MAX_HISTORY_CHARS = 2000
 
-_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
 def template_hash(template: Obj, collision_count: int | None = None) -> str:
-    digest = hashlib.sha256(orjson.dumps(template, option=orjson.OPT_SORT_KEYS))
+    """The pod-template-hash of ``template``: a 32-bit FNV-1a hash of it (and of the
+    Deployment's collisionCount, when set), written as Kubernetes writes it."""
+    value = _fnv1a_32(orjson.dumps(canonical(template)))
     if collision_count:
-        digest.update(str(collision_count).encode())
-    value = int.from_bytes(digest.digest()[:4], "big")
-    chars = []
-    while True:
-        value, digit = divmod(value, len(_ALPHABET))
-        chars.append(_ALPHABET[digit])
-        if value == 0:
-            break
-    return "".join(chars)
+        value = _fnv1a_32(str(collision_count).encode(), value)
+    return safe_encode(value)
+
+
+def _fnv1a_32(data: bytes, value: int = 0x811C9DC5) -> int:
+    for byte in data:
+        value ^= byte
+        value = (value * 0x01000193) & 0xFFFFFFFF
+    return value
 
 
 def without_hash(template: Obj | None) -> Obj:
