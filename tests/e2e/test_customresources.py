@@ -324,3 +324,27 @@ def test_a_changed_definition_is_served_at_once(cluster: SkiffProcess, ns: str, 
     cluster.kubectl("create", "-n", ns, "-f", "-", input=gadget(gadgets, "g", size=1, shape="round"))
     header, rows = table(cluster.kubectl("get", crd, "-n", ns).stdout)
     assert header == ["NAME", "SHAPE"] and rows == [["g", "round"]]
+
+
+def test_watches_of_a_deleted_definitions_kind_end(cluster: SkiffProcess, ns: str, gadgets: str) -> None:
+    import threading
+
+    from kubernetes import client, watch
+
+    cluster.kubectl("create", "-n", ns, "-f", "-", input=gadget(gadgets, "g", size=1))
+    seen: list[str] = []
+    with cluster.api_client() as api_client:
+        api = client.CustomObjectsApi(api_client)
+        rv = api.list_namespaced_custom_object(gadgets, "v1", ns, "gadgets")["metadata"]["resourceVersion"]
+
+        def follow() -> None:
+            for event in watch.Watch().stream(api.list_namespaced_custom_object, gadgets, "v1", ns, "gadgets",
+                                              resource_version=rv, timeout_seconds=120):
+                seen.append(event["type"])
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
+        cluster.kubectl("delete", "crd", f"gadgets.{gadgets}", "--timeout=30s")
+        follower.join(30)
+        assert not follower.is_alive(), "the watch did not end with its kind"
+    assert seen == ["DELETED"]  # the object went first, then the stream ended

@@ -230,6 +230,12 @@ class WatchCache:
         self._subs.clear()
         self._by_prefix.clear()
 
+    def end_watches(self, prefix: str) -> None:
+        """End, cleanly, every watch of keys under ``prefix`` (a resource no longer served)."""
+        for sub in list(self._subs):
+            if sub.prefix.startswith(prefix):
+                sub.fail(None)
+
     @property
     def watchers(self) -> int:
         return len(self._subs)

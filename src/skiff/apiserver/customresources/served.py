@@ -92,7 +92,7 @@ class ServedDefinitions:
         builtin_kinds = {(r.group, r.version, r.kind) for r in self.builtin}
         custom: list[ResourceInfo] = []
         views: dict[tuple[str, str, str], StorageView] = {}
-        self.by_resource = {}
+        served_before, self.by_resource = self.by_resource, {}
         for name in sorted(self.definitions):
             crd = self.definitions[name]
             if not is_served(crd):
@@ -112,6 +112,9 @@ class ServedDefinitions:
                     views[(info.group, info.version, info.plural)] = StorageView(
                         info, storage_info, to_storage, from_storage)
         self.ctx.serve(Registry([*self.builtin, *custom]), views)
+        for group, plural in served_before.keys() - self.by_resource.keys():
+            if self.ctx.watch_cache is not None:  # as Kubernetes: the kind's open watches end
+                self.ctx.watch_cache.end_watches(f"{REGISTRY_ROOT}{group}/{plural}/")
 
     def _records(self, crd: Obj) -> list[ResourceInfo]:
         """``served_resources(crd)``, rebuilt only when the definition changed (every change of
