@@ -259,3 +259,16 @@ def test_deletes_reach_validating_webhooks_for_the_selected_objects(cluster: Ski
     assert (request["operation"], request["object"], request["oldObject"]["metadata"]["name"]) == (
         "DELETE", None, "keep")
     assert [r["request"]["name"] for r in webhook_server.reviews] == ["keep"]  # one call: the selected object
+
+
+def test_a_mutating_webhook_can_refuse_a_delete(cluster: SkiffProcess, ns: str, webhook_server: WebhookServer,
+                                                configure: Any) -> None:
+    config = configuration("MutatingWebhookConfiguration", unique("keep"), ns, webhook_server.url("/deny-all"),
+                           webhook_server.ca_pem)
+    config["webhooks"][0]["rules"][0]["operations"] = ["DELETE"]
+    configure(config)
+    cluster.kubectl("create", "configmap", "stays", "-n", ns)
+    refused = cluster.kubectl("delete", "configmap", "stays", "-n", ns, check=False)
+    assert "denied the request: DELETE of protected objects" in refused.stderr
+    assert webhook_server.reviews[-1]["request"]["object"] is None
+    cluster.get_json("configmap", "stays", "-n", ns)  # still there

@@ -35,7 +35,7 @@ from .conversion import StorageView
 from .lists import parse_filter
 from .negotiation import decode_body, json_response, media_type
 from .objects import collection_prefix, decode, format_time, object_key, parse_time
-from .writes import MAX_PATCH_RETRIES, WriteOptions, Writer
+from .writes import MAX_PATCH_RETRIES, Writer
 
 Obj = dict[str, Any]
 
@@ -128,8 +128,7 @@ class Deleter:
             meta = obj["metadata"]
             self._check_preconditions(info, name, meta, opts)
             hooks.check_delete(obj)
-            await self.writer.validating_webhooks(info, "DELETE", "", namespace, None, decode(kv),
-                                                  WriteOptions(dry_run=opts.dry_run), [])
+            await self.writer.deletion_webhooks(info, namespace, decode(kv), opts.dry_run)
             finalizers = list(meta.get("finalizers") or [])
             if opts.propagation is not None:
                 finalizers = [f for f in finalizers if f not in (ORPHAN, FOREGROUND)]

@@ -233,6 +233,12 @@ class Writer:
                                            opts.dry_run)
         await webhooks.validate(attrs, obj, warnings)
 
+    async def deletion_webhooks(self, info: ResourceInfo, namespace: str, current: Obj, dry_run: bool) -> None:
+        """A DELETE of ``current``: mutating, then validating webhooks may refuse it."""
+        opts = WriteOptions(dry_run=dry_run)
+        await self.mutating_webhooks(info, "DELETE", "", namespace, current, current, opts, [])
+        await self.validating_webhooks(info, "DELETE", "", namespace, None, current, opts, [])
+
     # -- create --------------------------------------------------------------------
 
     async def create(self, info: ResourceInfo, namespace: str, obj: Obj, opts: WriteOptions,

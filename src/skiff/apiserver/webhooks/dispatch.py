@@ -8,6 +8,7 @@
         such a webhook is asked once more if a later one changed the object
     ─▶ the kind's validation ─▶ quota ─▶ validate(): every matching webhook of the
         ValidatingWebhookConfigurations, all at once; any denial refuses the write
+    delete ─▶ mutate() (the object null: a webhook can refuse, not change) ─▶ validate()
 
 A webhook matches when one of its ``rules`` names the operation and resource
 (:func:`~skiff.api.kinds.admissionregistration.rule_matches`), its
@@ -136,12 +137,13 @@ class WebhookAdmission:
         return obj
 
     async def _mutate_once(self, webhook: Obj, attrs: Attributes, obj: Obj, warnings: list[str]) -> Obj:
-        answer = await self._ask(webhook, attrs, obj, warnings)
+        deleting = attrs.operation == "DELETE"  # the review's object is null; a patch changes nothing
+        answer = await self._ask(webhook, attrs, None if deleting else obj, warnings)
         if answer is None:
             return obj
         if not answer.allowed:
             raise denied(str(webhook.get("name", "")), answer.status)
-        if answer.patch is None or attrs.operation == "DELETE":
+        if answer.patch is None or deleting:
             return obj
         try:
             return json_patch(obj, answer.patch)
