@@ -28,6 +28,7 @@ import logging
 from typing import Any
 
 from ...api.errors import StatusError, method_not_allowed
+from ...api.kinds.meta.conditions import set_condition
 from ...api.kinds.apiextensions.crd import CLEANUP_FINALIZER, CUSTOM_RESOURCE_DEFINITIONS
 from ..context import ServerContext
 from ..deletion import DeleteOptions, Deleter
@@ -44,18 +45,6 @@ NAME_FIELDS = (("plural", "PluralConflict"), ("singular", "SingularConflict"))
 KIND_FIELDS = (("kind", "KindConflict"), ("listKind", "ListKindConflict"))
 #: how long the cleanup waits between looks at objects that are still finalizing
 CLEANUP_POLL = (0.05, 2.0)
-
-
-def set_condition(status: Obj, type_: str, state: str, reason: str, message: str, now: str) -> None:
-    conditions = status.setdefault("conditions", [])
-    for cond in conditions:
-        if cond.get("type") == type_:
-            if cond.get("status") != state:
-                cond["lastTransitionTime"] = now
-            cond.update(status=state, reason=reason, message=message)
-            return
-    conditions.append({"type": type_, "status": state, "lastTransitionTime": now,
-                       "reason": reason, "message": message})
 
 
 def names_in_use(definitions: dict[str, Obj], group: str, except_name: str) -> tuple[set[str], set[str]]:
@@ -138,13 +127,14 @@ class DefinitionHooks(KindHooks):
         return not condition_true(obj, "Terminating")
 
     def mark_deleting(self, obj: Obj) -> None:
+        if condition_true(obj, "Terminating"):
+            return
         finalizers = obj["metadata"].setdefault("finalizers", [])
-        if CLEANUP_FINALIZER not in finalizers and not condition_true(obj, "Terminating"):
+        if CLEANUP_FINALIZER not in finalizers:
             finalizers.append(CLEANUP_FINALIZER)
-        if not condition_true(obj, "Terminating"):
-            set_condition(obj.setdefault("status", {}), "Terminating", "True", "InstanceDeletionPending",
-                          "CustomResourceDefinition marked for deletion; CustomResource deletion will "
-                          "begin soon", format_time(self.ctx.clock()))
+        set_condition(obj.setdefault("status", {}).setdefault("conditions", []), "Terminating", "True",
+                      "InstanceDeletionPending", "CustomResourceDefinition marked for deletion; "
+                      "CustomResource deletion will begin soon", format_time(self.ctx.clock()))
 
 
 class CustomObjectHooks(KindHooks):
@@ -173,7 +163,8 @@ class DefinitionController:
         #: one task per definition being deleted (its objects may take a while to go)
         self._cleanups: dict[str, asyncio.Task[None]] = {}
         self._hooked: set[tuple[str, str]] = set()
-        ctx.hooks[(CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural)] = DefinitionHooks(ctx, self.served)
+        crds = (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural)
+        ctx.hooks[crds] = DefinitionHooks(ctx, self.served)
 
     async def start(self) -> None:
         await self.served.start()
@@ -247,22 +238,23 @@ class DefinitionController:
 
         def mutate(current: Obj, old: Obj) -> Obj:
             st = current.setdefault("status", {})
+            conds = st.setdefault("conditions", [])
             st["acceptedNames"] = accepted
             st["storedVersions"] = self._stored_versions(current)
             if reason:
-                set_condition(st, "NamesAccepted", "False", reason, message, now)
+                set_condition(conds, "NamesAccepted", "False", reason, message, now)
                 if not condition_true(current, "Established"):
-                    set_condition(st, "Established", "False", "NotAccepted", "not all names are accepted", now)
+                    set_condition(conds, "Established", "False", "NotAccepted", "not all names are accepted", now)
             else:
-                set_condition(st, "NamesAccepted", "True", "NoConflicts", "no conflicts found", now)
+                set_condition(conds, "NamesAccepted", "True", "NoConflicts", "no conflicts found", now)
                 if condition_true(current, "Established"):
                     pass
                 elif served_now:  # Established only once the kind is served: a client that
                     # waits for the condition finds the resource
-                    set_condition(st, "Established", "True", "InitialNamesAccepted",
+                    set_condition(conds, "Established", "True", "InitialNamesAccepted",
                                   "the initial names have been accepted", now)
                 else:
-                    set_condition(st, "Established", "False", "Installing",
+                    set_condition(conds, "Established", "False", "Installing",
                                   "the initial names have been accepted", now)
             return current
 
@@ -323,7 +315,8 @@ class DefinitionController:
         now = format_time(self.ctx.clock())
 
         def mutate(current: Obj, old: Obj) -> Obj:
-            set_condition(current.setdefault("status", {}), "Terminating", "True", reason, message, now)
+            conditions = current.setdefault("status", {}).setdefault("conditions", [])
+            set_condition(conditions, "Terminating", "True", reason, message, now)
             return current
 
         await self.writer.read_modify_write(CUSTOM_RESOURCE_DEFINITIONS, "", name, mutate, MANAGER,

@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 from ...api.errors import StatusError
 from ...api.kinds.meta.cells import format_time
+from ...api.kinds.meta.conditions import set_condition
 from ...api.quantity import canonical, milli_value
 from ...api.selectors import SelectorError, parse_label_selector
 from ...client.informer import Informer, split_key
@@ -68,19 +69,6 @@ def metric_name(spec: Obj) -> str:
         return prefix
     source = spec.get(_UNSOURCED.get(kind, ""), {}) or {}
     return f"{kind.lower()} metric {(source.get('metric') or {}).get('name', '')}"
-
-
-def set_condition(conditions: list[Obj], type_: str, status: str, reason: str, message: str,
-                  now: str) -> None:
-    """Set one condition; its lastTransitionTime moves only when its status changes."""
-    for cond in conditions:
-        if cond.get("type") == type_:
-            if cond.get("status") != status:
-                cond["lastTransitionTime"] = now
-            cond.update(status=status, reason=reason, message=message)
-            return
-    conditions.append({"type": type_, "status": status, "lastTransitionTime": now,
-                       "reason": reason, "message": message})
 
 
 class HorizontalPodAutoscalerController(Controller):
