@@ -188,7 +188,7 @@ async def test_on_delete_replaces_only_deleted_and_failed_pods(tmp_path: Path) -
             "containers": [{"name": "c", "image": "nginx:1.27"}]}}}},
             namespace="default", patch_type="strategic")
         ds = await sets.wait_for(lambda items: next((d for d in items if d["status"].get("observedGeneration") == 2
-                                                     and d["status"].get("updatedNumberScheduled") == 0), None))
+                                                     and d["status"].get("updatedNumberScheduled", 0) == 0), None))
         assert ds["status"]["numberAvailable"] == 2
         assert {image_of(p) for p in pods.items()} == {"nginx:1.26"}
         victim = next(p for p in pods.items() if p["spec"]["nodeName"] == c.node_names[0])

@@ -44,6 +44,7 @@ from ..api.errors import (
 )
 from ..api.resource import ResourceInfo
 from ..storage.interface import KeyNotFound, KeyValue, RevisionMismatch
+from ..api.omitempty import EmptyFields
 from ..api.patch import FieldManager
 from .context import ServerContext
 from .negotiation import query_flag
@@ -134,6 +135,8 @@ class Writer:
         self.fields = FieldManager(ctx.schema)
         #: the unknown-field walk, likewise (it remembers member lookups)
         self.unknown = UnknownFields(ctx.schema) if ctx.schema is not None else None
+        #: the omitempty zeros of status, likewise
+        self.empty = EmptyFields(ctx.schema) if ctx.schema is not None else None
 
     # -- checks shared by create and update ----------------------------------------
 
@@ -203,6 +206,11 @@ class Writer:
             return new
         return self.fields.update(old, new, opts.field_manager, type_name=info.schema_type or None,
                                   now=format_time(self.ctx.clock()), subresource=subresource)
+
+    def drop_empty_status(self, info: ResourceInfo, obj: Obj) -> None:
+        """Leave out of a built-in kind's status the zeros Kubernetes never shows (omitempty)."""
+        if self.empty is not None and info.schema_type and "status" in obj:
+            self.empty.drop_in_status(info.schema_type, obj)
 
     def validate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
         causes = info.validate(obj, old)
@@ -279,6 +287,7 @@ class Writer:
             raise invalid(info.kind, info.group, "", [Cause(
                 "FieldValueRequired", "Required value: name or generateName is required", "metadata.name")])
         obj = await self.mutating_webhooks(info, "CREATE", "", namespace, obj, None, opts, warnings)
+        self.drop_empty_status(info, obj)
         self.validate(info, obj, None)
         if record:
             obj = self.record_fields(info, None, obj, opts)
@@ -413,6 +422,7 @@ class Writer:
         namespace = str(old_meta.get("namespace") or "")
         new = await self.mutating_webhooks(info, "UPDATE", subresource, namespace, new, old, opts,
                                            webhook_warnings)
+        self.drop_empty_status(info, new)
         meta = new["metadata"]
         if "generation" in old_meta and spec_of(new) != spec_of(old):
             meta["generation"] = int(old_meta["generation"]) + 1
