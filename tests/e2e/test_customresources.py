@@ -157,15 +157,18 @@ def test_strategic_merge_patch_is_refused_as_for_any_custom_resource(cluster: Sk
 def test_every_served_version_reads_the_same_objects(cluster: SkiffProcess) -> None:
     group = unique("e2e") + ".example.com"
     open_schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    scale = {"scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}}
     crd = definition(group, kind="Dial", plural="dials", scope="Cluster", versions=[
-        {"name": "v1beta1", "served": True, "storage": False, "schema": open_schema},
-        {"name": "v1", "served": True, "storage": True, "schema": open_schema}])
+        {"name": "v1beta1", "served": True, "storage": False, "schema": open_schema, "subresources": scale},
+        {"name": "v1", "served": True, "storage": True, "schema": open_schema, "subresources": scale}])
     name = install(cluster, crd)
     try:
         cluster.kubectl("create", "-f", "-", input=json.dumps(
             {"apiVersion": f"{group}/v1beta1", "kind": "Dial", "metadata": {"name": "d"}, "spec": {"x": 1}}))
         assert cluster.get_json(f"dials.v1.{group}", "d")["apiVersion"] == f"{group}/v1"
         assert cluster.get_json(f"dials.v1beta1.{group}", "d")["apiVersion"] == f"{group}/v1beta1"
+        cluster.kubectl("scale", f"dials.v1beta1.{group}", "d", "--replicas=4")  # through the older version
+        assert cluster.get_json(f"dials.v1.{group}", "d")["spec"] == {"x": 1, "replicas": 4}
         group_doc = json.loads(cluster.kubectl("get", "--raw", f"/apis/{group}").stdout)
         assert group_doc["preferredVersion"]["version"] == "v1"
         assert [v["version"] for v in group_doc["versions"]] == ["v1", "v1beta1"]

@@ -106,7 +106,9 @@ class Subresources:
                 return json_response(view.present(obj) if view else obj)
             return await self._write(request, info, ns, name, "status", view)
         if view is not None:
-            raise NOT_FOUND
+            if not (sub == "scale" and info.scale is not None and view.storage.scale is not None):
+                raise NOT_FOUND
+            info = view.storage  # a Scale is the same in every version: read and write the stored one
         if sub == "scale" and info.scale is not None:
             if method == "GET":
                 obj, _ = await self.ctx.store.get(info, ns, name)
