@@ -317,13 +317,7 @@ def _check_array(s: Schema, data: list[Any], path: str) -> _Result:
     if items is not None:
         for i, value in enumerate(data):
             result.merge(_check(items, value, nodes.index(path, i)))
-    min_items, max_items = s.get("minItems"), s.get("maxItems")
-    if min_items is not None and len(data) < min_items:
-        result.add(_Failure("invalid", path, f"{path} in body should have at least {min_items} items",
-                            len(data)))
-    if max_items is not None and len(data) > max_items:
-        result.add(_Failure("too_many", path, f"{path} in body should have at most {max_items} items",
-                            len(data), limit=int(max_items)))
+    _check_count(result, s, "minItems", "maxItems", "items", len(data), path)
     if s.get("uniqueItems") is True and any(
             _deep_equal(data[i], data[j]) for i in range(len(data)) for j in range(i)):
         result.add(_Failure("invalid", path, f"{path} in body shouldn't contain duplicates"))
@@ -331,16 +325,20 @@ def _check_array(s: Schema, data: list[Any], path: str) -> _Result:
     return result
 
 
+def _check_count(result: _Result, s: Schema, low: str, high: str, noun: str, count: int, path: str) -> None:
+    """minItems/maxItems or minProperties/maxProperties: the same two checks, other words."""
+    least, most = s.get(low), s.get(high)
+    if least is not None and count < least:
+        result.add(_Failure("invalid", path, f"{path} in body should have at least {least} {noun}", count))
+    if most is not None and count > most:
+        result.add(_Failure("too_many", path, f"{path} in body should have at most {most} {noun}", count,
+                            limit=int(most)))
+
+
 def _check_object(s: Schema, data: Mapping[str, Any], path: str) -> _Result:
     result = _Result()
     props = nodes.properties(s)
-    min_props, max_props = s.get("minProperties"), s.get("maxProperties")
-    if min_props is not None and len(data) < min_props:
-        result.add(_Failure("invalid", path, f"{path} in body should have at least {min_props} properties",
-                            len(data)))
-    if max_props is not None and len(data) > max_props:
-        result.add(_Failure("too_many", path, f"{path} in body should have at most {max_props} properties",
-                            len(data), limit=int(max_props)))
+    _check_count(result, s, "minProperties", "maxProperties", "properties", len(data), path)
     extra = s.get("additionalProperties")
     for k, value in data.items():
         if k in props:
